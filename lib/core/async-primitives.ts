@@ -1,0 +1,54 @@
+/** Waits `ms`, or less when `signal` aborts; never rejects. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * A set of waiters woken together when something they wait for may have changed; each waiter
+ * re-checks its own condition.
+ */
+export class Signal {
+  private waiters = new Set<() => void>();
+
+  /** Resolves at the next `notify`, or when `abort` aborts. */
+  wait(abort?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (abort?.aborted) return resolve();
+      const done = (): void => {
+        this.waiters.delete(done);
+        abort?.removeEventListener('abort', done);
+        resolve();
+      };
+      this.waiters.add(done);
+      abort?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  notify(): void {
+    const waiters = this.waiters;
+    this.waiters = new Set();
+    for (const waiter of waiters) waiter();
+  }
+}
+
+/** Whether `promise` settled within `ms` (it is not cancelled either way). */
+export async function withTimeout(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

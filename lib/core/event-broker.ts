@@ -1,0 +1,363 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Consumer, Delivery, EventTransport, FlowControl, TransportStats } from '../transports/event-transport.interface.js';
+import { Signal, sleep, withTimeout } from './async-primitives.js';
+import type { BrokerEvent } from './broker-event.interface.js';
+import { consoleBrokerLogger, type BrokerLogger, type LogContext } from './broker-logger.interface.js';
+import { createEvent, type CreateEventInput } from './create-event.js';
+import type { EventBrokerOptions, PublishMode } from './event-broker-options.interface.js';
+import { BrokerStateError, EventBrokerError } from './event-broker.errors.js';
+import { assertPattern, matchAnyPattern } from './match-pattern.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, serializePayload } from './payload-validation.js';
+import { backoffDelay, resolveRetryOptions, type RetryOptions } from './retry-policy.js';
+import type { EventHandler, SubscribeOptions, Subscription } from './subscription.interface.js';
+import { WorkerPool } from './worker-pool.js';
+
+export interface BrokerStats {
+  instanceId: string;
+  mode: PublishMode;
+  running: boolean;
+  totalPublished: number;
+  totalProcessed: number;
+  totalFailed: number;
+  activeSubscribers: number;
+  /** Deliveries taken from the transport, waiting for a free worker. */
+  queueSize: number;
+  activeWorkers: number;
+  transport: TransportStats;
+}
+
+interface ActiveSubscription extends Subscription {
+  readonly handler: EventHandler;
+  readonly retry: RetryOptions;
+  readonly concurrency: number;
+  inFlight: number;
+  consumer?: Consumer;
+}
+
+type BrokerState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+const GROUP_NAME = /^[A-Za-z0-9_.:-]+$/;
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isInteger(value) || value <= 0)
+    throw new EventBrokerError(`EventBroker option ${name} must be a positive integer, got ${value}`);
+  return value;
+}
+
+type Outcome = { ok: true } | { ok: false; error: unknown };
+
+async function invoke(handler: EventHandler, event: BrokerEvent): Promise<Outcome> {
+  try {
+    await handler(event);
+    return { ok: true };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Publishes events to a transport and runs subscribed handlers on a bounded worker pool, with
+ * retries, dead-lettering and the status lifecycle. Knows nothing of Nest.
+ */
+export class EventBroker {
+  readonly instanceId: string;
+  readonly serviceName: string;
+  readonly mode: PublishMode;
+  readonly transport: EventTransport;
+  private readonly workerCount: number;
+  private readonly bufferSize: number;
+  private readonly retry: RetryOptions;
+  private readonly maxPayloadBytes: number;
+  private readonly shutdownTimeoutMs: number;
+  private readonly logger: BrokerLogger;
+  private readonly pool: WorkerPool;
+  private readonly subscriptions = new Map<string, ActiveSubscription>();
+  /** Notified whenever a delivery settles: capacity and idleness may have changed. */
+  private readonly settled = new Signal();
+  private inFlight = 0;
+  private state: BrokerState = 'created';
+  private stopping?: Promise<void>;
+  private totalPublished = 0;
+  private totalProcessed = 0;
+  private totalFailed = 0;
+
+  constructor(options: EventBrokerOptions) {
+    this.transport = options.transport;
+    this.instanceId = options.instanceId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.serviceName = options.serviceName ?? 'app';
+    this.mode = options.mode ?? 'async';
+    if (this.mode !== 'async' && this.mode !== 'sync')
+      throw new EventBrokerError(`EventBroker option mode must be 'async' or 'sync', got ${String(this.mode)}`);
+    this.workerCount = positiveInteger('workerCount', options.workerCount ?? 10);
+    this.bufferSize = positiveInteger('bufferSize', options.bufferSize ?? 1000);
+    this.maxPayloadBytes = positiveInteger('maxPayloadBytes', options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
+    this.shutdownTimeoutMs = positiveInteger('shutdownTimeoutMs', options.shutdownTimeoutMs ?? 10_000);
+    this.retry = resolveRetryOptions(options.retry, 'EventBroker');
+    this.logger = options.logger ?? consoleBrokerLogger;
+    this.pool = new WorkerPool(this.workerCount);
+  }
+
+  get running(): boolean {
+    return this.state === 'running';
+  }
+
+  /** Connects the transport and starts consuming for every subscription made so far. */
+  async start(): Promise<void> {
+    if (this.state === 'running') return;
+    if (this.state !== 'created') throw new BrokerStateError(`EventBroker cannot start: it is ${this.state}`);
+    this.state = 'starting';
+    try {
+      await this.transport.connect();
+      for (const subscription of this.subscriptions.values()) await this.openConsumer(subscription);
+      this.state = 'running';
+    } catch (error) {
+      await Promise.all([...this.subscriptions.values()].map((subscription) => this.closeConsumer(subscription)));
+      this.state = 'created';
+      throw error;
+    }
+  }
+
+  /** Publishes in the broker's mode and resolves with the stored event. */
+  publish<T>(input: CreateEventInput<T>): Promise<BrokerEvent<T>> {
+    return this.mode === 'sync' ? this.publishSync(input) : this.publishAsync(input);
+  }
+
+  /** Resolves once the transport has accepted the event; handlers run later, on any instance. */
+  async publishAsync<T>(input: CreateEventInput<T>): Promise<BrokerEvent<T>> {
+    this.assertRunning(input.type);
+    const event = this.createEvent(input);
+    await this.transport.publish(event);
+    this.totalPublished++;
+    return event;
+  }
+
+  /**
+   * Runs this instance's matching handlers inline, with retries, and resolves after they finish;
+   * rejects with the first handler error once its retries are spent. Groups that have no
+   * subscription here still get the event through the transport.
+   */
+  async publishSync<T>(input: CreateEventInput<T>): Promise<BrokerEvent<T>> {
+    this.assertRunning(input.type);
+    const event = this.createEvent(input);
+    const matching = [...this.subscriptions.values()].filter((subscription) => matchAnyPattern(subscription.patterns, event.type));
+    const deliveries = await this.transport.publish(event, { claimGroups: matching.map((subscription) => subscription.group) });
+    this.totalPublished++;
+    const outcomes = await Promise.allSettled(
+      deliveries.map((delivery) => this.runInline(this.subscriptions.get(delivery.group) as ActiveSubscription, delivery)),
+    );
+    const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (failure) throw failure.reason;
+    return ((await this.transport.get(event.id)) as BrokerEvent<T> | null) ?? event;
+  }
+
+  /**
+   * Builds and checks the event exactly as `publish` would (this instance's id, the payload limit,
+   * the payload as JSON gives it back) without publishing it.
+   */
+  createEvent<T>(input: CreateEventInput<T>): BrokerEvent<T> {
+    const event = createEvent({ ...input, instanceId: this.instanceId });
+    event.payload = JSON.parse(serializePayload(event.payload, this.maxPayloadBytes)) as T;
+    return event;
+  }
+
+  /**
+   * Subscribes `handler` to every event whose type matches one of `patterns`. Consumption starts
+   * now when the broker runs, or at `start` otherwise.
+   */
+  async subscribe<T>(
+    patterns: string | readonly string[],
+    handler: EventHandler<T>,
+    options: SubscribeOptions = {},
+  ): Promise<Subscription> {
+    if (this.state === 'stopping' || this.state === 'stopped')
+      throw new BrokerStateError(`EventBroker cannot subscribe: it is ${this.state}`);
+    const list = typeof patterns === 'string' ? [patterns] : [...patterns];
+    if (list.length === 0) throw new EventBrokerError('EventBroker.subscribe needs at least one pattern');
+    list.forEach((pattern) => assertPattern(pattern));
+    const group = options.group ?? `${this.serviceName}.${handler.name.replace(/^bound /, '')}`;
+    if (!GROUP_NAME.test(group) || group.endsWith('.')) {
+      throw new EventBrokerError(
+        `Invalid subscription group "${group}": use [A-Za-z0-9_.:-] (give options.group when the handler has no name)`,
+      );
+    }
+    if (this.subscriptions.has(group)) throw new EventBrokerError(`Group ${group} already has a subscription on this broker`);
+    const concurrency = options.concurrency ?? Number.POSITIVE_INFINITY;
+    if (concurrency !== Number.POSITIVE_INFINITY) positiveInteger(`concurrency of group ${group}`, concurrency);
+    const subscription: ActiveSubscription = {
+      group,
+      patterns: list,
+      handler: handler as EventHandler,
+      retry: resolveRetryOptions(options.retry, `group ${group}`, this.retry),
+      concurrency,
+      inFlight: 0,
+    };
+    this.subscriptions.set(group, subscription);
+    if (this.state === 'running') {
+      try {
+        await this.openConsumer(subscription);
+      } catch (error) {
+        this.subscriptions.delete(group);
+        throw error;
+      }
+    }
+    return { group, patterns: list };
+  }
+
+  /** Stops the subscription's consumer and waits for its running handlers. */
+  async unsubscribe(subscription: Subscription): Promise<void> {
+    const active = this.subscriptions.get(subscription.group);
+    if (!active) return;
+    this.subscriptions.delete(subscription.group);
+    await this.closeConsumer(active);
+    while (active.inFlight > 0) await this.settled.wait();
+  }
+
+  async stats(): Promise<BrokerStats> {
+    return {
+      instanceId: this.instanceId,
+      mode: this.mode,
+      running: this.running,
+      totalPublished: this.totalPublished,
+      totalProcessed: this.totalProcessed,
+      totalFailed: this.totalFailed,
+      activeSubscribers: this.subscriptions.size,
+      queueSize: this.pool.queued,
+      activeWorkers: this.pool.active,
+      transport: await this.transport.stats(),
+    };
+  }
+
+  /**
+   * Stops taking events, lets accepted work finish (all of it on a transport that is not
+   * durable, the running handlers otherwise) within `shutdownTimeoutMs`, then closes the transport.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    const wasRunning = this.state === 'running';
+    this.state = 'stopping';
+    const deadline = Date.now() + this.shutdownTimeoutMs;
+    const subscriptions = [...this.subscriptions.values()];
+    if (wasRunning && !this.transport.durable) {
+      const drained = await withTimeout(
+        Promise.all(subscriptions.map((subscription) => subscription.consumer?.drained())),
+        deadline - Date.now(),
+      );
+      if (!drained)
+        this.logger.warn(`Shutdown timeout: events still queued on the ${this.transport.type} transport are dropped`, {
+          timeoutMs: this.shutdownTimeoutMs,
+        });
+    }
+    await Promise.all(subscriptions.map((subscription) => this.closeConsumer(subscription)));
+    const idle = await withTimeout(this.whenIdle(), Math.max(0, deadline - Date.now()));
+    if (!idle)
+      this.logger.warn('Shutdown timeout: handlers still running are abandoned; their events are redelivered by a durable transport', {
+        inFlight: this.inFlight,
+      });
+    await this.transport.close();
+    this.state = 'stopped';
+  }
+
+  private assertRunning(type: string): void {
+    if (this.state === 'running') return;
+    const advice = this.state === 'created' || this.state === 'starting' ? 'call start() first' : 'it has been stopped';
+    throw new BrokerStateError(`Cannot publish ${type}: the EventBroker is not running (${advice})`);
+  }
+
+  private async openConsumer(subscription: ActiveSubscription): Promise<void> {
+    const flow: FlowControl = {
+      capacity: () => Math.min(this.bufferSize - this.inFlight, subscription.concurrency - subscription.inFlight),
+      whenReady: async (signal) => {
+        while (flow.capacity() <= 0 && !signal.aborted) await this.settled.wait(signal);
+      },
+    };
+    subscription.consumer = await this.transport.consume(
+      { group: subscription.group, patterns: subscription.patterns },
+      (delivery) => this.accept(subscription, delivery),
+      flow,
+    );
+  }
+
+  private async closeConsumer(subscription: ActiveSubscription): Promise<void> {
+    const consumer = subscription.consumer;
+    subscription.consumer = undefined;
+    await consumer?.close();
+  }
+
+  private accept(subscription: ActiveSubscription, delivery: Delivery): void {
+    this.inFlight++;
+    subscription.inFlight++;
+    this.pool.run(async () => {
+      try {
+        await this.process(subscription, delivery);
+      } finally {
+        this.inFlight--;
+        subscription.inFlight--;
+        this.settled.notify();
+      }
+    });
+  }
+
+  private async process(subscription: ActiveSubscription, delivery: Delivery): Promise<void> {
+    const context = this.logContext(delivery);
+    const outcome = await invoke(subscription.handler, delivery.event);
+    if (outcome.ok) {
+      this.totalProcessed++;
+      await this.settle(delivery.ack(), context);
+    } else if (delivery.attempt <= subscription.retry.maxRetries) {
+      const delayMs = backoffDelay(delivery.attempt, subscription.retry);
+      this.logger.warn(`Handler failed, retrying in ${delayMs} ms: ${errorMessage(outcome.error)}`, context);
+      await this.settle(delivery.retry(delayMs, errorMessage(outcome.error)), context);
+    } else {
+      this.totalFailed++;
+      this.logger.error(`Handler failed for the last time, dead-lettered: ${errorMessage(outcome.error)}`, context);
+      await this.settle(delivery.deadLetter(errorMessage(outcome.error)), context);
+    }
+  }
+
+  private async runInline(subscription: ActiveSubscription, delivery: Delivery): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const context = { ...this.logContext(delivery), attempt };
+      const outcome = await invoke(subscription.handler, { ...delivery.event, retryCount: attempt - 1 });
+      if (outcome.ok) {
+        this.totalProcessed++;
+        await this.settle(delivery.ack(), context);
+        return;
+      }
+      if (attempt > subscription.retry.maxRetries) {
+        this.totalFailed++;
+        this.logger.error(`Handler failed for the last time, dead-lettered: ${errorMessage(outcome.error)}`, context);
+        await this.settle(delivery.deadLetter(errorMessage(outcome.error)), context);
+        throw outcome.error;
+      }
+      const delayMs = backoffDelay(attempt, subscription.retry);
+      this.logger.warn(`Handler failed, retrying in ${delayMs} ms: ${errorMessage(outcome.error)}`, context);
+      await sleep(delayMs);
+    }
+  }
+
+  /** A settle call that fails (transport down) is logged; a durable transport redelivers. */
+  private async settle(settling: Promise<void>, context: LogContext): Promise<void> {
+    try {
+      await settling;
+    } catch (error) {
+      this.logger.error(`Could not record the outcome of a delivery: ${errorMessage(error)}`, context);
+    }
+  }
+
+  private logContext(delivery: Delivery): LogContext {
+    return { eventId: delivery.event.id, type: delivery.event.type, group: delivery.group, attempt: delivery.attempt };
+  }
+
+  private async whenIdle(): Promise<void> {
+    while (this.inFlight > 0) await this.settled.wait();
+  }
+}

@@ -1,0 +1,37 @@
+import { InvalidEventError } from './event-broker.errors.js';
+
+const SEGMENT = /^[A-Za-z0-9_-]+$/;
+
+/** Why `type` is not a valid event type, or `undefined` when it is. */
+export function describeInvalidEventType(type: unknown): string | undefined {
+  if (typeof type !== 'string') return `must be a string, got ${typeof type}`;
+  if (type.length === 0) return 'must not be empty';
+  const bad = type.split('.').findIndex((segment) => !SEGMENT.test(segment));
+  if (bad === -1) return undefined;
+  return `segment ${bad + 1} of "${type}" must match [A-Za-z0-9_-]+`;
+}
+
+export function assertEventType(type: unknown): asserts type is string {
+  const problem = describeInvalidEventType(type);
+  if (problem) throw new InvalidEventError(`Invalid event type: ${problem}`);
+}
+
+/** Builds `schema.entity.operation`, e.g. `eventType('public', 'users', 'create')`. */
+export function eventType(schema: string, entity: string, operation: string): string {
+  const type = `${schema}.${entity}.${operation}`;
+  assertEventType(type);
+  return type;
+}
+
+export interface ParsedEventType {
+  schema?: string;
+  entity?: string;
+  operation?: string;
+}
+
+export function parseEventType(type: string): ParsedEventType {
+  const segments = type.split('.');
+  if (segments.length !== 3) return {};
+  const [schema, entity, operation] = segments;
+  return { schema, entity, operation };
+}

@@ -1,0 +1,22 @@
+import type { BrokerEvent } from './broker-event.interface.js';
+import type { RetryOptions } from './retry-policy.js';
+
+export type EventHandler<T = unknown> = (event: BrokerEvent<T>) => unknown;
+
+export interface SubscribeOptions {
+  /**
+   * The consumer group: each event reaches one subscriber per group across all instances
+   * (default `<serviceName>.<handler name>`).
+   */
+  group?: string;
+  /** Overrides the broker's retry policy for this subscription. */
+  retry?: Partial<RetryOptions>;
+  /** Deliveries of this subscription in flight at once, at most (default: only the broker's limits). */
+  concurrency?: number;
+}
+
+/** What `subscribe` returns: the handle for `unsubscribe`. */
+export interface Subscription {
+  readonly group: string;
+  readonly patterns: readonly string[];
+}

@@ -1,0 +1,44 @@
+import type { InjectionToken, ModuleMetadata, NestInterceptor, OptionalFactoryDependency, Type } from '@nestjs/common';
+import type { EventBrokerOptions } from '../core/event-broker-options.interface.js';
+import type { EventTransport } from '../transports/event-transport.interface.js';
+import type { MemoryTransportOptions } from '../transports/memory/memory-transport-options.interface.js';
+
+/** The parts of an HTTP request the default context extractors read. */
+export interface HttpRequestLike {
+  headers?: Record<string, string | string[] | undefined>;
+  user?: { id?: string | number; [key: string]: unknown };
+  sessionID?: string;
+  [key: string]: unknown;
+}
+
+/** How the user and session of an HTTP request are found. */
+export interface RequestContextOptions {
+  /** Default: `request.user.id`, else the `x-user-id` header. */
+  userId?: (request: HttpRequestLike) => string | number | undefined;
+  /** Default: `request.sessionID`, else the `x-session-id` header. */
+  sessionId?: (request: HttpRequestLike) => string | undefined;
+}
+
+export type TransportName = 'memory';
+
+export interface EventBrokerModuleOptions extends Omit<EventBrokerOptions, 'transport' | 'logger'> {
+  /** A transport by name, or an instance (default `'memory'`). */
+  transport?: TransportName | EventTransport;
+  /** Options of the memory transport, when `transport` is `'memory'`. */
+  memory?: MemoryTransportOptions;
+  /** Interceptors run around every event handler, before its own (classes are resolved by DI). */
+  interceptors?: (Type<NestInterceptor> | NestInterceptor)[];
+  /** Also run the app's global guards, interceptors, pipes and filters on event handlers (default false). */
+  applyGlobalEnhancers?: boolean;
+  /** How HTTP requests give events their `userId` and `sessionId`; `false` turns it off. */
+  requestContext?: RequestContextOptions | false;
+  /** Register the module globally (default true). */
+  isGlobal?: boolean;
+}
+
+export interface EventBrokerModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
+  useFactory: (...args: never[]) => EventBrokerModuleOptions | Promise<EventBrokerModuleOptions>;
+  inject?: (InjectionToken | OptionalFactoryDependency)[];
+  /** Register the module globally (default true). */
+  isGlobal?: boolean;
+}

@@ -1,0 +1,97 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { BrokerEvent, EventMetadata, EventSource } from '../core/broker-event.interface.js';
+import type { CreateEventInput } from '../core/create-event.js';
+import type { PublishMode } from '../core/event-broker-options.interface.js';
+import { EventBroker } from '../core/event-broker.js';
+import { EventRequestContext } from './event-request-context.js';
+
+export interface PublishEventOptions {
+  /** Defaults to `'internal'`. */
+  source?: EventSource;
+  /** Defaults to the current request's user. */
+  userId?: string | number;
+  /** Defaults to the current request's session. */
+  sessionId?: string;
+  metadata?: EventMetadata;
+  /** Give one to make a retried publish idempotent. */
+  id?: string;
+}
+
+interface HeldEvent {
+  event: BrokerEvent;
+  mode: PublishMode;
+}
+
+/**
+ * Publishes events from Nest code. `userId` and `sessionId` default to those of the HTTP request
+ * (or event) being handled. Events published before the application has bootstrapped (in
+ * `onModuleInit`, say) are checked, held, and published once every `@OnEvent` handler is bound.
+ */
+@Injectable()
+export class EventPublisher {
+  private readonly logger = new Logger('EventPublisher');
+  private held: HeldEvent[] | undefined = [];
+
+  constructor(private readonly broker: EventBroker) {}
+
+  /** Publishes in the broker's mode and resolves with the stored event. */
+  publish<T>(type: string, payload: T, options?: PublishEventOptions): Promise<BrokerEvent<T>>;
+  publish<T>(event: CreateEventInput<T>): Promise<BrokerEvent<T>>;
+  publish<T>(typeOrEvent: string | CreateEventInput<T>, payload?: T, options?: PublishEventOptions): Promise<BrokerEvent<T>> {
+    return this.send(this.broker.mode, this.toInput(typeOrEvent, payload, options));
+  }
+
+  /** Resolves once the transport has stored the event. */
+  publishAsync<T>(type: string, payload: T, options?: PublishEventOptions): Promise<BrokerEvent<T>>;
+  publishAsync<T>(event: CreateEventInput<T>): Promise<BrokerEvent<T>>;
+  publishAsync<T>(typeOrEvent: string | CreateEventInput<T>, payload?: T, options?: PublishEventOptions): Promise<BrokerEvent<T>> {
+    return this.send('async', this.toInput(typeOrEvent, payload, options));
+  }
+
+  /** Resolves after this instance's handlers ran; rejects with a handler's error. */
+  publishSync<T>(type: string, payload: T, options?: PublishEventOptions): Promise<BrokerEvent<T>>;
+  publishSync<T>(event: CreateEventInput<T>): Promise<BrokerEvent<T>>;
+  publishSync<T>(typeOrEvent: string | CreateEventInput<T>, payload?: T, options?: PublishEventOptions): Promise<BrokerEvent<T>> {
+    return this.send('sync', this.toInput(typeOrEvent, payload, options));
+  }
+
+  /** Publishes what was held before bootstrap; from now on events go straight to the broker. */
+  async release(): Promise<void> {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const { event, mode } of held) {
+      try {
+        await this.send(mode, event);
+      } catch (error) {
+        this.logger.error(
+          `Event ${event.id} (${event.type}) published before bootstrap failed: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+    }
+  }
+
+  /** The number of events still held (published before bootstrap). */
+  get heldCount(): number {
+    return this.held?.length ?? 0;
+  }
+
+  private async send<T>(mode: PublishMode, input: CreateEventInput<T>): Promise<BrokerEvent<T>> {
+    if (this.held && !this.broker.running) {
+      const event = this.broker.createEvent(input);
+      this.held.push({ event, mode });
+      return event;
+    }
+    return mode === 'sync' ? this.broker.publishSync(input) : this.broker.publishAsync(input);
+  }
+
+  private toInput<T>(
+    typeOrEvent: string | CreateEventInput<T>,
+    payload: T | undefined,
+    options: PublishEventOptions = {},
+  ): CreateEventInput<T> {
+    const context = EventRequestContext.current();
+    const input: CreateEventInput<T> =
+      typeof typeOrEvent === 'string' ? { ...options, type: typeOrEvent, payload: payload as T } : typeOrEvent;
+    return { ...input, userId: input.userId ?? context?.userId, sessionId: input.sessionId ?? context?.sessionId };
+  }
+}

@@ -1,0 +1,131 @@
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import {
+  ContextIdFactory,
+  DiscoveryService,
+  type ContextId,
+  ExternalContextCreator,
+  MetadataScanner,
+  ModuleRef,
+  Reflector,
+} from '@nestjs/core';
+import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
+import type { BrokerEvent } from '../core/broker-event.interface.js';
+import { EventBroker } from '../core/event-broker.js';
+import { EventBrokerError } from '../core/event-broker.errors.js';
+import { describeInvalidPattern } from '../core/match-pattern.js';
+import type { EventHandler } from '../core/subscription.interface.js';
+import {
+  EVENT_ARGS_METADATA,
+  EVENT_BROKER_OPTIONS,
+  EVENT_CONTEXT_TYPE,
+  EMITS_EVENT_METADATA,
+  ON_EVENT_METADATA,
+} from './event-broker.constants.js';
+import type { EventBrokerModuleOptions } from './event-broker-module-options.interface.js';
+import { createEventContextCreator } from './event-context-creator.factory.js';
+import { EventParamsFactory } from './event-params.factory.js';
+import { EventPublisher } from './event-publisher.js';
+import { EventRequestContext } from './event-request-context.js';
+import { EVENT_PUBLISHER_REF } from './emits-event.decorator.js';
+import type { OnEventMetadata } from './on-event.decorator.js';
+
+type HandlerHost = Record<string, (...args: unknown[]) => unknown>;
+
+/**
+ * At bootstrap, binds every `@OnEvent` method of every provider and controller to the broker and
+ * starts it; before shutdown, stops it (which drains accepted work).
+ */
+@Injectable()
+export class EventSubscribersLoader implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('EventBroker');
+  private readonly paramsFactory = new EventParamsFactory();
+  private contextCreator?: ExternalContextCreator;
+
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly scanner: MetadataScanner,
+    private readonly reflector: Reflector,
+    private readonly moduleRef: ModuleRef,
+    private readonly broker: EventBroker,
+    private readonly publisher: EventPublisher,
+    @Inject(EVENT_BROKER_OPTIONS) private readonly options: EventBrokerModuleOptions,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.contextCreator = await createEventContextCreator(this.moduleRef, this.options);
+    const seen = new Set<unknown>();
+    for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
+      const instance: unknown = wrapper.instance;
+      if (!instance || typeof instance !== 'object' || wrapper.isAlias || seen.has(instance)) continue;
+      seen.add(instance);
+      this.attachPublisher(instance);
+      for (const method of this.scanner.getAllMethodNames(Object.getPrototypeOf(instance) as object)) {
+        await this.bind(wrapper, instance as HandlerHost, method);
+      }
+    }
+    await this.broker.start();
+    await this.publisher.release();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    if (this.publisher.heldCount > 0)
+      this.logger.warn(
+        `${this.publisher.heldCount} events published before bootstrap were never published: the application did not bootstrap`,
+      );
+    await this.broker.stop();
+  }
+
+  private attachPublisher(instance: object): void {
+    if (!Reflect.getMetadata(EMITS_EVENT_METADATA, instance.constructor)) return;
+    Object.defineProperty(instance, EVENT_PUBLISHER_REF, { value: this.publisher, configurable: true });
+    Object.defineProperty(Object.getPrototypeOf(instance), EVENT_PUBLISHER_REF, { value: this.publisher, configurable: true });
+  }
+
+  private async bind(wrapper: InstanceWrapper, instance: HandlerHost, method: string): Promise<void> {
+    const metadata = this.reflector.get<OnEventMetadata | undefined>(ON_EVENT_METADATA, instance[method]);
+    if (!metadata) return;
+    const where = `@OnEvent on ${instance.constructor.name}.${method}`;
+    for (const pattern of metadata.patterns) {
+      const problem = describeInvalidPattern(pattern);
+      if (problem) throw new EventBrokerError(`${where}: invalid pattern: ${problem}`);
+    }
+    const run = wrapper.isDependencyTreeStatic()
+      ? this.pipeline(instance, method)
+      : (event: BrokerEvent) => this.runScoped(wrapper, method, event);
+    const handler: EventHandler = (event) =>
+      EventRequestContext.run({ userId: event.userId, sessionId: event.sessionId }, () => run(event));
+    const group = metadata.options.group ?? `${this.broker.serviceName}.${instance.constructor.name}.${method}`;
+    try {
+      await this.broker.subscribe(metadata.patterns, handler, { ...metadata.options, group });
+    } catch (error) {
+      throw new EventBrokerError(`${where}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  private pipeline(
+    instance: HandlerHost,
+    method: string,
+    contextId?: ContextId,
+    inquirerId?: string,
+  ): (event: BrokerEvent) => Promise<unknown> {
+    return (this.contextCreator as ExternalContextCreator).create(
+      instance,
+      instance[method],
+      method,
+      EVENT_ARGS_METADATA,
+      this.paramsFactory,
+      contextId,
+      inquirerId,
+      undefined,
+      EVENT_CONTEXT_TYPE,
+    );
+  }
+
+  /** A request- or transient-scoped host gets a fresh instance per event, as an HTTP request would. */
+  private async runScoped(wrapper: InstanceWrapper, method: string, event: BrokerEvent): Promise<unknown> {
+    const contextId = ContextIdFactory.create();
+    this.moduleRef.registerRequestByContextId(event, contextId);
+    const instance = await this.moduleRef.resolve<unknown, HandlerHost>(wrapper.token, contextId, { strict: false });
+    return this.pipeline(instance, method, contextId, wrapper.id)(event);
+  }
+}

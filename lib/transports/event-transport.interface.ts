@@ -1,0 +1,132 @@
+import type { BrokerEvent, EventSource, EventStatus } from '../core/broker-event.interface.js';
+
+/** Filters of `EventTransport.list`; every one given must hold. */
+export interface EventFilter {
+  source?: EventSource;
+  /** A pattern, as in `@OnEvent`: `public.users.*`. */
+  type?: string;
+  status?: EventStatus;
+  instanceId?: string;
+  userId?: string | number;
+  /** Created at or after. */
+  since?: Date;
+  /** Created at or before. */
+  until?: Date;
+  /** How many events to return, counted back from the newest match (default 100). */
+  limit?: number;
+  /** How many of the newest matches to skip before counting `limit` (default 0). */
+  offset?: number;
+}
+
+export interface StatusDetails {
+  error?: string;
+  processedAt?: Date;
+  completedAt?: Date;
+}
+
+/** An (event, group) pair that exhausted its retries. */
+export interface DeadLetter {
+  /** Opaque, unique in the transport: the key for `replay`. */
+  id: string;
+  event: BrokerEvent;
+  group: string;
+  error: string;
+  attempts: number;
+  deadLetteredAt: Date;
+}
+
+export interface DeadLetterFilter {
+  group?: string;
+  limit?: number;
+  offset?: number;
+}
+
+/**
+ * One (event, group) pair handed to one consumer. Exactly one of `ack`, `retry` or `deadLetter`
+ * settles it; a delivery left unsettled (crash, shutdown) is redelivered by a durable transport.
+ */
+export interface Delivery {
+  /** A copy of the event for this group: `retryCount` is `attempt - 1`, `status` is `processing`. */
+  readonly event: BrokerEvent;
+  readonly group: string;
+  /** 1 on the first delivery of the pair, then one more per redelivery. */
+  readonly attempt: number;
+  /** The handler succeeded. */
+  ack(): Promise<void>;
+  /** The handler failed: deliver the pair again after `delayMs`. */
+  retry(delayMs: number, error: string): Promise<void>;
+  /** The handler failed for the last time: move the pair to the dead-letter store. */
+  deadLetter(error: string): Promise<void>;
+}
+
+/** What a consumer may take, set by the broker's worker pool (back-pressure). */
+export interface FlowControl {
+  /** How many more deliveries the consumer may take now. */
+  capacity(): number;
+  /** Resolves once `capacity()` is above zero, or when `signal` aborts. */
+  whenReady(signal: AbortSignal): Promise<void>;
+}
+
+export interface ConsumerSpec {
+  group: string;
+  patterns: readonly string[];
+}
+
+export interface Consumer {
+  /** Resolves once every delivery routed to the group has been settled. */
+  drained(): Promise<void>;
+  /** Stops taking deliveries; what was handed out may still be settled. */
+  close(): Promise<void>;
+}
+
+export interface PublishOptions {
+  /**
+   * Groups the publisher handles inline (sync mode): their deliveries are returned by `publish`
+   * instead of being routed to consumers.
+   */
+  claimGroups?: readonly string[];
+}
+
+export interface GroupStats {
+  /** Waiting for delivery, including those waiting for a retry. */
+  pending: number;
+  /** Handed out, not yet settled. */
+  inFlight: number;
+  deadLetters: number;
+}
+
+export interface TransportStats {
+  type: string;
+  events: number;
+  deadLetters: number;
+  groups: Record<string, GroupStats>;
+}
+
+/**
+ * Where events are stored and how they reach consumers. `EventBroker` owns the transport: it
+ * calls `connect` on start and `close` on stop.
+ */
+export interface EventTransport {
+  readonly type: string;
+  /** Whether accepted events survive a restart of this process. */
+  readonly durable: boolean;
+  connect(): Promise<void>;
+  /** Stores `event` and routes it to every consumer group whose patterns match its type. */
+  publish(event: BrokerEvent, options?: PublishOptions): Promise<Delivery[]>;
+  /** Starts handing the group's deliveries to `onDelivery`, as far as `flow` allows. */
+  consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer>;
+  /** The event, or `null` when it is unknown. */
+  get(id: string): Promise<BrokerEvent | null>;
+  /** Matching events, newest last. */
+  list(filter?: EventFilter): Promise<BrokerEvent[]>;
+  updateStatus(id: string, status: EventStatus, details?: StatusDetails): Promise<void>;
+  /** Whether the event existed. */
+  delete(id: string): Promise<boolean>;
+  /** A live tail of the events published from now on whose type matches `pattern`. */
+  stream(pattern: string): AsyncIterable<BrokerEvent>;
+  deadLetters(filter?: DeadLetterFilter): Promise<DeadLetter[]>;
+  /** Delivers a dead-lettered pair to its group again, as a first attempt. */
+  replay(deadLetterId: string): Promise<void>;
+  stats(): Promise<TransportStats>;
+  close(): Promise<void>;
+}

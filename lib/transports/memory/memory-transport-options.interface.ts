@@ -1,0 +1,10 @@
+export interface MemoryTransportOptions {
+  /** Events kept in the history; the oldest are evicted first (default 10 000). */
+  maxEvents?: number;
+  /** Completed events older than this are removed by the periodic cleanup (default one hour). */
+  maxAgeMs?: number;
+  /** How often the cleanup runs (default one minute). */
+  cleanupIntervalMs?: number;
+  /** Dead letters kept; the oldest are evicted first (default 10 000). */
+  maxDeadLetters?: number;
+}

@@ -1,0 +1,348 @@
+import { randomUUID } from 'node:crypto';
+import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
+import { Signal } from '../../core/async-primitives.js';
+import { BrokerStateError, EventBrokerError } from '../../core/event-broker.errors.js';
+import { FifoQueue } from '../../core/fifo-queue.js';
+import { assertPattern, matchAnyPattern, matchPattern } from '../../core/match-pattern.js';
+import { assertEventFilter, matchesFilter, newestWindow } from '../event-filter.js';
+import type {
+  Consumer,
+  ConsumerSpec,
+  DeadLetter,
+  DeadLetterFilter,
+  Delivery,
+  EventFilter,
+  EventTransport,
+  FlowControl,
+  GroupStats,
+  PublishOptions,
+  StatusDetails,
+  TransportStats,
+} from '../event-transport.interface.js';
+import { LiveTail } from '../live-tail.js';
+import type { MemoryTransportOptions } from './memory-transport-options.interface.js';
+
+type GroupOutcome = 'pending' | 'done' | 'failed';
+
+/** An event in the history, with how each group it was routed to has fared. */
+interface StoredEvent {
+  event: BrokerEvent;
+  groups: Map<string, GroupOutcome>;
+}
+
+interface PendingDelivery {
+  stored: StoredEvent;
+  attempt: number;
+}
+
+/** A consumer group: the deliveries waiting for it, shared by its competing consumers. */
+interface MemoryGroup {
+  name: string;
+  patterns: readonly string[];
+  ready: FifoQueue<PendingDelivery>;
+  retryTimers: Set<NodeJS.Timeout>;
+  inFlight: number;
+  consumers: number;
+  /** Notified whenever a delivery is queued or settled. */
+  changed: Signal;
+}
+
+const DEFAULTS: Required<MemoryTransportOptions> = {
+  maxEvents: 10_000,
+  maxAgeMs: 60 * 60 * 1000,
+  cleanupIntervalMs: 60 * 1000,
+  maxDeadLetters: 10_000,
+};
+
+function copy(event: BrokerEvent): BrokerEvent {
+  return { ...event, metadata: { ...event.metadata } };
+}
+
+function samePatterns(left: readonly string[], right: readonly string[]): boolean {
+  return left.length === right.length && left.every((pattern) => right.includes(pattern));
+}
+
+/**
+ * The embedded default: events, groups and dead letters live in this process. Not durable, so
+ * `EventBroker.stop` drains it before closing. Share one instance between brokers to have them
+ * behave like instances of one service (competing inside a group).
+ */
+export class MemoryTransport implements EventTransport {
+  readonly type = 'memory';
+  readonly durable = false;
+  private readonly options: Required<MemoryTransportOptions>;
+  private readonly events = new Map<string, StoredEvent>();
+  private readonly groups = new Map<string, MemoryGroup>();
+  private readonly deadLetterStore = new Map<string, DeadLetter>();
+  private readonly tails = new Set<{ pattern: string; tail: LiveTail<BrokerEvent> }>();
+  private readonly consumerAborts = new Set<AbortController>();
+  private cleanupTimer?: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(options: MemoryTransportOptions = {}) {
+    this.options = { ...DEFAULTS, ...options };
+    for (const [name, value] of Object.entries(this.options)) {
+      if (!Number.isInteger(value) || value <= 0) {
+        throw new EventBrokerError(`MemoryTransport option ${name} must be a positive integer, got ${value}`);
+      }
+    }
+  }
+
+  async connect(): Promise<void> {
+    this.assertOpen();
+    this.cleanupTimer ??= setInterval(() => this.removeExpired(), this.options.cleanupIntervalMs).unref();
+  }
+
+  async publish(event: BrokerEvent, options: PublishOptions = {}): Promise<Delivery[]> {
+    this.assertOpen();
+    const stored: StoredEvent = { event: copy(event), groups: new Map() };
+    const claimed = new Set(options.claimGroups);
+    for (const group of this.groups.values()) {
+      if (group.consumers === 0 || claimed.has(group.name) || !matchAnyPattern(group.patterns, event.type)) continue;
+      stored.groups.set(group.name, 'pending');
+      group.ready.push({ stored, attempt: 1 });
+      group.changed.notify();
+    }
+    for (const name of claimed) stored.groups.set(name, 'pending');
+    if (stored.groups.size === 0) this.setStatus(stored.event, 'completed', { completedAt: new Date() });
+    this.remember(stored);
+    for (const { pattern, tail } of this.tails) if (matchPattern(pattern, event.type)) tail.push(copy(stored.event));
+    return [...claimed].map((name) => this.handOut(this.groups.get(name), name, { stored, attempt: 1 }));
+  }
+
+  async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {
+    this.assertOpen();
+    spec.patterns.forEach((pattern) => assertPattern(pattern));
+    const group = this.joinGroup(spec);
+    const abort = new AbortController();
+    this.consumerAborts.add(abort);
+    const running = this.feed(group, onDelivery, flow, abort.signal);
+    return {
+      drained: () => this.drained(group),
+      close: async () => {
+        if (abort.signal.aborted) return;
+        abort.abort();
+        this.consumerAborts.delete(abort);
+        await running;
+        group.consumers--;
+      },
+    };
+  }
+
+  async get(id: string): Promise<BrokerEvent | null> {
+    const stored = this.events.get(id);
+    return stored ? copy(stored.event) : null;
+  }
+
+  async list(filter: EventFilter = {}): Promise<BrokerEvent[]> {
+    assertEventFilter(filter);
+    const matches: BrokerEvent[] = [];
+    for (const { event } of this.events.values()) if (matchesFilter(event, filter)) matches.push(event);
+    return newestWindow(matches, filter).map(copy);
+  }
+
+  async updateStatus(id: string, status: EventStatus, details: StatusDetails = {}): Promise<void> {
+    const stored = this.events.get(id);
+    if (!stored) throw new EventBrokerError(`Cannot update the status of event ${id}: no such event in the history`);
+    this.setStatus(stored.event, status, details);
+  }
+
+  async delete(id: string): Promise<boolean> {
+    return this.events.delete(id);
+  }
+
+  stream(pattern: string): AsyncIterable<BrokerEvent> {
+    assertPattern(pattern);
+    this.assertOpen();
+    const entry = { pattern, tail: new LiveTail<BrokerEvent>(() => this.tails.delete(entry)) };
+    this.tails.add(entry);
+    return entry.tail;
+  }
+
+  async deadLetters(filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
+    const matches = [...this.deadLetterStore.values()].filter((entry) => filter.group === undefined || entry.group === filter.group);
+    return newestWindow(matches, filter).map((entry) => ({ ...entry, event: copy(entry.event) }));
+  }
+
+  async replay(deadLetterId: string): Promise<void> {
+    this.assertOpen();
+    const entry = this.deadLetterStore.get(deadLetterId);
+    if (!entry) throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: no such dead letter`);
+    const group = this.groups.get(entry.group);
+    if (!group || group.consumers === 0) {
+      throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: group ${entry.group} has no consumer`);
+    }
+    this.deadLetterStore.delete(deadLetterId);
+    let stored = this.events.get(entry.event.id);
+    if (!stored) {
+      stored = { event: copy(entry.event), groups: new Map() };
+      this.remember(stored);
+    }
+    stored.groups.set(group.name, 'pending');
+    if (![...stored.groups.values()].includes('failed')) {
+      stored.event.status = 'pending';
+      delete stored.event.error;
+    }
+    group.ready.push({ stored, attempt: 1 });
+    group.changed.notify();
+  }
+
+  async stats(): Promise<TransportStats> {
+    const groups: Record<string, GroupStats> = {};
+    for (const group of this.groups.values()) {
+      groups[group.name] = { pending: group.ready.length + group.retryTimers.size, inFlight: group.inFlight, deadLetters: 0 };
+    }
+    for (const entry of this.deadLetterStore.values()) {
+      const stats = groups[entry.group];
+      if (stats) stats.deadLetters++;
+    }
+    return { type: this.type, events: this.events.size, deadLetters: this.deadLetterStore.size, groups };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.cleanupTimer);
+    for (const abort of this.consumerAborts) abort.abort();
+    this.consumerAborts.clear();
+    for (const group of this.groups.values()) {
+      group.retryTimers.forEach(clearTimeout);
+      group.retryTimers.clear();
+      group.changed.notify();
+    }
+    for (const { tail } of this.tails) tail.end();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new BrokerStateError('MemoryTransport is closed');
+  }
+
+  private joinGroup(spec: ConsumerSpec): MemoryGroup {
+    let group = this.groups.get(spec.group);
+    if (!group) {
+      group = {
+        name: spec.group,
+        patterns: [...spec.patterns],
+        ready: new FifoQueue(),
+        retryTimers: new Set(),
+        inFlight: 0,
+        consumers: 0,
+        changed: new Signal(),
+      };
+      this.groups.set(spec.group, group);
+    } else if (group.consumers > 0 && !samePatterns(group.patterns, spec.patterns)) {
+      throw new EventBrokerError(
+        `Group ${spec.group} is consumed with patterns [${group.patterns.join(', ')}]; ` +
+          `a consumer of the same group cannot use [${spec.patterns.join(', ')}]`,
+      );
+    } else {
+      group.patterns = [...spec.patterns];
+    }
+    group.consumers++;
+    return group;
+  }
+
+  /** Hands the group's ready deliveries to one consumer while its flow control allows. */
+  private async feed(group: MemoryGroup, onDelivery: (delivery: Delivery) => void, flow: FlowControl, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      if (flow.capacity() <= 0) {
+        await flow.whenReady(signal);
+      } else if (group.ready.length === 0) {
+        await group.changed.wait(signal);
+      } else {
+        while (flow.capacity() > 0 && group.ready.length > 0) {
+          onDelivery(this.handOut(group, group.name, group.ready.shift() as PendingDelivery));
+        }
+      }
+    }
+  }
+
+  private handOut(group: MemoryGroup | undefined, groupName: string, pending: PendingDelivery): Delivery {
+    const { stored, attempt } = pending;
+    if (stored.event.status === 'pending') this.setStatus(stored.event, 'processing', { processedAt: new Date() });
+    if (group) group.inFlight++;
+    let settled = false;
+    const settle = (how: string): void => {
+      if (settled)
+        throw new EventBrokerError(`Delivery of event ${stored.event.id} to group ${groupName} was already settled; cannot ${how} it`);
+      settled = true;
+      if (group) {
+        group.inFlight--;
+        group.changed.notify();
+      }
+    };
+    return {
+      event: { ...copy(stored.event), status: 'processing', retryCount: attempt - 1 },
+      group: groupName,
+      attempt,
+      ack: async () => {
+        settle('ack');
+        this.recordOutcome(stored, groupName, 'done');
+      },
+      retry: async (delayMs: number) => {
+        if (!group) throw new EventBrokerError(`Cannot retry event ${stored.event.id} later: group ${groupName} has no consumer`);
+        settle('retry');
+        stored.event.retryCount = Math.max(stored.event.retryCount, attempt);
+        const timer = setTimeout(() => {
+          group.retryTimers.delete(timer);
+          group.ready.push({ stored, attempt: attempt + 1 });
+          group.changed.notify();
+        }, delayMs);
+        group.retryTimers.add(timer);
+      },
+      deadLetter: async (error: string) => {
+        settle('dead-letter');
+        this.recordOutcome(stored, groupName, 'failed', error);
+        this.addDeadLetter({
+          id: randomUUID(),
+          event: copy(stored.event),
+          group: groupName,
+          error,
+          attempts: attempt,
+          deadLetteredAt: new Date(),
+        });
+      },
+    };
+  }
+
+  private recordOutcome(stored: StoredEvent, groupName: string, outcome: GroupOutcome, error?: string): void {
+    stored.groups.set(groupName, outcome);
+    if (outcome === 'failed') {
+      this.setStatus(stored.event, 'failed', { error });
+    } else if (stored.event.status !== 'failed' && [...stored.groups.values()].every((value) => value === 'done')) {
+      this.setStatus(stored.event, 'completed', { completedAt: new Date() });
+    }
+  }
+
+  private setStatus(event: BrokerEvent, status: EventStatus, details: StatusDetails): void {
+    event.status = status;
+    if (details.error !== undefined) event.error = details.error;
+    if (details.processedAt) event.processedAt = details.processedAt;
+    if (details.completedAt) event.completedAt = details.completedAt;
+  }
+
+  private remember(stored: StoredEvent): void {
+    this.events.set(stored.event.id, stored);
+    while (this.events.size > this.options.maxEvents) this.events.delete(this.events.keys().next().value as string);
+  }
+
+  private addDeadLetter(entry: DeadLetter): void {
+    this.deadLetterStore.set(entry.id, entry);
+    while (this.deadLetterStore.size > this.options.maxDeadLetters) {
+      this.deadLetterStore.delete(this.deadLetterStore.keys().next().value as string);
+    }
+  }
+
+  private removeExpired(): void {
+    const oldest = Date.now() - this.options.maxAgeMs;
+    for (const [id, { event }] of this.events) {
+      if (event.status === 'completed' && event.completedAt && event.completedAt.getTime() < oldest) this.events.delete(id);
+    }
+  }
+
+  private async drained(group: MemoryGroup): Promise<void> {
+    while (!this.closed && (group.ready.length > 0 || group.retryTimers.size > 0 || group.inFlight > 0)) {
+      await group.changed.wait();
+    }
+  }
+}
