@@ -335,7 +335,7 @@ export class EventBroker {
       if (attempt > subscription.retry.maxRetries) {
         this.totalFailed++;
         this.logger.error(`Handler failed for the last time, dead-lettered: ${errorMessage(outcome.error)}`, context);
-        await this.settle(delivery.deadLetter(errorMessage(outcome.error)), context);
+        await this.settle(delivery.deadLetter(errorMessage(outcome.error), attempt), context);
         throw outcome.error;
       }
       const delayMs = backoffDelay(attempt, subscription.retry);

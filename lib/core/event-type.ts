@@ -18,9 +18,12 @@ export function assertEventType(type: unknown): asserts type is string {
 
 /** Builds `schema.entity.operation`, e.g. `eventType('public', 'users', 'create')`. */
 export function eventType(schema: string, entity: string, operation: string): string {
-  const type = `${schema}.${entity}.${operation}`;
-  assertEventType(type);
-  return type;
+  for (const [name, segment] of Object.entries({ schema, entity, operation })) {
+    if (typeof segment !== 'string' || !SEGMENT.test(segment)) {
+      throw new InvalidEventError(`Invalid event type: ${name} ${JSON.stringify(segment)} must match [A-Za-z0-9_-]+`);
+    }
+  }
+  return `${schema}.${entity}.${operation}`;
 }
 
 export interface ParsedEventType {

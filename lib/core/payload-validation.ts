@@ -20,7 +20,7 @@ function hasToJson(value: object): value is { toJSON(key: string): unknown } {
 }
 
 /** Why `value` would not survive JSON, naming the first place that fails, or `undefined`. */
-function findNonJson(value: unknown, path: string, walk: Walk, key: string): string | undefined {
+function findNonJson(value: unknown, path: string, walk: Walk, key: string, applyToJson = true): string | undefined {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -37,7 +37,8 @@ function findNonJson(value: unknown, path: string, walk: Walk, key: string): str
   if (value === null) return undefined;
   const object = value as object;
   if (walk.ancestors.includes(object)) return `${path} refers back to one of its parents (a cycle)`;
-  if (hasToJson(object)) return findNonJson(object.toJSON(key), path, walk, key);
+  // JSON.stringify calls toJSON once per value, not again on what it returns.
+  if (applyToJson && hasToJson(object)) return findNonJson(object.toJSON(key), path, walk, key, false);
   walk.ancestors.push(object);
   try {
     if (Array.isArray(object)) {
@@ -48,7 +49,7 @@ function findNonJson(value: unknown, path: string, walk: Walk, key: string): str
       return undefined;
     }
     for (const [name, item] of Object.entries(object)) {
-      if (item === undefined) continue;
+      if (item === undefined || (name === 'toJSON' && typeof item === 'function')) continue;
       const problem = findNonJson(item, `${path}.${name}`, walk, name);
       if (problem) return problem;
     }

@@ -37,12 +37,14 @@ export function resolveRetryOptions(
   where: string,
   base: RetryOptions = DEFAULT_RETRY_OPTIONS,
 ): RetryOptions {
-  const resolved = { ...base, ...options };
+  const given = Object.fromEntries(Object.entries(options ?? {}).filter(([, value]) => value !== undefined));
+  const resolved: RetryOptions = { ...base, ...given };
   const problems: string[] = [];
   if (!Number.isInteger(resolved.maxRetries) || resolved.maxRetries < 0)
     problems.push(`maxRetries must be a non-negative integer, got ${resolved.maxRetries}`);
   if (!(resolved.initialDelayMs >= 0)) problems.push(`initialDelayMs must be >= 0, got ${resolved.initialDelayMs}`);
-  if (!(resolved.maxDelayMs >= resolved.initialDelayMs)) problems.push(`maxDelayMs must be >= initialDelayMs, got ${resolved.maxDelayMs}`);
+  else if (!(resolved.maxDelayMs >= resolved.initialDelayMs))
+    problems.push(`maxDelayMs must be >= initialDelayMs, got ${resolved.maxDelayMs}`);
   if (!(resolved.backoffFactor >= 1)) problems.push(`backoffFactor must be >= 1, got ${resolved.backoffFactor}`);
   if (!(resolved.jitter >= 0 && resolved.jitter <= 1)) problems.push(`jitter must be between 0 and 1, got ${resolved.jitter}`);
   if (problems.length > 0) throw new EventBrokerError(`Invalid retry options for ${where}: ${problems.join('; ')}`);

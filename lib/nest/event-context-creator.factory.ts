@@ -1,6 +1,7 @@
-import type { NestInterceptor, Type } from '@nestjs/common';
+import type { ArgumentsHost, NestInterceptor, Type } from '@nestjs/common';
 import { ApplicationConfig, ExternalContextCreator, ModuleRef, type NestContainer } from '@nestjs/core';
 import { ExternalExceptionFilterContext } from '@nestjs/core/exceptions/external-exception-filter-context.js';
+import { ExternalExceptionsHandler } from '@nestjs/core/exceptions/external-exceptions-handler.js';
 import { GuardsConsumer, GuardsContextCreator } from '@nestjs/core/guards/index.js';
 import { InterceptorsConsumer, InterceptorsContextCreator } from '@nestjs/core/interceptors/index.js';
 import { PipesConsumer, PipesContextCreator } from '@nestjs/core/pipes/index.js';
@@ -9,6 +10,28 @@ import type { EventBrokerModuleOptions } from './event-broker-module-options.int
 /** `ModuleRef` keeps the container it was made by; Nest offers no public getter for it. */
 function containerOf(moduleRef: ModuleRef): NestContainer {
   return (moduleRef as unknown as { container: NestContainer }).container;
+}
+
+/**
+ * Exception filters behave as on any handler, but an error that no filter handles goes straight
+ * back to the broker, which logs it once and retries; Nest's fallback would log it again.
+ */
+class EventExceptionsHandler extends ExternalExceptionsHandler {
+  constructor(private readonly withFilters: ExternalExceptionsHandler) {
+    super();
+  }
+
+  override next(exception: Error, host: ArgumentsHost): Promise<unknown> {
+    const handled = this.withFilters.invokeCustomFilters(exception, host);
+    if (handled === undefined || handled === null) throw exception;
+    return handled;
+  }
+}
+
+class EventExceptionFilterContext extends ExternalExceptionFilterContext {
+  override create(...args: Parameters<ExternalExceptionFilterContext['create']>): ExternalExceptionsHandler {
+    return new EventExceptionsHandler(super.create(...args));
+  }
 }
 
 async function resolveInterceptor(moduleRef: ModuleRef, interceptor: Type<NestInterceptor> | NestInterceptor): Promise<NestInterceptor> {
@@ -57,6 +80,6 @@ export async function createEventContextCreator(moduleRef: ModuleRef, options: E
     container.getModules(),
     new PipesContextCreator(container, config),
     new PipesConsumer(),
-    new ExternalExceptionFilterContext(container, config),
+    new EventExceptionFilterContext(container, config),
   );
 }

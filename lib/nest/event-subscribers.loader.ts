@@ -89,9 +89,8 @@ export class EventSubscribersLoader implements OnApplicationBootstrap, BeforeApp
       const problem = describeInvalidPattern(pattern);
       if (problem) throw new EventBrokerError(`${where}: invalid pattern: ${problem}`);
     }
-    const run = wrapper.isDependencyTreeStatic()
-      ? this.pipeline(instance, method)
-      : (event: BrokerEvent) => this.runScoped(wrapper, method, event);
+    const perEvent = wrapper.isTransient || !wrapper.isDependencyTreeStatic();
+    const run = perEvent ? (event: BrokerEvent) => this.runScoped(wrapper, method, event) : this.pipeline(instance, method);
     const handler: EventHandler = (event) =>
       EventRequestContext.run({ userId: event.userId, sessionId: event.sessionId }, () => run(event));
     const group = metadata.options.group ?? `${this.broker.serviceName}.${instance.constructor.name}.${method}`;

@@ -24,7 +24,7 @@ export function matchesFilter(event: BrokerEvent, filter: EventFilter): boolean 
     (filter.type === undefined || matchPattern(filter.type, event.type)) &&
     (filter.status === undefined || event.status === filter.status) &&
     (filter.instanceId === undefined || event.instanceId === filter.instanceId) &&
-    (filter.userId === undefined || String(event.userId) === String(filter.userId)) &&
+    (filter.userId === undefined || (event.userId !== undefined && String(event.userId) === String(filter.userId))) &&
     (filter.since === undefined || event.createdAt >= filter.since) &&
     (filter.until === undefined || event.createdAt <= filter.until)
   );

@@ -55,8 +55,11 @@ export interface Delivery {
   ack(): Promise<void>;
   /** The handler failed: deliver the pair again after `delayMs`. */
   retry(delayMs: number, error: string): Promise<void>;
-  /** The handler failed for the last time: move the pair to the dead-letter store. */
-  deadLetter(error: string): Promise<void>;
+  /**
+   * The handler failed for the last time: move the pair to the dead-letter store. `attempts`
+   * (default `attempt`) is larger when the publisher retried inline (sync mode).
+   */
+  deadLetter(error: string, attempts?: number): Promise<void>;
 }
 
 /** What a consumer may take, set by the broker's worker pool (back-pressure). */

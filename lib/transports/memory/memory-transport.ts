@@ -27,6 +27,8 @@ type GroupOutcome = 'pending' | 'done' | 'failed';
 /** An event in the history, with how each group it was routed to has fared. */
 interface StoredEvent {
   event: BrokerEvent;
+  /** The payload as JSON, so that every reader gets its own copy, as from a durable transport. */
+  payloadJson: string;
   groups: Map<string, GroupOutcome>;
 }
 
@@ -54,12 +56,37 @@ const DEFAULTS: Required<MemoryTransportOptions> = {
   maxDeadLetters: 10_000,
 };
 
-function copy(event: BrokerEvent): BrokerEvent {
-  return { ...event, metadata: { ...event.metadata } };
+function copyDate(date: Date | undefined): Date | undefined {
+  return date && new Date(date.getTime());
+}
+
+/** A copy that shares nothing with the stored event. */
+function snapshot({ event, payloadJson }: StoredEvent): BrokerEvent {
+  const copy: BrokerEvent = {
+    ...event,
+    payload: JSON.parse(payloadJson),
+    metadata: { ...event.metadata },
+    createdAt: new Date(event.createdAt.getTime()),
+  };
+  if (event.processedAt) copy.processedAt = copyDate(event.processedAt);
+  if (event.completedAt) copy.completedAt = copyDate(event.completedAt);
+  return copy;
+}
+
+function store(event: BrokerEvent): StoredEvent {
+  const stored = { event, payloadJson: JSON.stringify(event.payload), groups: new Map<string, GroupOutcome>() };
+  stored.event = snapshot(stored);
+  return stored;
 }
 
 function samePatterns(left: readonly string[], right: readonly string[]): boolean {
-  return left.length === right.length && left.every((pattern) => right.includes(pattern));
+  const wanted = new Set(right);
+  return new Set(left).size === wanted.size && left.every((pattern) => wanted.has(pattern));
+}
+
+/** A dead letter with the event as it was when it was dead-lettered. */
+interface StoredDeadLetter extends Omit<DeadLetter, 'event'> {
+  stored: StoredEvent;
 }
 
 /**
@@ -73,14 +100,15 @@ export class MemoryTransport implements EventTransport {
   private readonly options: Required<MemoryTransportOptions>;
   private readonly events = new Map<string, StoredEvent>();
   private readonly groups = new Map<string, MemoryGroup>();
-  private readonly deadLetterStore = new Map<string, DeadLetter>();
+  private readonly deadLetterStore = new Map<string, StoredDeadLetter>();
   private readonly tails = new Set<{ pattern: string; tail: LiveTail<BrokerEvent> }>();
   private readonly consumerAborts = new Set<AbortController>();
   private cleanupTimer?: NodeJS.Timeout;
   private closed = false;
 
   constructor(options: MemoryTransportOptions = {}) {
-    this.options = { ...DEFAULTS, ...options };
+    const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
+    this.options = { ...DEFAULTS, ...given };
     for (const [name, value] of Object.entries(this.options)) {
       if (!Number.isInteger(value) || value <= 0) {
         throw new EventBrokerError(`MemoryTransport option ${name} must be a positive integer, got ${value}`);
@@ -95,7 +123,8 @@ export class MemoryTransport implements EventTransport {
 
   async publish(event: BrokerEvent, options: PublishOptions = {}): Promise<Delivery[]> {
     this.assertOpen();
-    const stored: StoredEvent = { event: copy(event), groups: new Map() };
+    if (this.events.has(event.id)) return [];
+    const stored = store(event);
     const claimed = new Set(options.claimGroups);
     for (const group of this.groups.values()) {
       if (group.consumers === 0 || claimed.has(group.name) || !matchAnyPattern(group.patterns, event.type)) continue;
@@ -106,7 +135,7 @@ export class MemoryTransport implements EventTransport {
     for (const name of claimed) stored.groups.set(name, 'pending');
     if (stored.groups.size === 0) this.setStatus(stored.event, 'completed', { completedAt: new Date() });
     this.remember(stored);
-    for (const { pattern, tail } of this.tails) if (matchPattern(pattern, event.type)) tail.push(copy(stored.event));
+    for (const { pattern, tail } of this.tails) if (matchPattern(pattern, event.type)) tail.push(snapshot(stored));
     return [...claimed].map((name) => this.handOut(this.groups.get(name), name, { stored, attempt: 1 }));
   }
 
@@ -131,14 +160,14 @@ export class MemoryTransport implements EventTransport {
 
   async get(id: string): Promise<BrokerEvent | null> {
     const stored = this.events.get(id);
-    return stored ? copy(stored.event) : null;
+    return stored ? snapshot(stored) : null;
   }
 
   async list(filter: EventFilter = {}): Promise<BrokerEvent[]> {
     assertEventFilter(filter);
-    const matches: BrokerEvent[] = [];
-    for (const { event } of this.events.values()) if (matchesFilter(event, filter)) matches.push(event);
-    return newestWindow(matches, filter).map(copy);
+    const matches: StoredEvent[] = [];
+    for (const stored of this.events.values()) if (matchesFilter(stored.event, filter)) matches.push(stored);
+    return newestWindow(matches, filter).map(snapshot);
   }
 
   async updateStatus(id: string, status: EventStatus, details: StatusDetails = {}): Promise<void> {
@@ -161,7 +190,7 @@ export class MemoryTransport implements EventTransport {
 
   async deadLetters(filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
     const matches = [...this.deadLetterStore.values()].filter((entry) => filter.group === undefined || entry.group === filter.group);
-    return newestWindow(matches, filter).map((entry) => ({ ...entry, event: copy(entry.event) }));
+    return newestWindow(matches, filter).map(({ stored, ...entry }) => ({ ...entry, event: snapshot(stored) }));
   }
 
   async replay(deadLetterId: string): Promise<void> {
@@ -173,9 +202,9 @@ export class MemoryTransport implements EventTransport {
       throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: group ${entry.group} has no consumer`);
     }
     this.deadLetterStore.delete(deadLetterId);
-    let stored = this.events.get(entry.event.id);
+    let stored = this.events.get(entry.stored.event.id);
     if (!stored) {
-      stored = { event: copy(entry.event), groups: new Map() };
+      stored = store(snapshot(entry.stored));
       this.remember(stored);
     }
     stored.groups.set(group.name, 'pending');
@@ -253,6 +282,8 @@ export class MemoryTransport implements EventTransport {
         while (flow.capacity() > 0 && group.ready.length > 0) {
           onDelivery(this.handOut(group, group.name, group.ready.shift() as PendingDelivery));
         }
+        // Lets the group's other consumers wait first, so that the next deliveries go to them.
+        await new Promise((resolve) => setImmediate(resolve));
       }
     }
   }
@@ -272,7 +303,7 @@ export class MemoryTransport implements EventTransport {
       }
     };
     return {
-      event: { ...copy(stored.event), status: 'processing', retryCount: attempt - 1 },
+      event: { ...snapshot(stored), status: 'processing', retryCount: attempt - 1 },
       group: groupName,
       attempt,
       ack: async () => {
@@ -290,15 +321,16 @@ export class MemoryTransport implements EventTransport {
         }, delayMs);
         group.retryTimers.add(timer);
       },
-      deadLetter: async (error: string) => {
+      deadLetter: async (error: string, attempts = attempt) => {
         settle('dead-letter');
+        stored.event.retryCount = Math.max(stored.event.retryCount, attempts - 1);
         this.recordOutcome(stored, groupName, 'failed', error);
         this.addDeadLetter({
           id: randomUUID(),
-          event: copy(stored.event),
+          stored: store(snapshot(stored)),
           group: groupName,
           error,
-          attempts: attempt,
+          attempts,
           deadLetteredAt: new Date(),
         });
       },
@@ -326,7 +358,7 @@ export class MemoryTransport implements EventTransport {
     while (this.events.size > this.options.maxEvents) this.events.delete(this.events.keys().next().value as string);
   }
 
-  private addDeadLetter(entry: DeadLetter): void {
+  private addDeadLetter(entry: StoredDeadLetter): void {
     this.deadLetterStore.set(entry.id, entry);
     while (this.deadLetterStore.size > this.options.maxDeadLetters) {
       this.deadLetterStore.delete(this.deadLetterStore.keys().next().value as string);

@@ -1,0 +1,20 @@
+import { Module } from '@nestjs/common';
+import { EventBrokerModule } from 'nestjs-event-broker';
+import { AuditLog } from './audit/audit-log.handler.js';
+import { CrmSync } from './crm/crm-sync.handler.js';
+import { EventsController } from './events/events.controller.js';
+import { WelcomeMailer } from './notifications/welcome-mailer.handler.js';
+import { UsersController } from './users/users.controller.js';
+import { UsersService } from './users/users.service.js';
+
+@Module({
+  imports: [
+    EventBrokerModule.forRoot({
+      serviceName: 'sample',
+      retry: { maxRetries: 2, initialDelayMs: 500 },
+    }),
+  ],
+  controllers: [UsersController, EventsController],
+  providers: [UsersService, WelcomeMailer, AuditLog, CrmSync],
+})
+export class AppModule {}

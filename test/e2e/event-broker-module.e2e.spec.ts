@@ -1,0 +1,353 @@
+import 'reflect-metadata';
+import {
+  Body,
+  Catch,
+  Controller,
+  Inject,
+  Injectable,
+  Module,
+  Post,
+  Scope,
+  UseFilters,
+  UseGuards,
+  UseInterceptors,
+  UsePipes,
+  type ArgumentsHost,
+  type CallHandler,
+  type CanActivate,
+  type ExceptionFilter,
+  type ExecutionContext,
+  type INestApplication,
+  type NestInterceptor,
+  type OnModuleInit,
+  type PipeTransform,
+  type Type,
+} from '@nestjs/common';
+import { APP_GUARD, REQUEST } from '@nestjs/core';
+import { Test } from '@nestjs/testing';
+import request from 'supertest';
+import { tap, type Observable } from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  EmitsEvent,
+  EventBroker,
+  EventBrokerModule,
+  EventPublisher,
+  OnEvent,
+  type BrokerEvent,
+  type EventBrokerModuleOptions,
+} from '../../lib/index.js';
+import { waitFor } from '../support/wait-for.js';
+
+const FAST = { retry: { maxRetries: 1, initialDelayMs: 1, maxDelayMs: 2, jitter: 0 } } satisfies EventBrokerModuleOptions;
+const apps: INestApplication[] = [];
+
+async function boot(providers: Type[], options: EventBrokerModuleOptions = FAST, controllers: Type[] = []): Promise<INestApplication> {
+  @Module({ imports: [EventBrokerModule.forRoot(options)], providers, controllers })
+  class AppModule {}
+  const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
+  const app = moduleRef.createNestApplication({ logger: false });
+  apps.push(app);
+  await app.init();
+  return app;
+}
+
+afterEach(async () => {
+  await Promise.all(apps.splice(0).map((app) => app.close()));
+});
+
+const log: string[] = [];
+
+@Injectable()
+class WelcomeMailer {
+  readonly sent: BrokerEvent[] = [];
+
+  @OnEvent('public.users.create')
+  send(event: BrokerEvent<{ name: string }>): void {
+    this.sent.push(event);
+  }
+}
+
+describe('EventBrokerModule', () => {
+  it('discovers @OnEvent handlers on providers and controllers and runs them', async () => {
+    @Controller()
+    class AuditController {
+      readonly seen: string[] = [];
+      @OnEvent(['public.users.*', 'public.orders.**'])
+      record(event: BrokerEvent): void {
+        this.seen.push(event.type);
+      }
+    }
+    const app = await boot([WelcomeMailer], FAST, [AuditController]);
+    const publisher = app.get(EventPublisher);
+    const event = await publisher.publish('public.users.create', { name: 'Ada' }, { source: 'database' });
+    await publisher.publish('public.orders.line.create', {});
+    const mailer = app.get(WelcomeMailer);
+    await waitFor(() => mailer.sent.length === 1 && app.get(AuditController).seen.length === 2, 'handlers ran');
+    expect(mailer.sent[0]).toMatchObject({ id: event.id, payload: { name: 'Ada' }, source: 'database' });
+    const stats = await app.get(EventBroker).stats();
+    expect(Object.keys(stats.transport.groups).toSorted()).toEqual(['app.AuditController.record', 'app.WelcomeMailer.send']);
+  });
+
+  it('gives a request-scoped handler a fresh instance per event, with the event as REQUEST', async () => {
+    const instances = new Set<unknown>();
+    const requests: unknown[] = [];
+    @Injectable({ scope: Scope.REQUEST })
+    class ScopedHandler {
+      constructor(@Inject(REQUEST) readonly current: BrokerEvent) {}
+      @OnEvent('public.users.create')
+      handle(event: BrokerEvent): void {
+        instances.add(this);
+        requests.push(this.current === event || this.current.id === event.id);
+      }
+    }
+    @Injectable({ scope: Scope.TRANSIENT })
+    class TransientHandler {
+      @OnEvent('public.users.create')
+      handle(): void {
+        instances.add(this);
+      }
+    }
+    const app = await boot([ScopedHandler, TransientHandler]);
+    const publisher = app.get(EventPublisher);
+    await publisher.publish('public.users.create', {});
+    await publisher.publish('public.users.create', {});
+    await waitFor(() => instances.size === 4, 'four fresh instances');
+    expect(requests).toEqual([true, true]);
+  });
+
+  it('runs handlers through interceptors, guards, pipes and exception filters with context type "event"', async () => {
+    log.length = 0;
+    @Injectable()
+    class LogInterceptor implements NestInterceptor {
+      intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+        log.push(`interceptor:${context.getType()}:${context.getArgByIndex<BrokerEvent>(0).type}`);
+        return next.handle().pipe(tap(() => log.push('interceptor:after')));
+      }
+    }
+    class RejectMarked implements CanActivate {
+      canActivate(context: ExecutionContext): boolean {
+        return !(context.getArgByIndex<BrokerEvent<{ blocked?: boolean }>>(0).payload.blocked ?? false);
+      }
+    }
+    class UpperCaseName implements PipeTransform {
+      transform(event: BrokerEvent<{ name: string }>): BrokerEvent<{ name: string }> {
+        return { ...event, payload: { name: event.payload.name.toUpperCase() } };
+      }
+    }
+    @Catch()
+    class SwallowFilter implements ExceptionFilter {
+      catch(error: Error, host: ArgumentsHost): string {
+        log.push(`filter:${host.getType()}:${error.message}`);
+        return 'handled';
+      }
+    }
+    @Injectable()
+    class Enhanced {
+      readonly names: string[] = [];
+      @OnEvent('public.users.create')
+      @UseInterceptors(LogInterceptor)
+      @UseGuards(RejectMarked)
+      @UsePipes(UpperCaseName)
+      handle(event: BrokerEvent<{ name: string }>): void {
+        this.names.push(event.payload.name);
+      }
+
+      @OnEvent('public.users.delete')
+      @UseFilters(SwallowFilter)
+      fail(): void {
+        throw new Error('boom');
+      }
+    }
+    const app = await boot([Enhanced]);
+    const publisher = app.get(EventPublisher);
+    const broker = app.get(EventBroker);
+    await publisher.publish('public.users.create', { name: 'ada' });
+    const blocked = await publisher.publish('public.users.create', { name: 'eve', blocked: true });
+    const deleted = await publisher.publish('public.users.delete', {});
+    await waitFor(async () => (await broker.transport.get(blocked.id))?.status === 'failed', 'guarded event failed');
+    await waitFor(async () => (await broker.transport.get(deleted.id))?.status === 'completed', 'filtered event completed');
+    expect(app.get(Enhanced).names).toEqual(['ADA']);
+    expect(log).toEqual(expect.arrayContaining(['interceptor:event:public.users.create', 'interceptor:after', 'filter:event:boom']));
+    const [dead] = await broker.transport.deadLetters();
+    expect(dead).toMatchObject({ group: 'app.Enhanced.handle', error: 'Forbidden resource' });
+  });
+
+  it('keeps app-global HTTP guards off event handlers unless applyGlobalEnhancers is set', async () => {
+    class DenyAll implements CanActivate {
+      canActivate(): boolean {
+        return false;
+      }
+    }
+    for (const applyGlobalEnhancers of [false, true]) {
+      @Module({
+        imports: [EventBrokerModule.forRoot({ ...FAST, applyGlobalEnhancers })],
+        providers: [WelcomeMailer, { provide: APP_GUARD, useClass: DenyAll }],
+      })
+      class GuardedModule {}
+      const moduleRef = await Test.createTestingModule({ imports: [GuardedModule] }).compile();
+      const app = moduleRef.createNestApplication({ logger: false });
+      apps.push(app);
+      await app.init();
+      const event = await app.get(EventPublisher).publish('public.users.create', { name: 'x' });
+      const broker = app.get(EventBroker);
+      await waitFor(async () => ['completed', 'failed'].includes((await broker.transport.get(event.id))?.status ?? ''), 'settled');
+      expect((await broker.transport.get(event.id))?.status).toBe(applyGlobalEnhancers ? 'failed' : 'completed');
+    }
+  });
+
+  it('runs the interceptors given in the options around every handler', async () => {
+    const seen: string[] = [];
+    @Injectable()
+    class TimingInterceptor implements NestInterceptor {
+      intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+        seen.push(`${context.getClass().name}.${context.getHandler().name}`);
+        return next.handle();
+      }
+    }
+    const app = await boot([WelcomeMailer], { ...FAST, interceptors: [TimingInterceptor] });
+    await app.get(EventPublisher).publish('public.users.create', { name: 'x' });
+    await waitFor(() => seen.length === 1, 'interceptor ran');
+    expect(seen).toEqual(['WelcomeMailer.send']);
+  });
+
+  it('fails bootstrap on an invalid pattern, naming the class and method', async () => {
+    @Injectable()
+    class BadPattern {
+      @OnEvent('public.**.create')
+      handle(): void {}
+    }
+    await expect(boot([BadPattern])).rejects.toThrow(
+      /@OnEvent on BadPattern\.handle: invalid pattern: .*"\*\*" is only allowed as the last segment/,
+    );
+  });
+
+  it('drains accepted events on shutdown', async () => {
+    let handled = 0;
+    @Injectable()
+    class Slow {
+      @OnEvent('public.users.create')
+      async handle(): Promise<void> {
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        handled++;
+      }
+    }
+    const app = await boot([Slow]);
+    const publisher = app.get(EventPublisher);
+    for (let n = 0; n < 100; n++) await publisher.publish('public.users.create', { n });
+    expect(handled).toBeLessThan(100);
+    await app.close();
+    apps.splice(apps.indexOf(app), 1);
+    expect(handled).toBe(100);
+  });
+
+  it('keeps an event published in onModuleInit and delivers it once handlers are bound', async () => {
+    @Injectable()
+    class EarlyPublisher implements OnModuleInit {
+      constructor(private readonly events: EventPublisher) {}
+      async onModuleInit(): Promise<void> {
+        await this.events.publish('public.users.create', { name: 'early' });
+      }
+    }
+    const app = await boot([EarlyPublisher, WelcomeMailer]);
+    const mailer = app.get(WelcomeMailer);
+    await waitFor(() => mailer.sent.length === 1, 'early event delivered');
+    expect(mailer.sent[0].payload).toEqual({ name: 'early' });
+  });
+
+  it('builds from forRootAsync with injected configuration', async () => {
+    const CONFIG = Symbol('CONFIG');
+    @Module({ providers: [{ provide: CONFIG, useValue: { serviceName: 'billing' } }], exports: [CONFIG] })
+    class ConfigModule {}
+    @Module({
+      imports: [
+        EventBrokerModule.forRootAsync({
+          imports: [ConfigModule],
+          inject: [CONFIG],
+          useFactory: (config: { serviceName: string }) => ({ ...FAST, serviceName: config.serviceName }),
+        }),
+      ],
+      providers: [WelcomeMailer],
+    })
+    class AsyncModule {}
+    const moduleRef = await Test.createTestingModule({ imports: [AsyncModule] }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    apps.push(app);
+    await app.init();
+    await app.get(EventPublisher).publish('public.users.create', { name: 'x' });
+    await waitFor(() => app.get(WelcomeMailer).sent.length === 1, 'handler ran');
+    expect(Object.keys((await app.get(EventBroker).stats()).transport.groups)).toEqual(['billing.WelcomeMailer.send']);
+  });
+});
+
+describe('@EmitsEvent and the request context', () => {
+  @Injectable()
+  class UsersService {
+    private nextId = 1;
+    @EmitsEvent('public.users.create')
+    async create(name: string): Promise<{ id: number; name: string }> {
+      return { id: this.nextId++, name };
+    }
+
+    @EmitsEvent('public.users.delete', { payload: (_result, [id]) => ({ id }) })
+    remove(id: number): boolean {
+      return id > 0;
+    }
+  }
+
+  @Controller('users')
+  class UsersController {
+    constructor(private readonly users: UsersService) {}
+    @Post()
+    create(@Body() body: { name: string }): Promise<{ id: number; name: string }> {
+      return this.users.create(body.name);
+    }
+  }
+
+  @Injectable()
+  class Recorder {
+    readonly events: BrokerEvent[] = [];
+    @OnEvent('public.users.*')
+    record(event: BrokerEvent): void {
+      this.events.push(event);
+    }
+  }
+
+  it('publishes the method result with the user and session of the HTTP request', async () => {
+    const app = await boot([UsersService, Recorder], FAST, [UsersController]);
+    const response = await request(app.getHttpServer())
+      .post('/users')
+      .set('x-user-id', 'u-42')
+      .set('x-session-id', 's-9')
+      .send({ name: 'Ada' });
+    expect(response.status).toBe(201);
+    const recorder = app.get(Recorder);
+    await waitFor(() => recorder.events.length === 1, 'event recorded');
+    expect(recorder.events[0]).toMatchObject({
+      type: 'public.users.create',
+      source: 'database',
+      payload: { id: 1, name: 'Ada' },
+      userId: 'u-42',
+      sessionId: 's-9',
+    });
+  });
+
+  it('uses the payload option and never fails or delays the call', async () => {
+    const app = await boot([UsersService, Recorder]);
+    expect(app.get(UsersService).remove(5)).toBe(true);
+    const recorder = app.get(Recorder);
+    await waitFor(() => recorder.events.length === 1, 'event recorded');
+    expect(recorder.events[0]).toMatchObject({ type: 'public.users.delete', payload: { id: 5 } });
+    expect(recorder.events[0].userId).toBeUndefined();
+  });
+
+  it('rejects an invalid event type when the class is defined', () => {
+    expect(() => {
+      class Broken {
+        @EmitsEvent('public users')
+        run(): void {}
+      }
+      return Broken;
+    }).toThrow(/@EmitsEvent on Broken\.run: invalid event type/);
+  });
+});
