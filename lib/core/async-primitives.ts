@@ -34,6 +34,7 @@ export class Signal {
   }
 
   notify(): void {
+    if (this.waiters.size === 0) return;
     const waiters = this.waiters;
     this.waiters = new Set();
     for (const waiter of waiters) waiter();

@@ -46,11 +46,12 @@ function positiveInteger(name: string, value: number): number {
 }
 
 type Outcome = { ok: true } | { ok: false; error: unknown };
+const SUCCESS: Outcome = { ok: true };
 
 async function invoke(handler: EventHandler, event: BrokerEvent): Promise<Outcome> {
   try {
     await handler(event);
-    return { ok: true };
+    return SUCCESS;
   } catch (error) {
     return { ok: false, error };
   }
@@ -160,7 +161,8 @@ export class EventBroker {
    * the payload as JSON gives it back) without publishing it.
    */
   createEvent<T>(input: CreateEventInput<T>): BrokerEvent<T> {
-    const event = createEvent({ ...input, instanceId: this.instanceId });
+    const event = createEvent(input);
+    event.instanceId = this.instanceId;
     event.payload = JSON.parse(serializePayload(event.payload, this.maxPayloadBytes)) as T;
     return event;
   }
@@ -307,35 +309,34 @@ export class EventBroker {
   }
 
   private async process(subscription: ActiveSubscription, delivery: Delivery): Promise<void> {
-    const context = this.logContext(delivery);
     const outcome = await invoke(subscription.handler, delivery.event);
     if (outcome.ok) {
       this.totalProcessed++;
-      await this.settle(delivery.ack(), context);
+      await this.settle(delivery.ack(), delivery);
     } else if (delivery.attempt <= subscription.retry.maxRetries) {
       const delayMs = backoffDelay(delivery.attempt, subscription.retry);
-      this.logger.warn(`Handler failed, retrying in ${delayMs} ms: ${errorMessage(outcome.error)}`, context);
-      await this.settle(delivery.retry(delayMs, errorMessage(outcome.error)), context);
+      this.logger.warn(`Handler failed, retrying in ${delayMs} ms: ${errorMessage(outcome.error)}`, this.logContext(delivery));
+      await this.settle(delivery.retry(delayMs, errorMessage(outcome.error)), delivery);
     } else {
       this.totalFailed++;
-      this.logger.error(`Handler failed for the last time, dead-lettered: ${errorMessage(outcome.error)}`, context);
-      await this.settle(delivery.deadLetter(errorMessage(outcome.error)), context);
+      this.logger.error(`Handler failed for the last time, dead-lettered: ${errorMessage(outcome.error)}`, this.logContext(delivery));
+      await this.settle(delivery.deadLetter(errorMessage(outcome.error)), delivery);
     }
   }
 
   private async runInline(subscription: ActiveSubscription, delivery: Delivery): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const context = { ...this.logContext(delivery), attempt };
       const outcome = await invoke(subscription.handler, { ...delivery.event, retryCount: attempt - 1 });
       if (outcome.ok) {
         this.totalProcessed++;
-        await this.settle(delivery.ack(), context);
+        await this.settle(delivery.ack(), delivery);
         return;
       }
+      const context = this.logContext(delivery, attempt);
       if (attempt > subscription.retry.maxRetries) {
         this.totalFailed++;
         this.logger.error(`Handler failed for the last time, dead-lettered: ${errorMessage(outcome.error)}`, context);
-        await this.settle(delivery.deadLetter(errorMessage(outcome.error), attempt), context);
+        await this.settle(delivery.deadLetter(errorMessage(outcome.error), attempt), delivery);
         throw outcome.error;
       }
       const delayMs = backoffDelay(attempt, subscription.retry);
@@ -345,16 +346,16 @@ export class EventBroker {
   }
 
   /** A settle call that fails (transport down) is logged; a durable transport redelivers. */
-  private async settle(settling: Promise<void>, context: LogContext): Promise<void> {
+  private async settle(settling: Promise<void>, delivery: Delivery): Promise<void> {
     try {
       await settling;
     } catch (error) {
-      this.logger.error(`Could not record the outcome of a delivery: ${errorMessage(error)}`, context);
+      this.logger.error(`Could not record the outcome of a delivery: ${errorMessage(error)}`, this.logContext(delivery));
     }
   }
 
-  private logContext(delivery: Delivery): LogContext {
-    return { eventId: delivery.event.id, type: delivery.event.type, group: delivery.group, attempt: delivery.attempt };
+  private logContext(delivery: Delivery, attempt = delivery.attempt): LogContext {
+    return { eventId: delivery.event.id, type: delivery.event.type, group: delivery.group, attempt };
   }
 
   private async whenIdle(): Promise<void> {

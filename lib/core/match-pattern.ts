@@ -23,21 +23,34 @@ export function assertPattern(pattern: unknown): asserts pattern is string {
   if (problem) throw new InvalidPatternError(`Invalid event pattern: ${problem}`);
 }
 
+const MATCH_ALL = /(?:)/;
+const compiled = new Map<string, RegExp>();
+const MAX_COMPILED = 1024;
+
+/** `pattern` as a regular expression over whole types (segments hold no regular-expression syntax). */
+function compile(pattern: string): RegExp {
+  assertPattern(pattern);
+  if (pattern === '*' || pattern === '**') return MATCH_ALL;
+  const source = pattern
+    .split('.')
+    .map((segment) => (segment === '*' ? '[^.]+' : segment === '**' ? '[^.]+(?:\\.[^.]+)*' : segment))
+    .join('\\.');
+  return new RegExp(`^${source}$`);
+}
+
 /**
  * Whether the event `type` matches `pattern`: `*` matches exactly one segment, a trailing `**`
- * one or more, and the pattern `*` (or `**`) alone matches every event.
+ * one or more, and the pattern `*` (or `**`) alone matches every event. An invalid pattern throws
+ * an `InvalidPatternError`.
  */
 export function matchPattern(pattern: string, type: string): boolean {
-  if (pattern === '*' || pattern === '**') return true;
-  const wanted = pattern.split('.');
-  const actual = type.split('.');
-  for (let index = 0; index < wanted.length; index++) {
-    const segment = wanted[index];
-    if (segment === '**') return actual.length > index;
-    if (index >= actual.length) return false;
-    if (segment !== '*' && segment !== actual[index]) return false;
+  let expression = compiled.get(pattern);
+  if (!expression) {
+    if (compiled.size >= MAX_COMPILED) compiled.clear();
+    expression = compile(pattern);
+    compiled.set(pattern, expression);
   }
-  return wanted.length === actual.length;
+  return expression.test(type);
 }
 
 /** Whether `type` matches any of `patterns`. */

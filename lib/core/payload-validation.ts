@@ -3,8 +3,10 @@ import { InvalidEventError } from './event-broker.errors.js';
 /** 1 MiB: the default `maxPayloadBytes`. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
 
+/** Where the walk is: its objects from the root down, and the key of each step. */
 interface Walk {
   readonly ancestors: object[];
+  readonly keys: (string | number)[];
 }
 
 function describe(value: unknown): string {
@@ -15,42 +17,49 @@ function describe(value: unknown): string {
   return 'undefined';
 }
 
+/** The path of the value the walk is at, e.g. `payload.users[2].id`; built only for an error. */
+function pathOf(walk: Walk): string {
+  return walk.keys.reduce<string>((path, key) => (typeof key === 'number' ? `${path}[${key}]` : `${path}.${key}`), 'payload');
+}
+
 function hasToJson(value: object): value is { toJSON(key: string): unknown } {
   return typeof (value as { toJSON?: unknown }).toJSON === 'function';
 }
 
 /** Why `value` would not survive JSON, naming the first place that fails, or `undefined`. */
-function findNonJson(value: unknown, path: string, walk: Walk, key: string, applyToJson = true): string | undefined {
+function findNonJson(value: unknown, walk: Walk, applyToJson = true): string | undefined {
   switch (typeof value) {
     case 'string':
     case 'boolean':
       return undefined;
     case 'number':
-      return Number.isFinite(value) ? undefined : `${path} is ${describe(value)}, which JSON turns into null`;
+      return Number.isFinite(value) ? undefined : `${pathOf(walk)} is ${describe(value)}, which JSON turns into null`;
     case 'bigint':
     case 'function':
     case 'symbol':
-      return `${path} is ${describe(value)}, which JSON cannot represent`;
+      return `${pathOf(walk)} is ${describe(value)}, which JSON cannot represent`;
     case 'undefined':
-      return `${path} is undefined`;
+      return `${pathOf(walk)} is undefined`;
   }
   if (value === null) return undefined;
   const object = value as object;
-  if (walk.ancestors.includes(object)) return `${path} refers back to one of its parents (a cycle)`;
+  if (walk.ancestors.includes(object)) return `${pathOf(walk)} refers back to one of its parents (a cycle)`;
   // JSON.stringify calls toJSON once per value, not again on what it returns.
-  if (applyToJson && hasToJson(object)) return findNonJson(object.toJSON(key), path, walk, key, false);
+  if (applyToJson && hasToJson(object)) return findNonJson(object.toJSON(String(walk.keys.at(-1) ?? '')), walk, false);
   walk.ancestors.push(object);
   try {
     if (Array.isArray(object)) {
-      for (const [index, item] of object.entries()) {
-        const problem = item === undefined ? undefined : findNonJson(item, `${path}[${index}]`, walk, String(index));
+      for (let index = 0; index < object.length; index++) {
+        const problem = object[index] === undefined ? undefined : step(object[index], index, walk);
         if (problem) return problem;
       }
       return undefined;
     }
-    for (const [name, item] of Object.entries(object)) {
+    const record = object as Record<string, unknown>;
+    for (const name of Object.keys(record)) {
+      const item = record[name];
       if (item === undefined || (name === 'toJSON' && typeof item === 'function')) continue;
-      const problem = findNonJson(item, `${path}.${name}`, walk, name);
+      const problem = step(item, name, walk);
       if (problem) return problem;
     }
     return undefined;
@@ -59,12 +68,19 @@ function findNonJson(value: unknown, path: string, walk: Walk, key: string, appl
   }
 }
 
+function step(value: unknown, key: string | number, walk: Walk): string | undefined {
+  walk.keys.push(key);
+  const problem = findNonJson(value, walk);
+  walk.keys.pop();
+  return problem;
+}
+
 /**
  * Checks that `payload` is a JSON value no larger than `maxBytes` once serialised, and returns
  * its JSON text. Throws an `InvalidEventError` naming the offending path otherwise.
  */
 export function serializePayload(payload: unknown, maxBytes: number): string {
-  const problem = findNonJson(payload, 'payload', { ancestors: [] }, '');
+  const problem = findNonJson(payload, { ancestors: [], keys: [] });
   if (problem) throw new InvalidEventError(`Payload is not JSON-serialisable: ${problem}`);
   const json = JSON.stringify(payload);
   const bytes = Buffer.byteLength(json, 'utf8');

@@ -22,14 +22,16 @@ import type {
 import { LiveTail } from '../live-tail.js';
 import type { MemoryTransportOptions } from './memory-transport-options.interface.js';
 
-type GroupOutcome = 'pending' | 'done' | 'failed';
-
-/** An event in the history, with how each group it was routed to has fared. */
+/** An event in the history, with how the groups it was routed to have fared. */
 interface StoredEvent {
+  /** The event without its payload (`null` here). */
   event: BrokerEvent;
   /** The payload as JSON, so that every reader gets its own copy, as from a durable transport. */
   payloadJson: string;
-  groups: Map<string, GroupOutcome>;
+  /** Groups that have neither acked nor dead-lettered it. */
+  unsettled: number;
+  /** Groups that dead-lettered it and were not replayed. */
+  failed: number;
 }
 
 interface PendingDelivery {
@@ -45,38 +47,33 @@ interface MemoryGroup {
   retryTimers: Set<NodeJS.Timeout>;
   inFlight: number;
   consumers: number;
-  /** Notified whenever a delivery is queued or settled. */
+  /** Notified whenever a delivery is queued, handed out or settled. */
   changed: Signal;
 }
 
 const DEFAULTS: Required<MemoryTransportOptions> = {
-  maxEvents: 10_000,
+  maxEvents: 1000,
   maxAgeMs: 60 * 60 * 1000,
   cleanupIntervalMs: 60 * 1000,
   maxDeadLetters: 10_000,
+  maxQueued: 1000,
 };
 
-function copyDate(date: Date | undefined): Date | undefined {
-  return date && new Date(date.getTime());
-}
-
-/** A copy that shares nothing with the stored event. */
-function snapshot({ event, payloadJson }: StoredEvent): BrokerEvent {
-  const copy: BrokerEvent = {
-    ...event,
-    payload: JSON.parse(payloadJson),
-    metadata: { ...event.metadata },
-    createdAt: new Date(event.createdAt.getTime()),
-  };
-  if (event.processedAt) copy.processedAt = copyDate(event.processedAt);
-  if (event.completedAt) copy.completedAt = copyDate(event.completedAt);
+/** A copy of `event` with `payload` that shares no object with it. */
+function copyEvent(event: BrokerEvent, payload: unknown): BrokerEvent {
+  const copy: BrokerEvent = { ...event, payload, metadata: { ...event.metadata }, createdAt: new Date(event.createdAt.getTime()) };
+  if (event.processedAt) copy.processedAt = new Date(event.processedAt.getTime());
+  if (event.completedAt) copy.completedAt = new Date(event.completedAt.getTime());
   return copy;
 }
 
+/** The stored event as a reader gets it. */
+function snapshot({ event, payloadJson }: StoredEvent): BrokerEvent {
+  return copyEvent(event, JSON.parse(payloadJson));
+}
+
 function store(event: BrokerEvent): StoredEvent {
-  const stored = { event, payloadJson: JSON.stringify(event.payload), groups: new Map<string, GroupOutcome>() };
-  stored.event = snapshot(stored);
-  return stored;
+  return { event: copyEvent(event, null), payloadJson: JSON.stringify(event.payload), unsettled: 0, failed: 0 };
 }
 
 function samePatterns(left: readonly string[], right: readonly string[]): boolean {
@@ -123,17 +120,22 @@ export class MemoryTransport implements EventTransport {
 
   async publish(event: BrokerEvent, options: PublishOptions = {}): Promise<Delivery[]> {
     this.assertOpen();
+    const claimed = new Set(options.claimGroups);
+    const targets = [...this.groups.values()].filter(
+      (group) => group.consumers > 0 && !claimed.has(group.name) && matchAnyPattern(group.patterns, event.type),
+    );
+    for (const group of targets) {
+      while (group.ready.length >= this.options.maxQueued && !this.closed) await group.changed.wait();
+    }
+    this.assertOpen();
     if (this.events.has(event.id)) return [];
     const stored = store(event);
-    const claimed = new Set(options.claimGroups);
-    for (const group of this.groups.values()) {
-      if (group.consumers === 0 || claimed.has(group.name) || !matchAnyPattern(group.patterns, event.type)) continue;
-      stored.groups.set(group.name, 'pending');
+    for (const group of targets) {
       group.ready.push({ stored, attempt: 1 });
       group.changed.notify();
     }
-    for (const name of claimed) stored.groups.set(name, 'pending');
-    if (stored.groups.size === 0) this.setStatus(stored.event, 'completed', { completedAt: new Date() });
+    stored.unsettled = targets.length + claimed.size;
+    if (stored.unsettled === 0) this.setStatus(stored.event, 'completed', { completedAt: new Date() });
     this.remember(stored);
     for (const { pattern, tail } of this.tails) if (matchPattern(pattern, event.type)) tail.push(snapshot(stored));
     return [...claimed].map((name) => this.handOut(this.groups.get(name), name, { stored, attempt: 1 }));
@@ -207,8 +209,9 @@ export class MemoryTransport implements EventTransport {
       stored = store(snapshot(entry.stored));
       this.remember(stored);
     }
-    stored.groups.set(group.name, 'pending');
-    if (![...stored.groups.values()].includes('failed')) {
+    stored.unsettled++;
+    stored.failed = Math.max(0, stored.failed - 1);
+    if (stored.failed === 0) {
       stored.event.status = 'pending';
       delete stored.event.error;
     }
@@ -282,6 +285,7 @@ export class MemoryTransport implements EventTransport {
         while (flow.capacity() > 0 && group.ready.length > 0) {
           onDelivery(this.handOut(group, group.name, group.ready.shift() as PendingDelivery));
         }
+        group.changed.notify();
         // Lets the group's other consumers wait first, so that the next deliveries go to them.
         await new Promise((resolve) => setImmediate(resolve));
       }
@@ -302,13 +306,17 @@ export class MemoryTransport implements EventTransport {
         group.changed.notify();
       }
     };
+    const event = snapshot(stored);
+    event.status = 'processing';
+    event.retryCount = attempt - 1;
     return {
-      event: { ...snapshot(stored), status: 'processing', retryCount: attempt - 1 },
+      event,
       group: groupName,
       attempt,
       ack: async () => {
         settle('ack');
-        this.recordOutcome(stored, groupName, 'done');
+        stored.unsettled--;
+        if (stored.unsettled === 0 && stored.failed === 0) this.setStatus(stored.event, 'completed', { completedAt: new Date() });
       },
       retry: async (delayMs: number) => {
         if (!group) throw new EventBrokerError(`Cannot retry event ${stored.event.id} later: group ${groupName} has no consumer`);
@@ -324,7 +332,9 @@ export class MemoryTransport implements EventTransport {
       deadLetter: async (error: string, attempts = attempt) => {
         settle('dead-letter');
         stored.event.retryCount = Math.max(stored.event.retryCount, attempts - 1);
-        this.recordOutcome(stored, groupName, 'failed', error);
+        stored.unsettled--;
+        stored.failed++;
+        this.setStatus(stored.event, 'failed', { error });
         this.addDeadLetter({
           id: randomUUID(),
           stored: store(snapshot(stored)),
@@ -335,15 +345,6 @@ export class MemoryTransport implements EventTransport {
         });
       },
     };
-  }
-
-  private recordOutcome(stored: StoredEvent, groupName: string, outcome: GroupOutcome, error?: string): void {
-    stored.groups.set(groupName, outcome);
-    if (outcome === 'failed') {
-      this.setStatus(stored.event, 'failed', { error });
-    } else if (stored.event.status !== 'failed' && [...stored.groups.values()].every((value) => value === 'done')) {
-      this.setStatus(stored.event, 'completed', { completedAt: new Date() });
-    }
   }
 
   private setStatus(event: BrokerEvent, status: EventStatus, details: StatusDetails): void {

@@ -201,3 +201,10 @@ describe('describeInvalidPattern / assertPattern', () => {
     );
   });
 });
+
+describe('matchPattern with an invalid pattern', () => {
+  it('throws an InvalidPatternError instead of answering', () => {
+    expect(() => matchPattern('public..create', 'public.users.create')).toThrow(InvalidPatternError);
+    expect(() => matchPattern('public.(users|orders).create', 'public.users.create')).toThrow(/segment 2/);
+  });
+});

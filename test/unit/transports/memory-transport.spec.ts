@@ -468,6 +468,25 @@ describe('MemoryTransport', () => {
       await flush();
       expect(probe.deliveries).toHaveLength(1);
     });
+
+    it('makes a publish wait while a group already has maxQueued deliveries waiting', async () => {
+      const transport = newTransport({ maxQueued: 3 });
+      const probe = await startConsumer(transport, 'g', ['public.**'], 0);
+      for (let n = 0; n < 3; n++) await transport.publish(makeEvent());
+      const fourth = makeEvent();
+      let accepted = false;
+      const publishing = transport.publish(fourth).then(() => {
+        accepted = true;
+      });
+      await flush();
+      expect(accepted).toBe(false);
+      expect(await transport.get(fourth.id)).toBeNull();
+
+      probe.flow.setLimit(1);
+      await publishing;
+      expect(await transport.get(fourth.id)).not.toBeNull();
+      expect((await transport.stats()).groups.g.pending).toBe(3);
+    });
   });
 
   describe('settling deliveries', () => {
