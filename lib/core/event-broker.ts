@@ -31,6 +31,7 @@ interface ActiveSubscription extends Subscription {
   readonly handler: EventHandler;
   readonly retry: RetryOptions;
   readonly concurrency: number;
+  readonly fromBeginning: boolean;
   inFlight: number;
   consumer?: Consumer;
 }
@@ -196,6 +197,7 @@ export class EventBroker {
       handler: handler as EventHandler,
       retry: resolveRetryOptions(options.retry, `group ${group}`, this.retry),
       concurrency,
+      fromBeginning: options.fromBeginning ?? false,
       inFlight: 0,
     };
     this.subscriptions.set(group, subscription);
@@ -215,8 +217,10 @@ export class EventBroker {
     const active = this.subscriptions.get(subscription.group);
     if (!active) return;
     this.subscriptions.delete(subscription.group);
+    const consumer = active.consumer;
     await this.closeConsumer(active);
     while (active.inFlight > 0) await this.settled.wait();
+    await consumer?.release();
   }
 
   async stats(): Promise<BrokerStats> {
@@ -258,12 +262,14 @@ export class EventBroker {
           timeoutMs: this.shutdownTimeoutMs,
         });
     }
+    const consumers = subscriptions.flatMap((subscription) => subscription.consumer ?? []);
     await Promise.all(subscriptions.map((subscription) => this.closeConsumer(subscription)));
     const idle = await withTimeout(this.whenIdle(), Math.max(0, deadline - Date.now()));
     if (!idle)
       this.logger.warn('Shutdown timeout: handlers still running are abandoned; their events are redelivered by a durable transport', {
         inFlight: this.inFlight,
       });
+    await Promise.all(consumers.map((consumer) => consumer.release()));
     await this.transport.close();
     this.state = 'stopped';
   }
@@ -282,7 +288,12 @@ export class EventBroker {
       },
     };
     subscription.consumer = await this.transport.consume(
-      { group: subscription.group, patterns: subscription.patterns },
+      {
+        group: subscription.group,
+        patterns: subscription.patterns,
+        consumerName: this.instanceId,
+        fromBeginning: subscription.fromBeginning,
+      },
       (delivery) => this.accept(subscription, delivery),
       flow,
     );
@@ -309,6 +320,14 @@ export class EventBroker {
   }
 
   private async process(subscription: ActiveSubscription, delivery: Delivery): Promise<void> {
+    if (delivery.attempt > subscription.retry.maxRetries + 1) {
+      // Delivered again after its consumers crashed or timed out, past the retries it was allowed.
+      this.totalFailed++;
+      const error = `Delivered ${delivery.attempt} times without an outcome (its consumers crashed or timed out)`;
+      this.logger.error(`${error}, dead-lettered`, this.logContext(delivery));
+      await this.settle(delivery.deadLetter(error), delivery);
+      return;
+    }
     const outcome = await invoke(subscription.handler, delivery.event);
     if (outcome.ok) {
       this.totalProcessed++;

@@ -13,6 +13,8 @@ export interface SubscribeOptions {
   retry?: Partial<RetryOptions>;
   /** Deliveries of this subscription in flight at once, at most (default: only the broker's limits). */
   concurrency?: number;
+  /** A group that does not exist yet sees the events the transport still holds, not only new ones. */
+  fromBeginning?: boolean;
 }
 
 /** What `subscribe` returns: the handle for `unsubscribe`. */

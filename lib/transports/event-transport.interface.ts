@@ -73,6 +73,13 @@ export interface FlowControl {
 export interface ConsumerSpec {
   group: string;
   patterns: readonly string[];
+  /** Names this consumer inside its group (the broker's instance id). */
+  consumerName: string;
+  /**
+   * A group that does not exist yet starts at new events; with `fromBeginning` it starts at the
+   * oldest event the transport still holds. An existing group keeps its position either way.
+   */
+  fromBeginning?: boolean;
 }
 
 export interface Consumer {
@@ -80,6 +87,11 @@ export interface Consumer {
   drained(): Promise<void>;
   /** Stops taking deliveries; what was handed out may still be settled. */
   close(): Promise<void>;
+  /**
+   * Gives the deliveries this consumer handed out and that are still unsettled back to the group,
+   * for another consumer to take now; settling one of them afterwards has no effect.
+   */
+  release(): Promise<void>;
 }
 
 export interface PublishOptions {

@@ -39,6 +39,9 @@ interface PendingDelivery {
   attempt: number;
 }
 
+/** The release functions of the deliveries a consumer handed out and that are not settled yet. */
+type Unsettled = Set<() => void>;
+
 /** A consumer group: the deliveries waiting for it, shared by its competing consumers. */
 interface MemoryGroup {
   name: string;
@@ -101,6 +104,8 @@ export class MemoryTransport implements EventTransport {
   private readonly tails = new Set<{ pattern: string; tail: LiveTail<BrokerEvent> }>();
   private readonly consumerAborts = new Set<AbortController>();
   private cleanupTimer?: NodeJS.Timeout;
+  /** Brokers sharing this transport: it closes when the last one does. */
+  private connections = 0;
   private closed = false;
 
   constructor(options: MemoryTransportOptions = {}) {
@@ -115,6 +120,7 @@ export class MemoryTransport implements EventTransport {
 
   async connect(): Promise<void> {
     this.assertOpen();
+    this.connections++;
     this.cleanupTimer ??= setInterval(() => this.removeExpired(), this.options.cleanupIntervalMs).unref();
   }
 
@@ -147,7 +153,8 @@ export class MemoryTransport implements EventTransport {
     const group = this.joinGroup(spec);
     const abort = new AbortController();
     this.consumerAborts.add(abort);
-    const running = this.feed(group, onDelivery, flow, abort.signal);
+    const unsettled: Unsettled = new Set();
+    const running = this.feed(group, onDelivery, flow, abort.signal, unsettled);
     return {
       drained: () => this.drained(group),
       close: async () => {
@@ -156,6 +163,9 @@ export class MemoryTransport implements EventTransport {
         this.consumerAborts.delete(abort);
         await running;
         group.consumers--;
+      },
+      release: async () => {
+        for (const release of [...unsettled]) release();
       },
     };
   }
@@ -233,6 +243,10 @@ export class MemoryTransport implements EventTransport {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    if (this.connections > 1) {
+      this.connections--;
+      return;
+    }
     this.closed = true;
     clearInterval(this.cleanupTimer);
     for (const abort of this.consumerAborts) abort.abort();
@@ -262,6 +276,7 @@ export class MemoryTransport implements EventTransport {
         changed: new Signal(),
       };
       this.groups.set(spec.group, group);
+      if (spec.fromBeginning) this.backfill(group);
     } else if (group.consumers > 0 && !samePatterns(group.patterns, spec.patterns)) {
       throw new EventBrokerError(
         `Group ${spec.group} is consumed with patterns [${group.patterns.join(', ')}]; ` +
@@ -274,8 +289,23 @@ export class MemoryTransport implements EventTransport {
     return group;
   }
 
+  /** Queues every event of the history that matches a new group (`fromBeginning`). */
+  private backfill(group: MemoryGroup): void {
+    for (const stored of this.events.values()) {
+      if (!matchAnyPattern(group.patterns, stored.event.type)) continue;
+      stored.unsettled++;
+      group.ready.push({ stored, attempt: 1 });
+    }
+  }
+
   /** Hands the group's ready deliveries to one consumer while its flow control allows. */
-  private async feed(group: MemoryGroup, onDelivery: (delivery: Delivery) => void, flow: FlowControl, signal: AbortSignal): Promise<void> {
+  private async feed(
+    group: MemoryGroup,
+    onDelivery: (delivery: Delivery) => void,
+    flow: FlowControl,
+    signal: AbortSignal,
+    unsettled: Unsettled,
+  ): Promise<void> {
     while (!signal.aborted) {
       if (flow.capacity() <= 0) {
         await flow.whenReady(signal);
@@ -283,7 +313,7 @@ export class MemoryTransport implements EventTransport {
         await group.changed.wait(signal);
       } else {
         while (flow.capacity() > 0 && group.ready.length > 0) {
-          onDelivery(this.handOut(group, group.name, group.ready.shift() as PendingDelivery));
+          onDelivery(this.handOut(group, group.name, group.ready.shift() as PendingDelivery, unsettled));
         }
         group.changed.notify();
         // Lets the group's other consumers wait first, so that the next deliveries go to them.
@@ -292,19 +322,34 @@ export class MemoryTransport implements EventTransport {
     }
   }
 
-  private handOut(group: MemoryGroup | undefined, groupName: string, pending: PendingDelivery): Delivery {
+  /** A delivery of `pending`; `unsettled` (a consumer's) lets it be released back to the group. */
+  private handOut(group: MemoryGroup | undefined, groupName: string, pending: PendingDelivery, unsettled?: Unsettled): Delivery {
     const { stored, attempt } = pending;
     if (stored.event.status === 'pending') this.setStatus(stored.event, 'processing', { processedAt: new Date() });
     if (group) group.inFlight++;
-    let settled = false;
-    const settle = (how: string): void => {
-      if (settled)
-        throw new EventBrokerError(`Delivery of event ${stored.event.id} to group ${groupName} was already settled; cannot ${how} it`);
-      settled = true;
+    let state: 'open' | 'settled' | 'released' = 'open';
+    const leave = (): void => {
+      unsettled?.delete(release);
       if (group) {
         group.inFlight--;
         group.changed.notify();
       }
+    };
+    const release = (): void => {
+      state = 'released';
+      group?.ready.push({ stored, attempt: attempt + 1 });
+      leave();
+    };
+    unsettled?.add(release);
+    /** Whether the call settles the delivery; after a release it is ignored. */
+    const settle = (how: string): boolean => {
+      if (state === 'released') return false;
+      if (state === 'settled') {
+        throw new EventBrokerError(`Delivery of event ${stored.event.id} to group ${groupName} was already settled; cannot ${how} it`);
+      }
+      state = 'settled';
+      leave();
+      return true;
     };
     const event = snapshot(stored);
     event.status = 'processing';
@@ -314,13 +359,13 @@ export class MemoryTransport implements EventTransport {
       group: groupName,
       attempt,
       ack: async () => {
-        settle('ack');
+        if (!settle('ack')) return;
         stored.unsettled--;
         if (stored.unsettled === 0 && stored.failed === 0) this.setStatus(stored.event, 'completed', { completedAt: new Date() });
       },
       retry: async (delayMs: number) => {
         if (!group) throw new EventBrokerError(`Cannot retry event ${stored.event.id} later: group ${groupName} has no consumer`);
-        settle('retry');
+        if (!settle('retry')) return;
         stored.event.retryCount = Math.max(stored.event.retryCount, attempt);
         const timer = setTimeout(() => {
           group.retryTimers.delete(timer);
@@ -330,7 +375,7 @@ export class MemoryTransport implements EventTransport {
         group.retryTimers.add(timer);
       },
       deadLetter: async (error: string, attempts = attempt) => {
-        settle('dead-letter');
+        if (!settle('dead-letter')) return;
         stored.event.retryCount = Math.max(stored.event.retryCount, attempts - 1);
         stored.unsettled--;
         stored.failed++;

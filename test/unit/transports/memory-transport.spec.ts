@@ -107,7 +107,7 @@ async function startConsumer(transport: MemoryTransport, group: string, patterns
   const deliveries: Delivery[] = [];
   const settled = new Set<Delivery>();
   const consumer = await transport.consume(
-    { group, patterns },
+    { group, patterns, consumerName: 'test-consumer' },
     (delivery) => {
       flow.taken();
       deliveries.push(track(delivery, flow, settled));
