@@ -165,7 +165,7 @@ export class MemoryTransport implements EventTransport {
         group.consumers--;
       },
       release: async () => {
-        for (const release of [...unsettled]) release();
+        for (const release of unsettled) release();
       },
     };
   }
