@@ -83,6 +83,7 @@ export class EventBroker {
   private readonly settled = new Signal();
   private inFlight = 0;
   private state: BrokerState = 'created';
+  private starting?: Promise<void>;
   private stopping?: Promise<void>;
   private totalPublished = 0;
   private totalProcessed = 0;
@@ -109,12 +110,18 @@ export class EventBroker {
   }
 
   /** Connects the transport and starts consuming for every subscription made so far. */
-  async start(): Promise<void> {
-    if (this.state === 'running') return;
-    if (this.state !== 'created') throw new BrokerStateError(`EventBroker cannot start: it is ${this.state}`);
+  start(): Promise<void> {
+    if (this.state === 'running') return Promise.resolve();
+    if (this.state === 'starting') return this.starting as Promise<void>;
+    if (this.state !== 'created') return Promise.reject(new BrokerStateError(`EventBroker cannot start: it is ${this.state}`));
+    this.starting = this.connectAndConsume();
+    return this.starting;
+  }
+
+  private async connectAndConsume(): Promise<void> {
     this.state = 'starting';
     try {
-      await this.transport.connect();
+      await this.transport.connect({ logger: this.logger });
       for (const subscription of this.subscriptions.values()) await this.openConsumer(subscription);
       this.state = 'running';
     } catch (error) {
@@ -248,6 +255,7 @@ export class EventBroker {
   }
 
   private async shutdown(): Promise<void> {
+    await this.starting?.catch(() => undefined);
     const wasRunning = this.state === 'running';
     this.state = 'stopping';
     const deadline = Date.now() + this.shutdownTimeoutMs;
@@ -270,7 +278,7 @@ export class EventBroker {
         inFlight: this.inFlight,
       });
     await Promise.all(consumers.map((consumer) => consumer.release()));
-    await this.transport.close();
+    if (wasRunning) await this.transport.close();
     this.state = 'stopped';
   }
 

@@ -2,6 +2,7 @@ import type { InjectionToken, ModuleMetadata, NestInterceptor, OptionalFactoryDe
 import type { EventBrokerOptions } from '../core/event-broker-options.interface.js';
 import type { EventTransport } from '../transports/event-transport.interface.js';
 import type { MemoryTransportOptions } from '../transports/memory/memory-transport-options.interface.js';
+import type { RedisTransportOptions } from '../transports/redis/redis-transport-options.interface.js';
 
 /** The parts of an HTTP request the default context extractors read. */
 export interface HttpRequestLike {
@@ -19,13 +20,15 @@ export interface RequestContextOptions {
   sessionId?: (request: HttpRequestLike) => string | undefined;
 }
 
-export type TransportName = 'memory';
+export type TransportName = 'memory' | 'redis';
 
 export interface EventBrokerModuleOptions extends Omit<EventBrokerOptions, 'transport' | 'logger'> {
   /** A transport by name, or an instance (default `'memory'`). */
   transport?: TransportName | EventTransport;
   /** Options of the memory transport, when `transport` is `'memory'`. */
   memory?: MemoryTransportOptions;
+  /** Options of the Redis transport, when `transport` is `'redis'`. */
+  redis?: RedisTransportOptions;
   /** Interceptors run around every event handler, before its own (classes are resolved by DI). */
   interceptors?: (Type<NestInterceptor> | NestInterceptor)[];
   /** Also run the app's global guards, interceptors, pipes and filters on event handlers (default false). */

@@ -1,6 +1,7 @@
 import { EventBrokerError } from '../core/event-broker.errors.js';
 import type { EventTransport } from '../transports/event-transport.interface.js';
 import { MemoryTransport } from '../transports/memory/memory-transport.js';
+import { RedisTransport } from '../transports/redis/redis-transport.js';
 import type { EventBrokerModuleOptions } from './event-broker-module-options.interface.js';
 
 /** The transport the module options name, or the instance they give. */
@@ -8,5 +9,6 @@ export function createTransport(options: EventBrokerModuleOptions): EventTranspo
   const transport = options.transport ?? 'memory';
   if (typeof transport !== 'string') return transport;
   if (transport === 'memory') return new MemoryTransport(options.memory);
-  throw new EventBrokerError(`Unknown transport "${String(transport)}": use 'memory' or pass an EventTransport instance`);
+  if (transport === 'redis') return new RedisTransport(options.redis);
+  throw new EventBrokerError(`Unknown transport "${String(transport)}": use 'memory', 'redis' or pass an EventTransport instance`);
 }

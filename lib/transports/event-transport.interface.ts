@@ -1,4 +1,5 @@
 import type { BrokerEvent, EventSource, EventStatus } from '../core/broker-event.interface.js';
+import type { BrokerLogger } from '../core/broker-logger.interface.js';
 
 /** Filters of `EventTransport.list`; every one given must hold. */
 export interface EventFilter {
@@ -117,6 +118,12 @@ export interface TransportStats {
   groups: Record<string, GroupStats>;
 }
 
+/** What the broker hands its transport on `connect`. */
+export interface TransportContext {
+  /** Where the transport reports what it recovers from on its own (reconnects, bad messages). */
+  logger: BrokerLogger;
+}
+
 /**
  * Where events are stored and how they reach consumers. `EventBroker` owns the transport: it
  * calls `connect` on start and `close` on stop.
@@ -125,7 +132,7 @@ export interface EventTransport {
   readonly type: string;
   /** Whether accepted events survive a restart of this process. */
   readonly durable: boolean;
-  connect(): Promise<void>;
+  connect(context: TransportContext): Promise<void>;
   /** Stores `event` and routes it to every consumer group whose patterns match its type. */
   publish(event: BrokerEvent, options?: PublishOptions): Promise<Delivery[]>;
   /** Starts handing the group's deliveries to `onDelivery`, as far as `flow` allows. */

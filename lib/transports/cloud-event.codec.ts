@@ -1,0 +1,118 @@
+import type { BrokerEvent, EventMetadata } from '../core/broker-event.interface.js';
+import { assertEventSource, createEvent } from '../core/create-event.js';
+import { InvalidEventError } from '../core/event-broker.errors.js';
+
+/** A CloudEvents 1.0 document in structured JSON mode: how events travel on durable transports. */
+export interface CloudEvent {
+  specversion: '1.0';
+  id: string;
+  source: string;
+  type: string;
+  time: string;
+  datacontenttype: 'application/json';
+  data: unknown;
+  [extension: string]: unknown;
+}
+
+/** CloudEvents attribute names: lower-case letters and digits (at most 20 by the spec's advice). */
+const ATTRIBUTE_NAME = /^[a-z0-9]{1,20}$/;
+const CONTEXT_ATTRIBUTES = new Set(['specversion', 'id', 'source', 'type', 'time', 'datacontenttype', 'dataschema', 'subject', 'data']);
+/** Extension attributes this package sets itself. */
+const OWN_EXTENSIONS = new Set(['userid', 'sessionid', 'instanceid', 'ebmetadata']);
+
+/**
+ * The CloudEvents form of `event`. Metadata entries whose keys are valid attribute names (such as
+ * `traceparent`) become extension attributes; the others travel in `ebmetadata` as a JSON string.
+ */
+export function toCloudEvent(event: BrokerEvent): CloudEvent {
+  const cloudEvent: CloudEvent = {
+    specversion: '1.0',
+    id: event.id,
+    source: event.source,
+    type: event.type,
+    time: event.createdAt.toISOString(),
+    datacontenttype: 'application/json',
+    data: event.payload,
+    instanceid: event.instanceId,
+  };
+  if (event.userId !== undefined) cloudEvent.userid = event.userId;
+  if (event.sessionId !== undefined) cloudEvent.sessionid = event.sessionId;
+  const other: EventMetadata = {};
+  for (const [key, value] of Object.entries(event.metadata)) {
+    if (ATTRIBUTE_NAME.test(key) && !CONTEXT_ATTRIBUTES.has(key) && !OWN_EXTENSIONS.has(key)) cloudEvent[key] = value;
+    else other[key] = value;
+  }
+  if (Object.keys(other).length > 0) cloudEvent.ebmetadata = JSON.stringify(other);
+  return cloudEvent;
+}
+
+function fail(problem: string): never {
+  throw new InvalidEventError(`Malformed CloudEvent: ${problem}`);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function parseMetadata(document: Record<string, unknown>): EventMetadata {
+  const metadata: EventMetadata = {};
+  if (document.ebmetadata !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = typeof document.ebmetadata === 'string' ? JSON.parse(document.ebmetadata) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    if (!isRecord(parsed)) fail('ebmetadata must be a JSON object in a string');
+    Object.assign(metadata, parsed);
+  }
+  for (const [key, value] of Object.entries(document)) {
+    if (CONTEXT_ATTRIBUTES.has(key) || OWN_EXTENSIONS.has(key)) continue;
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+      fail(`extension attribute ${key} must be a string, number or boolean`);
+    }
+    metadata[key] = value;
+  }
+  return metadata;
+}
+
+/**
+ * The event a CloudEvents JSON document (written by this package or by any other producer)
+ * stands for. Throws an `InvalidEventError` that names what is wrong.
+ */
+export function fromCloudEvent(json: string): BrokerEvent {
+  let document: unknown;
+  try {
+    document = JSON.parse(json);
+  } catch (error) {
+    fail(`not JSON (${error instanceof Error ? error.message : String(error)})`);
+  }
+  if (!isRecord(document)) fail('not a JSON object');
+  if (document.specversion !== '1.0') fail(`specversion must be "1.0", got ${JSON.stringify(document.specversion)}`);
+  if (typeof document.id !== 'string' || document.id === '') fail('id must be a non-empty string');
+  if (document.datacontenttype !== undefined && document.datacontenttype !== 'application/json') {
+    fail(`datacontenttype must be application/json, got ${JSON.stringify(document.datacontenttype)}`);
+  }
+  const createdAt = document.time === undefined ? new Date() : new Date(String(document.time));
+  if (Number.isNaN(createdAt.getTime())) fail(`time ${JSON.stringify(document.time)} is not a timestamp`);
+  const { userid, sessionid, instanceid } = document;
+  if (userid !== undefined && typeof userid !== 'string' && typeof userid !== 'number') fail('userid must be a string or number');
+  if (sessionid !== undefined && typeof sessionid !== 'string') fail('sessionid must be a string');
+  try {
+    assertEventSource(document.source);
+    return createEvent({
+      id: document.id,
+      source: document.source,
+      type: document.type as string,
+      payload: document.data === undefined ? null : document.data,
+      createdAt,
+      userId: userid,
+      sessionId: sessionid,
+      instanceId: typeof instanceid === 'string' ? instanceid : '',
+      metadata: parseMetadata(document),
+    });
+  } catch (error) {
+    if (error instanceof InvalidEventError && !error.message.startsWith('Malformed')) fail(error.message);
+    throw error;
+  }
+}

@@ -1,0 +1,462 @@
+import { Redis } from 'ioredis';
+import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
+import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
+import { BrokerStateError, EventBrokerError } from '../../core/event-broker.errors.js';
+import { assertPattern, matchPattern } from '../../core/match-pattern.js';
+import { fromCloudEvent, toCloudEvent } from '../cloud-event.codec.js';
+import { assertEventFilter, DEFAULT_LIST_LIMIT, matchesFilter, newestWindow } from '../event-filter.js';
+import type {
+  Consumer,
+  ConsumerSpec,
+  DeadLetter,
+  DeadLetterFilter,
+  Delivery,
+  EventFilter,
+  EventTransport,
+  FlowControl,
+  GroupStats,
+  PublishOptions,
+  StatusDetails,
+  TransportContext,
+  TransportStats,
+} from '../event-transport.interface.js';
+import { LiveTail } from '../live-tail.js';
+import {
+  entryFields,
+  RedisDeliverySettler,
+  RedisGroupConsumer,
+  type RedisConsumerContext,
+  type StreamEntry,
+} from './redis-group-consumer.js';
+import { RedisKeys } from './redis-keys.js';
+import { RedisScript } from './redis-script-runner.js';
+import { PUBLISH_SCRIPT, REGISTER_GROUP_SCRIPT, REPLAY_SCRIPT } from './redis-scripts.js';
+import type { RedisTransportOptions } from './redis-transport-options.interface.js';
+
+const PUBLISH = new RedisScript(PUBLISH_SCRIPT);
+const REGISTER_GROUP = new RedisScript(REGISTER_GROUP_SCRIPT);
+const REPLAY = new RedisScript(REPLAY_SCRIPT);
+
+const DEFAULTS = {
+  keyPrefix: 'eb',
+  maxLen: 100_000,
+  ackTimeoutMs: 30_000,
+  blockMs: 5000,
+  maxEvents: 10_000,
+  retentionMs: 7 * 24 * 60 * 60 * 1000,
+  maxDeadLetters: 10_000,
+  trimIntervalMs: 10_000,
+};
+
+type Settings = typeof DEFAULTS;
+
+/** The type of dead letters that hold a message nobody could read. */
+const MALFORMED_TYPE = 'eventbroker.message.malformed';
+/** Separates the dead-letter entry id from its group in `DeadLetter.id`. */
+const DEAD_LETTER_ID_SEPARATOR = '@';
+const HISTORY_CHUNK = 200;
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** `a` compared with `b`, as stream ids `<ms>-<seq>`. */
+function compareIds(a: string, b: string): number {
+  const [aMs, aSeq] = a.split('-').map(Number);
+  const [bMs, bSeq] = b.split('-').map(Number);
+  return aMs - bMs || aSeq - bSeq;
+}
+
+function nextId(id: string): string {
+  const [ms, seq] = id.split('-').map(Number);
+  return `${ms}-${seq + 1}`;
+}
+
+export interface RedisTransportStats extends TransportStats {
+  /** Entries in the stream, consumed or not. */
+  streamLength: number;
+}
+
+/** An event of the history, from its hash. */
+function historyEvent(record: Record<string, string>): BrokerEvent | null {
+  if (record.event === undefined) return null;
+  const event = fromCloudEvent(record.event);
+  event.status = (record.status ?? 'pending') as EventStatus;
+  event.retryCount = Number(record.retryCount ?? 0);
+  if (record.error !== undefined) event.error = record.error;
+  if (record.processedAt !== undefined) event.processedAt = new Date(Number(record.processedAt));
+  if (record.completedAt !== undefined) event.completedAt = new Date(Number(record.completedAt));
+  return event;
+}
+
+/**
+ * Redis Streams: one stream holds every event, one consumer group per subscription group reads
+ * it; history, status and dead letters live in Redis too. Durable as far as Redis is (use AOF).
+ */
+export class RedisTransport implements EventTransport {
+  readonly type = 'redis';
+  readonly durable = true;
+  private readonly settings: Settings;
+  private readonly keys: RedisKeys;
+  private client?: Redis;
+  private logger: BrokerLogger = consoleBrokerLogger;
+  private readonly consumers = new Set<RedisGroupConsumer>();
+  private readonly tails = new Set<{ pattern: string; tail: LiveTail<BrokerEvent> }>();
+  private tailReader?: Redis;
+  private trimTimer?: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(private readonly options: RedisTransportOptions = {}) {
+    const given = Object.fromEntries(Object.entries(options).filter(([key, value]) => value !== undefined && key in DEFAULTS));
+    this.settings = { ...DEFAULTS, ...given };
+    for (const [name, value] of Object.entries(this.settings)) {
+      if (name !== 'keyPrefix' && (!Number.isInteger(value) || (value as number) <= 0)) {
+        throw new EventBrokerError(`RedisTransport option ${name} must be a positive integer, got ${String(value)}`);
+      }
+    }
+    if (!/^[A-Za-z0-9_.:{}-]+$/.test(this.settings.keyPrefix)) {
+      throw new EventBrokerError(`RedisTransport option keyPrefix must use [A-Za-z0-9_.:{}-], got "${this.settings.keyPrefix}"`);
+    }
+    this.keys = new RedisKeys(this.settings.keyPrefix);
+  }
+
+  async connect(context: TransportContext): Promise<void> {
+    this.assertOpen();
+    this.logger = context.logger;
+    if (this.client) return;
+    const client = this.options.client ?? this.createClient();
+    this.watch(client);
+    if (!this.options.client) {
+      try {
+        await client.connect();
+      } catch (error) {
+        client.disconnect();
+        const { host, port } = client.options;
+        throw new EventBrokerError(`Cannot reach Redis at ${host}:${port}: ${errorMessage(error)}`);
+      }
+    }
+    this.client = client;
+    this.trimTimer = setInterval(() => {
+      this.trim().catch((error: unknown) => this.logger.warn(`Could not trim ${this.keys.stream}: ${errorMessage(error)}`));
+    }, this.settings.trimIntervalMs);
+    this.trimTimer.unref();
+  }
+
+  async publish(event: BrokerEvent, options: PublishOptions = {}): Promise<Delivery[]> {
+    const client = this.connected();
+    const claimGroups = options.claimGroups ?? [];
+    const body = JSON.stringify(toCloudEvent(event));
+    const entryId = (await PUBLISH.run(
+      client,
+      [this.keys.stream, this.keys.groups, this.keys.history],
+      [
+        body,
+        event.id,
+        event.createdAt.getTime(),
+        event.type,
+        claimGroups.join(','),
+        this.settings.retentionMs,
+        this.settings.maxEvents,
+        this.keys.eventPrefix,
+        Date.now(),
+      ],
+    )) as string;
+    return claimGroups.map((group) => this.claimedDelivery(group, entryId, body, event));
+  }
+
+  async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {
+    const client = this.connected();
+    spec.patterns.forEach((pattern) => assertPattern(pattern));
+    await REGISTER_GROUP.run(
+      client,
+      [this.keys.stream, this.keys.groups],
+      [spec.group, JSON.stringify({ patterns: spec.patterns }), spec.fromBeginning ? '0' : '$'],
+    );
+    const consumer = new RedisGroupConsumer(this.consumerContext(client), spec, onDelivery, flow);
+    this.consumers.add(consumer);
+    consumer.start();
+    return {
+      drained: () => consumer.drained(),
+      close: async () => {
+        await consumer.close();
+        this.consumers.delete(consumer);
+      },
+      release: () => consumer.release(),
+    };
+  }
+
+  async get(id: string): Promise<BrokerEvent | null> {
+    return historyEvent(await this.connected().hgetall(this.keys.event(id)));
+  }
+
+  /** Walks the history from the newest event back until the window of `filter` is full. */
+  async list(filter: EventFilter = {}): Promise<BrokerEvent[]> {
+    assertEventFilter(filter);
+    const client = this.connected();
+    const wanted = (filter.offset ?? 0) + (filter.limit ?? DEFAULT_LIST_LIMIT);
+    const max = filter.until ? filter.until.getTime() : '+inf';
+    const min = filter.since ? filter.since.getTime() : '-inf';
+    const newestFirst: BrokerEvent[] = [];
+    for (let skip = 0; newestFirst.length < wanted; skip += HISTORY_CHUNK) {
+      const ids = await client.zrevrangebyscore(this.keys.history, max, min, 'LIMIT', skip, HISTORY_CHUNK);
+      if (ids.length === 0) break;
+      const pipeline = client.pipeline();
+      for (const id of ids) pipeline.hgetall(this.keys.event(id));
+      for (const [, record] of (await pipeline.exec()) ?? []) {
+        const event = historyEvent(record as Record<string, string>);
+        if (event && matchesFilter(event, filter)) newestFirst.push(event);
+      }
+    }
+    return newestWindow(newestFirst.slice(0, wanted).toReversed(), filter);
+  }
+
+  async updateStatus(id: string, status: EventStatus, details: StatusDetails = {}): Promise<void> {
+    const client = this.connected();
+    const key = this.keys.event(id);
+    if (!(await client.exists(key))) throw new EventBrokerError(`Cannot update the status of event ${id}: no such event in the history`);
+    const fields: Record<string, string | number> = { status };
+    if (details.error !== undefined) fields.error = details.error;
+    if (details.processedAt) fields.processedAt = details.processedAt.getTime();
+    if (details.completedAt) fields.completedAt = details.completedAt.getTime();
+    await client.hset(key, fields);
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const client = this.connected();
+    const [[, deleted]] = ((await client.multi().del(this.keys.event(id)).zrem(this.keys.history, id).exec()) ?? []) as [
+      [Error | null, number],
+    ];
+    return deleted > 0;
+  }
+
+  stream(pattern: string): AsyncIterable<BrokerEvent> {
+    assertPattern(pattern);
+    const client = this.connected();
+    const entry = { pattern, tail: new LiveTail<BrokerEvent>(() => this.tails.delete(entry)) };
+    this.tails.add(entry);
+    if (!this.tailReader) void this.followStream(client);
+    return entry.tail;
+  }
+
+  async deadLetters(filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
+    const client = this.connected();
+    const groups = filter.group !== undefined ? [filter.group] : await client.hkeys(this.keys.groups);
+    const pipeline = client.pipeline();
+    for (const group of groups) pipeline.xrange(this.keys.dead(group), '-', '+');
+    const results = (await pipeline.exec()) ?? [];
+    const letters = groups.flatMap((group, index) =>
+      ((results[index]?.[1] ?? []) as StreamEntry[]).map(([entryId, fields]) => this.deadLetter(group, entryId, entryFields(fields))),
+    );
+    letters.sort((a, b) => a.deadLetteredAt.getTime() - b.deadLetteredAt.getTime());
+    return newestWindow(letters, filter);
+  }
+
+  async replay(deadLetterId: string): Promise<void> {
+    const client = this.connected();
+    const separator = deadLetterId.indexOf(DEAD_LETTER_ID_SEPARATOR);
+    const entryId = deadLetterId.slice(0, separator);
+    const group = deadLetterId.slice(separator + 1);
+    const [found] = separator > 0 ? ((await client.xrange(this.keys.dead(group), entryId, entryId)) as StreamEntry[]) : [];
+    if (!found) throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: no such dead letter`);
+    const fields = entryFields(found[1]);
+    let event: BrokerEvent;
+    try {
+      event = fromCloudEvent(fields.event ?? '');
+    } catch (error) {
+      throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: its message is unreadable (${errorMessage(error)})`);
+    }
+    try {
+      await REPLAY.run(
+        client,
+        [this.keys.stream, this.keys.event(event.id), this.keys.dead(group), this.keys.groups],
+        [group, entryId, fields.event],
+      );
+    } catch (error) {
+      throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: ${errorMessage(error)}`);
+    }
+  }
+
+  async stats(): Promise<RedisTransportStats> {
+    const client = this.connected();
+    const [events, length, groupInfo] = await Promise.all([
+      client.zcard(this.keys.history),
+      client.xlen(this.keys.stream),
+      client.xinfo('GROUPS', this.keys.stream).catch(() => []) as Promise<unknown[][]>,
+    ]);
+    const groups: Record<string, GroupStats> = {};
+    const pipeline = client.pipeline();
+    const names: string[] = [];
+    for (const info of groupInfo) {
+      const record = entryFields(info.map(String));
+      names.push(record.name);
+      groups[record.name] = { pending: Number(record.lag ?? 0), inFlight: Number(record.pending ?? 0), deadLetters: 0 };
+      pipeline.xlen(this.keys.dead(record.name));
+    }
+    const dead = (await pipeline.exec()) ?? [];
+    let deadLetters = 0;
+    names.forEach((name, index) => {
+      groups[name].deadLetters = Number(dead[index]?.[1] ?? 0);
+      deadLetters += groups[name].deadLetters;
+    });
+    return { type: this.type, events, deadLetters, groups, streamLength: length };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.trimTimer);
+    await Promise.all([...this.consumers].map((consumer) => consumer.close()));
+    for (const { tail } of this.tails) tail.end();
+    this.tailReader?.disconnect();
+    if (this.client && !this.options.client) this.client.disconnect();
+    this.client = undefined;
+  }
+
+  private createClient(): Redis {
+    const { url, host, port, username, password, db, tls } = this.options;
+    const common = { lazyConnect: true, tls: tls === true ? {} : tls || undefined };
+    return url ? new Redis(url, common) : new Redis({ host: host ?? '127.0.0.1', port: port ?? 6379, username, password, db, ...common });
+  }
+
+  /** Logs a lost connection once and its return once, instead of every reconnect attempt. */
+  private watch(client: Redis): void {
+    let lost = false;
+    client.on('error', (error: Error) => {
+      if (lost || this.closed) return;
+      lost = true;
+      this.logger.warn(`Redis connection to ${client.options.host}:${client.options.port} lost, reconnecting: ${error.message}`);
+    });
+    client.on('ready', () => {
+      if (!lost) return;
+      lost = false;
+      this.logger.log(`Redis connection to ${client.options.host}:${client.options.port} is back`);
+    });
+  }
+
+  private connected(): Redis {
+    this.assertOpen();
+    if (!this.client) throw new BrokerStateError('RedisTransport is not connected: call connect() (EventBroker.start does)');
+    return this.client;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new BrokerStateError('RedisTransport is closed');
+  }
+
+  private consumerContext(client: Redis): RedisConsumerContext {
+    const { ackTimeoutMs, blockMs, maxDeadLetters } = this.settings;
+    return { client, keys: this.keys, ackTimeoutMs, blockMs, maxDeadLetters, logger: this.logger };
+  }
+
+  /** A delivery the publisher handles inline (sync mode); its group's consumers skip the entry. */
+  private claimedDelivery(group: string, entryId: string, body: string, published: BrokerEvent): Delivery {
+    const settler = new RedisDeliverySettler(this.consumerContext(this.connected()), group, 'inline');
+    let settled = false;
+    const settle = (how: string): void => {
+      if (settled) throw new EventBrokerError(`Delivery of event ${published.id} to group ${group} was already settled; cannot ${how} it`);
+      settled = true;
+    };
+    return {
+      event: { ...published, status: 'processing', retryCount: 0 },
+      group,
+      attempt: 1,
+      ack: async () => {
+        settle('ack');
+        await settler.ack(entryId, published.id);
+      },
+      retry: async () => {
+        throw new EventBrokerError(`A delivery handled inline (sync mode) is retried inline, not later: event ${published.id}`);
+      },
+      deadLetter: async (error: string, attempts = 1) => {
+        settle('dead-letter');
+        await settler.deadLetter(entryId, this.keys.event(published.id), body, error, attempts);
+      },
+    };
+  }
+
+  private deadLetter(group: string, entryId: string, fields: Record<string, string>): DeadLetter {
+    let event: BrokerEvent;
+    try {
+      event = fromCloudEvent(fields.event ?? '');
+      event.status = 'failed';
+      event.error = fields.error;
+      event.retryCount = Math.max(0, Number(fields.attempts) - 1);
+    } catch {
+      event = {
+        id: fields.entry ?? entryId,
+        source: 'system',
+        type: MALFORMED_TYPE,
+        status: 'failed',
+        payload: { body: fields.event ?? null },
+        instanceId: '',
+        createdAt: new Date(Number(fields.at)),
+        metadata: {},
+        retryCount: 0,
+        error: fields.error,
+      };
+    }
+    return {
+      id: `${entryId}${DEAD_LETTER_ID_SEPARATOR}${group}`,
+      event,
+      group,
+      error: fields.error ?? '',
+      attempts: Number(fields.attempts ?? 1),
+      deadLetteredAt: new Date(Number(fields.at)),
+    };
+  }
+
+  /** Feeds the live tails from a reader of new stream entries (replays are not new events). */
+  private async followStream(client: Redis): Promise<void> {
+    const reader = client.duplicate();
+    reader.on('error', () => undefined);
+    this.tailReader = reader;
+    let lastId = '$';
+    while (!this.closed && this.tails.size > 0) {
+      try {
+        const result = (await reader.xread('COUNT', 100, 'BLOCK', this.settings.blockMs, 'STREAMS', this.keys.stream, lastId)) as
+          [string, StreamEntry[]][] | null;
+        for (const [entryId, rawFields] of result?.[0]?.[1] ?? []) {
+          lastId = entryId;
+          const fields = entryFields(rawFields);
+          if (fields.only !== undefined || fields.event === undefined) continue;
+          let event: BrokerEvent;
+          try {
+            event = fromCloudEvent(fields.event);
+          } catch {
+            continue;
+          }
+          for (const { pattern, tail } of this.tails) if (matchPattern(pattern, event.type)) tail.push({ ...event });
+        }
+      } catch (error) {
+        if (this.closed) break;
+        this.logger.warn(`Live tail of ${this.keys.stream} failed, retrying: ${errorMessage(error)}`);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+    reader.disconnect();
+    if (this.tailReader === reader) this.tailReader = undefined;
+  }
+
+  /**
+   * Trims what every group has consumed, beyond `maxLen` entries: never past the oldest entry
+   * still pending or not yet delivered in any group (`XADD MAXLEN` would drop those).
+   */
+  private async trim(): Promise<void> {
+    const client = this.connected();
+    const excess = (await client.xlen(this.keys.stream)) - this.settings.maxLen;
+    if (excess <= 0) return;
+    const groups = (await client.xinfo('GROUPS', this.keys.stream)) as unknown[][];
+    const [[cutId]] = (await client.xrange(this.keys.stream, '-', '+', 'COUNT', excess)).slice(-1) as StreamEntry[];
+    let safe = nextId(cutId);
+    for (const info of groups) {
+      const record = entryFields(info.map(String));
+      const undelivered = nextId(record['last-delivered-id']);
+      if (compareIds(undelivered, safe) < 0) safe = undelivered;
+      if (Number(record.pending) > 0) {
+        const [oldest] = (await client.xpending(this.keys.stream, record.name, '-', '+', 1)) as [string, ...unknown[]][];
+        if (oldest && compareIds(oldest[0], safe) < 0) safe = oldest[0];
+      }
+    }
+    await client.xtrim(this.keys.stream, 'MINID', '~', safe);
+  }
+}

@@ -1,0 +1,494 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BrokerStateError, EventBroker, type BrokerEvent, type CreateEventInput, type EventBrokerOptions } from '../../lib/index.js';
+import { RecordingLogger } from '../support/silent-logger.js';
+import { waitFor } from '../support/wait-for.js';
+import type { TransportFixture, TransportFixtureFactory } from './transport-fixture.js';
+
+/**
+ * The delivery semantics of DESIGN.md §3, as a user of `EventBroker` sees them, for any transport.
+ * Talks only to `EventBroker` and the `EventTransport` interface: whatever knows a transport's
+ * internals belongs in its fixture.
+ */
+
+const TYPE = 'conformance.orders.create';
+const PATTERN = 'conformance.orders.*';
+const FAST_RETRY = { initialDelayMs: 5, maxDelayMs: 20, jitter: 0 };
+/** How long anything that should happen may take: generous, so that a networked transport passes. */
+const WAIT_MS = 10_000;
+/** How long to watch for something that must NOT happen (a duplicate, a late delivery). */
+const QUIET_MS = 200;
+const TEST_TIMEOUT_MS = 30_000;
+
+interface Order {
+  n: number;
+  poison?: boolean;
+}
+
+type BrokerSettings = Partial<Omit<EventBrokerOptions, 'transport'>>;
+
+function order(n: number, extra: Partial<Order> = {}): CreateEventInput<Order> {
+  return { type: TYPE, source: 'system', payload: { n, ...extra } };
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `condition` for up to WAIT_MS; on timeout the error shows `state()` as it was then. */
+async function eventually(condition: () => boolean | Promise<boolean>, what: string, state?: () => unknown): Promise<void> {
+  try {
+    await waitFor(condition, what, WAIT_MS);
+  } catch (error) {
+    if (!state) throw error;
+    throw new Error(`${(error as Error).message}; state then: ${JSON.stringify(state())}`, { cause: error });
+  }
+}
+
+function countInto(counts: Map<string, number>, key: string): void {
+  counts.set(key, (counts.get(key) ?? 0) + 1);
+}
+
+/** The keys counted more than once, with their counts: `[]` when every one was counted once. */
+function duplicates(counts: Map<string, number>): [string, number][] {
+  return [...counts].filter(([, count]) => count !== 1);
+}
+
+function missing(expected: readonly string[], counts: Map<string, number>): string[] {
+  return expected.filter((id) => !counts.has(id));
+}
+
+async function statusOf(broker: EventBroker, id: string): Promise<string | undefined> {
+  return (await broker.transport.get(id))?.status;
+}
+
+export function describeTransportConformance(name: string, factory: TransportFixtureFactory): void {
+  describe(`${name} transport conformance`, { timeout: TEST_TIMEOUT_MS }, async () => {
+    // Whether the transport has a wire to write a malformed message on is known only from a
+    // fixture: probe one while collecting, so that the test is registered only where it applies.
+    const probe = await factory();
+    const hasWire = typeof probe.writeMalformed === 'function';
+    await probe.teardown();
+
+    let fixture: TransportFixture | undefined;
+    const brokers: EventBroker[] = [];
+
+    beforeEach(async () => {
+      fixture = await factory();
+    }, TEST_TIMEOUT_MS);
+
+    afterEach(async () => {
+      try {
+        await Promise.all(brokers.splice(0).map((broker) => broker.stop()));
+      } finally {
+        await fixture?.teardown();
+        fixture = undefined;
+      }
+    }, TEST_TIMEOUT_MS);
+
+    function current(): TransportFixture {
+      if (!fixture) throw new Error('No transport fixture: the factory failed');
+      return fixture;
+    }
+
+    /** A broker on a new transport of this test's fixture: another process of the same service. */
+    function makeBroker(settings: BrokerSettings = {}): EventBroker {
+      const broker = new EventBroker({
+        transport: current().createTransport(),
+        logger: new RecordingLogger(),
+        retry: FAST_RETRY,
+        shutdownTimeoutMs: 5_000,
+        ...settings,
+      });
+      brokers.push(broker);
+      return broker;
+    }
+
+    it('handles each of 1 000 concurrently published events exactly once', async () => {
+      const broker = makeBroker();
+      const counts = new Map<string, number>();
+      const payloadOf = new Map<string, number>();
+      await broker.subscribe<Order>(
+        PATTERN,
+        (event) => {
+          countInto(counts, event.id);
+          payloadOf.set(event.id, event.payload.n);
+        },
+        { group: 'bulk' },
+      );
+      await broker.start();
+
+      const published = await Promise.all(Array.from({ length: 1000 }, (_, n) => broker.publish(order(n))));
+      const ids = published.map((event) => event.id);
+      expect(new Set(ids).size).toBe(1000);
+
+      await eventually(
+        () => counts.size >= 1000,
+        'all 1 000 events handled',
+        () => ({ handled: counts.size, missing: missing(ids, counts).length }),
+      );
+      await pause(QUIET_MS);
+      expect(missing(ids, counts)).toEqual([]);
+      expect(counts.size).toBe(1000);
+      expect(duplicates(counts)).toEqual([]);
+      expect(published.every((event, n) => payloadOf.get(event.id) === n)).toBe(true);
+    });
+
+    it('fans out: every group gets every event', async () => {
+      const audit = makeBroker();
+      const mailer = makeBroker();
+      const audited = new Map<string, number>();
+      const mailed = new Map<string, number>();
+      await audit.subscribe(PATTERN, (event) => countInto(audited, event.id), { group: 'fanout-audit' });
+      await mailer.subscribe(PATTERN, (event) => countInto(mailed, event.id), { group: 'fanout-mailer' });
+      await audit.start();
+      await mailer.start();
+
+      const ids = (await Promise.all(Array.from({ length: 20 }, (_, n) => audit.publish(order(n))))).map((event) => event.id);
+
+      await eventually(
+        () => audited.size >= 20 && mailed.size >= 20,
+        'both groups handled every event',
+        () => ({ audit: audited.size, mailer: mailed.size }),
+      );
+      await pause(QUIET_MS);
+      for (const counts of [audited, mailed]) {
+        expect(missing(ids, counts)).toEqual([]);
+        expect(counts.size).toBe(20);
+        expect(duplicates(counts)).toEqual([]);
+      }
+    });
+
+    it('competing consumers: one group on two instances handles each event once, and both get work', async () => {
+      const handledBy = new Map<string, string[]>();
+      const counts = new Map<string, number>();
+      const instances = ['a', 'b'].map((label) => ({ label, broker: makeBroker({ workerCount: 2, bufferSize: 4 }) }));
+      for (const { label, broker } of instances) {
+        await broker.subscribe(
+          PATTERN,
+          async (event) => {
+            await pause(3);
+            countInto(counts, event.id);
+            handledBy.set(label, [...(handledBy.get(label) ?? []), event.id]);
+          },
+          { group: 'competing' },
+        );
+        await broker.start();
+      }
+
+      const ids = (await Promise.all(Array.from({ length: 100 }, (_, n) => instances[n % 2].broker.publish(order(n))))).map(
+        (event) => event.id,
+      );
+
+      await eventually(
+        () => counts.size >= 100,
+        'all 100 events handled',
+        () => ({ handled: counts.size }),
+      );
+      await pause(QUIET_MS);
+      expect(missing(ids, counts)).toEqual([]);
+      expect(duplicates(counts)).toEqual([]);
+      expect(handledBy.get('a')?.length ?? 0).toBeGreaterThan(0);
+      expect(handledBy.get('b')?.length ?? 0).toBeGreaterThan(0);
+      expect((handledBy.get('a')?.length ?? 0) + (handledBy.get('b')?.length ?? 0)).toBe(100);
+    });
+
+    it('redelivers after a handler error until the handler succeeds', async () => {
+      const broker = makeBroker();
+      const retryCounts: number[] = [];
+      await broker.subscribe(
+        PATTERN,
+        (event) => {
+          retryCounts.push(event.retryCount);
+          if (retryCounts.length <= 2) throw new Error(`transient failure ${retryCounts.length}`);
+        },
+        { group: 'flaky' },
+      );
+      await broker.start();
+
+      const event = await broker.publish(order(1));
+
+      await eventually(
+        async () => (await statusOf(broker, event.id)) === 'completed',
+        'event completed after two failures',
+        () => ({ retryCounts }),
+      );
+      await pause(QUIET_MS);
+      expect(retryCounts).toEqual([0, 1, 2]);
+      expect(await broker.transport.get(event.id)).toMatchObject({ id: event.id, status: 'completed' });
+      expect(await broker.transport.deadLetters({ group: 'flaky' })).toEqual([]);
+    });
+
+    it('dead-letters an event whose handler always fails and keeps handling the others', async () => {
+      const broker = makeBroker();
+      const maxRetries = 2;
+      const good = new Map<string, number>();
+      let poisonCalls = 0;
+      await broker.subscribe<Order>(
+        PATTERN,
+        (event) => {
+          if (event.payload.poison) {
+            poisonCalls++;
+            throw new Error('poison pill');
+          }
+          countInto(good, event.id);
+        },
+        { group: 'poisoned', retry: { maxRetries } },
+      );
+      await broker.start();
+
+      const poison = await broker.publish(order(0, { poison: true }));
+      const ids: string[] = [];
+      for (let n = 1; n <= 10; n++) ids.push((await broker.publish(order(n))).id);
+      await eventually(async () => (await broker.transport.deadLetters({ group: 'poisoned' })).length > 0, 'poison dead-lettered');
+      for (let n = 11; n <= 20; n++) ids.push((await broker.publish(order(n))).id);
+
+      await eventually(
+        () => good.size >= 20,
+        'every good event handled',
+        () => ({ handled: good.size }),
+      );
+      await eventually(async () => (await statusOf(broker, poison.id)) === 'failed', 'poison event failed');
+      await pause(QUIET_MS);
+      expect(missing(ids, good)).toEqual([]);
+      expect(duplicates(good)).toEqual([]);
+      expect(poisonCalls).toBe(maxRetries + 1);
+      const deadLetters = await broker.transport.deadLetters({ group: 'poisoned' });
+      expect(deadLetters).toHaveLength(1);
+      expect(deadLetters[0]).toMatchObject({ group: 'poisoned', error: 'poison pill', attempts: maxRetries + 1, event: { id: poison.id } });
+      expect(await broker.transport.get(poison.id)).toMatchObject({ status: 'failed', error: 'poison pill' });
+    });
+
+    it('delivers to one group in publish order with workerCount 1', async () => {
+      const broker = makeBroker({ workerCount: 1 });
+      const received: number[] = [];
+      await broker.subscribe<Order>(PATTERN, (event) => void received.push(event.payload.n), { group: 'ordered' });
+      await broker.start();
+
+      for (let n = 0; n < 50; n++) await broker.publish(order(n));
+
+      await eventually(
+        () => received.length >= 50,
+        'all 50 events received',
+        () => ({ received: received.length }),
+      );
+      await pause(QUIET_MS);
+      expect(received).toEqual(Array.from({ length: 50 }, (_, n) => n));
+    });
+
+    it('starts a new group at new events, and at the oldest held event with fromBeginning', async () => {
+      const first = makeBroker();
+      const early: string[] = [];
+      await first.subscribe(PATTERN, (event) => void early.push(event.id), { group: 'early' });
+      await first.start();
+      const e1 = await first.publish(order(1));
+      await eventually(() => early.includes(e1.id), 'E1 handled by the group that existed');
+
+      const second = makeBroker();
+      const fromNow: string[] = [];
+      const fromStart: string[] = [];
+      await second.start();
+      await second.subscribe(PATTERN, (event) => void fromNow.push(event.id), { group: 'late-default' });
+      await second.subscribe(PATTERN, (event) => void fromStart.push(event.id), { group: 'late-from-beginning', fromBeginning: true });
+      const e2 = await second.publish(order(2));
+
+      await eventually(
+        () => fromNow.includes(e2.id) && fromStart.includes(e1.id) && fromStart.includes(e2.id),
+        'E2 reached both late groups, E1 the fromBeginning group',
+        () => ({ e1: e1.id, e2: e2.id, fromNow, fromStart }),
+      );
+      await pause(QUIET_MS);
+      expect(fromNow).toEqual([e2.id]);
+      expect(fromStart).toHaveLength(2);
+      expect(new Set(fromStart)).toEqual(new Set([e1.id, e2.id]));
+    });
+
+    it('lets another instance of the group finish an event whose handler was stuck when its broker stopped', async () => {
+      const stuck = makeBroker({ shutdownTimeoutMs: 200 });
+      let stuckOn: string | undefined;
+      await stuck.subscribe(
+        PATTERN,
+        async (event) => {
+          stuckOn = event.id;
+          await new Promise(() => undefined);
+        },
+        { group: 'stuck' },
+      );
+      await stuck.start();
+      const event = await stuck.publish(order(1));
+      await eventually(() => stuckOn === event.id, 'the stuck handler took the event');
+
+      const healthy = makeBroker();
+      const finished = new Map<string, number>();
+      await healthy.subscribe(PATTERN, (delivered) => countInto(finished, delivered.id), { group: 'stuck' });
+      await healthy.start();
+      await stuck.stop();
+
+      await eventually(
+        () => finished.has(event.id),
+        'the other instance handled the abandoned event',
+        () => ({ finished: [...finished] }),
+      );
+      await eventually(async () => (await statusOf(healthy, event.id)) === 'completed', 'the abandoned event completed');
+      await pause(QUIET_MS);
+      expect([...finished]).toEqual([[event.id, 1]]);
+    });
+
+    it('handles events again after unsubscribe and resubscribe of the same group on a running broker', async () => {
+      const broker = makeBroker();
+      await broker.start();
+      const firstSeen: string[] = [];
+      const secondSeen: string[] = [];
+
+      const subscription = await broker.subscribe(PATTERN, (event) => void firstSeen.push(event.id), { group: 'resubscribed' });
+      const e1 = await broker.publish(order(1));
+      await eventually(() => firstSeen.includes(e1.id), 'E1 handled while subscribed');
+      await broker.unsubscribe(subscription);
+
+      await broker.subscribe(PATTERN, (event) => void secondSeen.push(event.id), { group: 'resubscribed' });
+      const e2 = await broker.publish(order(2));
+      await eventually(
+        () => secondSeen.includes(e2.id),
+        'E2 handled after resubscribing',
+        () => ({ firstSeen, secondSeen }),
+      );
+      await pause(QUIET_MS);
+      expect(firstSeen).toEqual([e1.id]);
+      expect(secondSeen).toEqual([e2.id]);
+    });
+
+    // Registered only where it applies (a transport with a wire), rather than reported as skipped.
+    // oxlint-disable-next-line vitest/no-conditional-tests
+    if (hasWire) {
+      it('dead-letters a malformed message found on the wire and keeps consuming', async () => {
+        const broker = makeBroker();
+        const handled: string[] = [];
+        await broker.subscribe('**', (event) => void handled.push(event.id), { group: 'wire-reader' });
+        await broker.start();
+
+        await current().writeMalformed?.('{"specversion":"1.0","id":"not-json-at-all');
+
+        await eventually(
+          async () => (await broker.transport.deadLetters({ group: 'wire-reader' })).length > 0,
+          'malformed message dead-lettered',
+        );
+        const [deadLetter, ...others] = await broker.transport.deadLetters({ group: 'wire-reader' });
+        expect(others).toEqual([]);
+        expect(deadLetter.group).toBe('wire-reader');
+        expect(deadLetter.error).toMatch(/json|pars|malformed|unexpected|invalid/i);
+
+        const valid = await broker.publish(order(1));
+        await eventually(
+          () => handled.includes(valid.id),
+          'a valid event published afterwards handled',
+          () => ({ handled }),
+        );
+        await pause(QUIET_MS);
+        expect(handled).toEqual([valid.id]);
+      });
+    }
+
+    it('delivers a replayed dead letter again once the handler is healthy', async () => {
+      const broker = makeBroker();
+      let healthy = false;
+      const handled: string[] = [];
+      await broker.subscribe(
+        PATTERN,
+        (event) => {
+          if (!healthy) throw new Error('downstream unavailable');
+          handled.push(event.id);
+        },
+        { group: 'replayed', retry: { maxRetries: 0 } },
+      );
+      await broker.start();
+
+      const event = await broker.publish(order(1));
+      await eventually(async () => (await broker.transport.deadLetters({ group: 'replayed' })).length > 0, 'event dead-lettered');
+      const [deadLetter] = await broker.transport.deadLetters({ group: 'replayed' });
+      expect(deadLetter).toMatchObject({ group: 'replayed', error: 'downstream unavailable', attempts: 1, event: { id: event.id } });
+      await eventually(async () => (await statusOf(broker, event.id)) === 'failed', 'event failed before the replay');
+
+      healthy = true;
+      await broker.transport.replay(deadLetter.id);
+
+      await eventually(
+        async () => (await statusOf(broker, event.id)) === 'completed',
+        'event completed after the replay',
+        () => ({ handled }),
+      );
+      await pause(QUIET_MS);
+      expect(handled).toEqual([event.id]);
+      expect(await broker.transport.deadLetters({ group: 'replayed' })).toEqual([]);
+    });
+
+    it('loses nothing it accepted when a broker is stopped in the middle of a publish burst', async () => {
+      const counts = new Map<string, number>();
+      const publisher = makeBroker();
+      const other = makeBroker();
+      for (const broker of [publisher, other]) {
+        await broker.subscribe(
+          PATTERN,
+          async (event) => {
+            await pause(1);
+            countInto(counts, event.id);
+          },
+          { group: 'burst' },
+        );
+        await broker.start();
+      }
+
+      const publishes: Promise<BrokerEvent<Order>>[] = [];
+      let stopping: Promise<void> | undefined;
+      for (let n = 0; n < 300; n++) {
+        if (n === 150) stopping = publisher.stop();
+        const publishing = publisher.publish(order(n));
+        // Settled below with the rest; handled now so that a refusal is not an unhandled rejection meanwhile.
+        publishing.catch(() => undefined);
+        publishes.push(publishing);
+        if (n % 10 === 9) await pause(1);
+      }
+      const outcomes = await Promise.allSettled(publishes);
+      await stopping;
+
+      const accepted = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value.id] : []));
+      const refused = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason as unknown] : []));
+      expect(accepted.length).toBeGreaterThan(0);
+      expect(refused.length).toBeGreaterThan(0);
+      for (const reason of refused) {
+        expect(reason).toBeInstanceOf(BrokerStateError);
+        expect((reason as Error).message).toMatch(/not running|stop|clos/i);
+      }
+
+      await eventually(
+        () => missing(accepted, counts).length === 0,
+        'every accepted event handled',
+        () => ({ accepted: accepted.length, missing: missing(accepted, counts) }),
+      );
+      await pause(QUIET_MS);
+      expect(missing(accepted, counts)).toEqual([]);
+      expect(duplicates(counts)).toEqual([]);
+    });
+
+    it('publishSync runs the local handler before resolving and stores the event completed', async () => {
+      const broker = makeBroker();
+      const steps: string[] = [];
+      await broker.subscribe(
+        PATTERN,
+        async () => {
+          await pause(10);
+          steps.push('handler');
+        },
+        { group: 'inline' },
+      );
+      await broker.start();
+
+      const event = await broker.publishSync(order(1));
+      steps.push('published');
+
+      expect(steps).toEqual(['handler', 'published']);
+      expect(event.status).toBe('completed');
+      expect(await broker.transport.get(event.id)).toMatchObject({ id: event.id, status: 'completed' });
+      await pause(QUIET_MS);
+      expect(steps).toEqual(['handler', 'published']);
+    });
+  });
+}

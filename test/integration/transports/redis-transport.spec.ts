@@ -1,0 +1,185 @@
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  EventBroker,
+  EventBrokerError,
+  RedisTransport,
+  createEvent,
+  type BrokerEvent,
+  type RedisTransportOptions,
+} from '../../../lib/index.js';
+import { freePort } from '../../support/free-port.js';
+import { deleteKeys, REDIS_URL, uniquePrefix } from '../../support/redis.js';
+import { RecordingLogger } from '../../support/silent-logger.js';
+import { deferred, waitFor } from '../../support/wait-for.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).toReversed()) await cleanup();
+});
+
+function setup(options: RedisTransportOptions = {}) {
+  const keyPrefix = uniquePrefix('redis');
+  const raw = new Redis(REDIS_URL);
+  cleanups.push(async () => {
+    raw.disconnect();
+    await deleteKeys(keyPrefix);
+  });
+  const makeBroker = (instanceId: string, mode: 'async' | 'sync' = 'async'): EventBroker => {
+    const broker = new EventBroker({
+      transport: new RedisTransport({ url: REDIS_URL, keyPrefix, blockMs: 100, ackTimeoutMs: 1000, ...options }),
+      instanceId,
+      mode,
+      logger: new RecordingLogger(),
+      retry: { initialDelayMs: 10, maxDelayMs: 50, jitter: 0 },
+    });
+    cleanups.push(() => broker.stop());
+    return broker;
+  };
+  return { keyPrefix, raw, makeBroker };
+}
+
+describe('RedisTransport', () => {
+  it('fails to start with an error naming host and port, never the password', async () => {
+    const port = await freePort();
+    const broker = new EventBroker({
+      transport: new RedisTransport({ host: '127.0.0.1', port, password: 's3cret-pass' }),
+      logger: new RecordingLogger(),
+    });
+    const failure = await broker.start().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(EventBrokerError);
+    expect((failure as Error).message).toContain(`Cannot reach Redis at 127.0.0.1:${port}`);
+    expect((failure as Error).message).not.toContain('s3cret-pass');
+  });
+
+  it('writes CloudEvents 1.0 JSON to <prefix>:stream, readable by any client', async () => {
+    const { keyPrefix, raw, makeBroker } = setup();
+    const broker = makeBroker('api-1');
+    await broker.start();
+    const published = await broker.publish(
+      createEvent({
+        type: 'public.users.create',
+        source: 'database',
+        payload: { id: 7 },
+        userId: 42,
+        metadata: { traceparent: 'tp', 'x-Custom': 1 },
+      }),
+    );
+    const [[, fields]] = await raw.xrange(`${keyPrefix}:stream`, '-', '+');
+    const document = JSON.parse(fields[fields.indexOf('event') + 1]) as Record<string, unknown>;
+    expect(document).toMatchObject({
+      specversion: '1.0',
+      id: published.id,
+      source: 'database',
+      type: 'public.users.create',
+      datacontenttype: 'application/json',
+      data: { id: 7 },
+      userid: 42,
+      instanceid: 'api-1',
+      traceparent: 'tp',
+      ebmetadata: JSON.stringify({ 'x-Custom': 1 }),
+    });
+    expect(new Date(document.time as string).getTime()).toBe(published.createdAt.getTime());
+  });
+
+  it('delivers a CloudEvent written by a raw client to a handler', async () => {
+    const { keyPrefix, raw, makeBroker } = setup();
+    const broker = makeBroker('consumer');
+    const seen: BrokerEvent[] = [];
+    await broker.subscribe('billing.invoices.*', (event) => void seen.push(event), { group: 'billing' });
+    await broker.start();
+    const cloudEvent = {
+      specversion: '1.0',
+      id: 'invoice-1',
+      source: 'system',
+      type: 'billing.invoices.create',
+      time: '2026-01-01T00:00:00.000Z',
+      datacontenttype: 'application/json',
+      data: { total: 12.5 },
+      userid: 'u-1',
+    };
+    await raw.xadd(`${keyPrefix}:stream`, '*', 'event', JSON.stringify(cloudEvent));
+    await waitFor(() => seen.length === 1, 'the foreign event to be handled');
+    expect(seen[0]).toMatchObject({ id: 'invoice-1', source: 'system', payload: { total: 12.5 }, userId: 'u-1', entity: 'invoices' });
+  });
+
+  it('stores a publish retried with the same event id once', async () => {
+    const { makeBroker } = setup();
+    const broker = makeBroker('api');
+    const seen: string[] = [];
+    await broker.subscribe('public.**', (event) => void seen.push(event.id), { group: 'g' });
+    await broker.start();
+    const event = createEvent({ type: 'public.users.create', payload: {} });
+    await broker.publish(event);
+    await broker.publish(event);
+    await waitFor(() => seen.length >= 1, 'delivery');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(seen).toEqual([event.id]);
+  });
+
+  it('in sync mode handles its groups inline; another instance of the group does not handle them again', async () => {
+    const { makeBroker } = setup();
+    const inline = makeBroker('inline', 'sync');
+    const other = makeBroker('other');
+    const handledBy: string[] = [];
+    await inline.subscribe('public.**', () => void handledBy.push('inline'), { group: 'g' });
+    await other.subscribe('public.**', () => void handledBy.push('other'), { group: 'g' });
+    const audit: string[] = [];
+    await other.subscribe('public.**', () => void audit.push('audit'), { group: 'audit' });
+    await inline.start();
+    await other.start();
+    const event = await inline.publish(createEvent({ type: 'public.users.create', payload: {} }));
+    expect(handledBy).toEqual(['inline']);
+    await waitFor(() => audit.length === 1, 'the other group to get it through Redis');
+    await waitFor(async () => (await inline.transport.get(event.id))?.status === 'completed', 'completed');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(handledBy).toEqual(['inline']);
+  });
+
+  it('never trims entries a group has not acked, and trims consumed ones past maxLen', async () => {
+    const { keyPrefix, raw, makeBroker } = setup({ maxLen: 10, trimIntervalMs: 50 });
+    const broker = makeBroker('api');
+    const gate = deferred();
+    const handled = new Set<number>();
+    await broker.subscribe(
+      'public.**',
+      async (event) => {
+        await gate.promise;
+        handled.add((event.payload as { n: number }).n);
+      },
+      { group: 'slow', concurrency: 1 },
+    );
+    await broker.start();
+    for (let n = 0; n < 60; n++) await broker.publish(createEvent({ type: 'public.users.create', payload: { n } }));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await raw.xlen(`${keyPrefix}:stream`)).toBe(60);
+    gate.resolve();
+    await waitFor(() => handled.size === 60, 'all 60 handled');
+    await waitFor(async () => (await raw.xlen(`${keyPrefix}:stream`)) < 60, 'the consumed entries to be trimmed');
+  });
+
+  it('reports stream length, per-group pending and dead letters', async () => {
+    const { makeBroker } = setup();
+    const broker = makeBroker('api');
+    await broker.subscribe(
+      'public.**',
+      () => {
+        throw new Error('nope');
+      },
+      { group: 'failing', retry: { maxRetries: 0 } },
+    );
+    await broker.start();
+    await broker.publish(createEvent({ type: 'public.users.create', payload: {} }));
+    await waitFor(async () => (await broker.stats()).transport.deadLetters === 1, 'dead letter counted');
+    expect((await broker.stats()).transport).toMatchObject({
+      type: 'redis',
+      events: 1,
+      streamLength: 1,
+      groups: { failing: { pending: 0, inFlight: 0, deadLetters: 1 } },
+    });
+  });
+});

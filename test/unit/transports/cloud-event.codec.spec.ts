@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { createEvent, fromCloudEvent, InvalidEventError, toCloudEvent } from '../../../lib/index.js';
+
+describe('CloudEvents codec', () => {
+  it('round-trips every field of an event', () => {
+    const event = createEvent({
+      type: 'public.users.create',
+      source: 'frontend',
+      payload: { id: 1, tags: ['a'] },
+      userId: 7,
+      sessionId: 's-1',
+      instanceId: 'api-1',
+      metadata: { traceparent: '00-abc-def-01', tracestate: 'x=1', 'X-Request-Id': 'r-1', retries: 2, sampled: true },
+    });
+    const decoded = fromCloudEvent(JSON.stringify(toCloudEvent(event)));
+    expect(decoded).toEqual(event);
+  });
+
+  it('puts metadata with valid attribute names at the top level and the rest in ebmetadata', () => {
+    const cloudEvent = toCloudEvent(
+      createEvent({ type: 'a.b.c', payload: null, metadata: { traceparent: 't', 'x-Id': 'i', type: 'clash' } }),
+    );
+    expect(cloudEvent.traceparent).toBe('t');
+    expect(cloudEvent.type).toBe('a.b.c');
+    expect(JSON.parse(cloudEvent.ebmetadata as string)).toEqual({ 'x-Id': 'i', type: 'clash' });
+  });
+
+  it.each([
+    ['not json', /not JSON/],
+    ['[1]', /not a JSON object/],
+    ['{"specversion":"0.3","id":"1","source":"system","type":"a.b"}', /specversion must be "1.0"/],
+    ['{"specversion":"1.0","source":"system","type":"a.b"}', /id must be a non-empty string/],
+    ['{"specversion":"1.0","id":"1","source":"/billing","type":"a.b"}', /Invalid event source "\/billing"/],
+    ['{"specversion":"1.0","id":"1","source":"system","type":"a..b"}', /segment 2/],
+    ['{"specversion":"1.0","id":"1","source":"system","type":"a.b","time":"yesterday"}', /time "yesterday" is not a timestamp/],
+    [
+      '{"specversion":"1.0","id":"1","source":"system","type":"a.b","datacontenttype":"text/plain"}',
+      /datacontenttype must be application\/json/,
+    ],
+    ['{"specversion":"1.0","id":"1","source":"system","type":"a.b","custom":{"x":1}}', /extension attribute custom must be a string/],
+  ])('rejects %s with a message naming the problem', (body, message) => {
+    expect(() => fromCloudEvent(body)).toThrow(InvalidEventError);
+    expect(() => fromCloudEvent(body)).toThrow(message);
+  });
+
+  it('accepts a minimal foreign document', () => {
+    const event = fromCloudEvent('{"specversion":"1.0","id":"x-1","source":"system","type":"billing.invoices.create"}');
+    expect(event).toMatchObject({ id: 'x-1', payload: null, status: 'pending', instanceId: '', entity: 'invoices' });
+  });
+});
