@@ -1,7 +1,9 @@
 import { Module } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
 import { EventBrokerModule } from 'nestjs-event-broker';
 import { AuditLog } from './audit/audit-log.handler.js';
 import { CrmSync } from './crm/crm-sync.handler.js';
+import { eventBrokerConfig } from './event-broker.config.js';
 import { EventsController } from './events/events.controller.js';
 import { WelcomeMailer } from './notifications/welcome-mailer.handler.js';
 import { UsersController } from './users/users.controller.js';
@@ -9,10 +11,8 @@ import { UsersService } from './users/users.service.js';
 
 @Module({
   imports: [
-    EventBrokerModule.forRoot({
-      serviceName: 'sample',
-      retry: { maxRetries: 2, initialDelayMs: 500 },
-    }),
+    ConfigModule.forRoot(),
+    EventBrokerModule.forRootAsync({ imports: [ConfigModule], inject: [ConfigService], useFactory: eventBrokerConfig }),
   ],
   controllers: [UsersController, EventsController],
   providers: [UsersService, WelcomeMailer, AuditLog, CrmSync],

@@ -162,6 +162,62 @@ describe('RedisTransport', () => {
     await waitFor(async () => (await raw.xlen(`${keyPrefix}:stream`)) < 60, 'the consumed entries to be trimmed');
   });
 
+  it('lists the history with every filter, newest last, and keeps statuses', async () => {
+    const { makeBroker } = setup();
+    const broker = makeBroker('api-1');
+    await broker.subscribe(
+      'public.users.delete',
+      () => {
+        throw new Error('no deletes');
+      },
+      { group: 'guard', retry: { maxRetries: 0 } },
+    );
+    await broker.start();
+    const base = Date.UTC(2026, 0, 1);
+    const made: BrokerEvent[] = [];
+    for (let n = 0; n < 6; n++) {
+      made.push(
+        await broker.publish(
+          createEvent({
+            type: n % 2 ? 'public.users.delete' : 'public.orders.create',
+            source: n < 3 ? 'database' : 'frontend',
+            payload: { n },
+            userId: n % 3 === 0 ? 7 : 'u-1',
+            createdAt: new Date(base + n * 1000),
+          }),
+        ),
+      );
+    }
+    await waitFor(async () => (await broker.transport.list({ status: 'failed' })).length === 3, 'three deletes failed');
+    const ns = (events: BrokerEvent[]) => events.map((event) => (event.payload as { n: number }).n);
+    expect(ns(await broker.transport.list())).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(ns(await broker.transport.list({ type: 'public.users.*' }))).toEqual([1, 3, 5]);
+    expect(ns(await broker.transport.list({ source: 'frontend' }))).toEqual([3, 4, 5]);
+    expect(ns(await broker.transport.list({ userId: 7 }))).toEqual([0, 3]);
+    expect(ns(await broker.transport.list({ since: new Date(base + 2000), until: new Date(base + 4000) }))).toEqual([2, 3, 4]);
+    expect(ns(await broker.transport.list({ limit: 2 }))).toEqual([4, 5]);
+    expect(ns(await broker.transport.list({ limit: 2, offset: 2 }))).toEqual([2, 3]);
+    expect(ns(await broker.transport.list({ instanceId: 'someone-else' }))).toEqual([]);
+    expect(await broker.transport.get(made[1].id)).toMatchObject({ status: 'failed', error: 'no deletes' });
+    expect((await broker.transport.get(made[0].id))?.status).toBe('completed');
+    expect(await broker.transport.delete(made[0].id)).toBe(true);
+    expect(await broker.transport.delete(made[0].id)).toBe(false);
+    expect(await broker.transport.get(made[0].id)).toBeNull();
+  });
+
+  it('tails new events matching a pattern', async () => {
+    const { makeBroker } = setup();
+    const broker = makeBroker('api');
+    await broker.start();
+    const tail = broker.transport.stream('public.users.*')[Symbol.asyncIterator]();
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await broker.publish(createEvent({ type: 'public.orders.create', payload: { n: 1 } }));
+    const wanted = await broker.publish(createEvent({ type: 'public.users.create', payload: { n: 2 } }));
+    const next = await tail.next();
+    expect(next.value).toMatchObject({ id: wanted.id, payload: { n: 2 } });
+    await tail.return?.();
+  });
+
   it('reports stream length, per-group pending and dead letters', async () => {
     const { makeBroker } = setup();
     const broker = makeBroker('api');
