@@ -15,6 +15,10 @@ import { deferred, waitFor } from '../../support/wait-for.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 
+function ns(events: BrokerEvent[]): number[] {
+  return events.map((event) => (event.payload as { n: number }).n);
+}
+
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).toReversed()) await cleanup();
 });
@@ -189,7 +193,6 @@ describe('RedisTransport', () => {
       );
     }
     await waitFor(async () => (await broker.transport.list({ status: 'failed' })).length === 3, 'three deletes failed');
-    const ns = (events: BrokerEvent[]) => events.map((event) => (event.payload as { n: number }).n);
     expect(ns(await broker.transport.list())).toEqual([0, 1, 2, 3, 4, 5]);
     expect(ns(await broker.transport.list({ type: 'public.users.*' }))).toEqual([1, 3, 5]);
     expect(ns(await broker.transport.list({ source: 'frontend' }))).toEqual([3, 4, 5]);
