@@ -23,3 +23,9 @@ export { EventPublisher, type PublishEventOptions } from './nest/event-publisher
 export { EventRequestContext, type EventRequestContextValue } from './nest/event-request-context.js';
 export { EventRequestContextInterceptor } from './nest/event-request-context.interceptor.js';
 export { OnEvent, type OnEventOptions } from './nest/on-event.decorator.js';
+export * from './observability/event-broker-health.indicator.js';
+export { EventBrokerMetrics, DEFAULT_DURATION_BUCKETS, type EventBrokerMetricsOptions } from './observability/event-broker-metrics.js';
+export { EventBrokerMetricsController } from './observability/event-broker-metrics.controller.js';
+export { EventMetricsInterceptor } from './observability/event-metrics.interceptor.js';
+export { EventTracingInterceptor } from './observability/event-tracing.interceptor.js';
+export { tracePublish } from './observability/publish-tracing.js';

@@ -1,10 +1,12 @@
 import { Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
-import { EventBrokerModule } from 'nestjs-event-broker';
+import { TerminusModule } from '@nestjs/terminus';
+import { EventBrokerMetricsController, EventBrokerModule } from 'nestjs-event-broker';
 import { AuditLog } from './audit/audit-log.handler.js';
 import { CrmSync } from './crm/crm-sync.handler.js';
 import { eventBrokerConfig } from './event-broker.config.js';
 import { EventsController } from './events/events.controller.js';
+import { HealthController } from './health/health.controller.js';
 import { WelcomeMailer } from './notifications/welcome-mailer.handler.js';
 import { UsersController } from './users/users.controller.js';
 import { UsersService } from './users/users.service.js';
@@ -12,9 +14,10 @@ import { UsersService } from './users/users.service.js';
 @Module({
   imports: [
     ConfigModule.forRoot(),
+    TerminusModule,
     EventBrokerModule.forRootAsync({ imports: [ConfigModule], inject: [ConfigService], useFactory: eventBrokerConfig }),
   ],
-  controllers: [UsersController, EventsController],
+  controllers: [UsersController, EventsController, HealthController, EventBrokerMetricsController],
   providers: [UsersService, WelcomeMailer, AuditLog, CrmSync],
 })
 export class AppModule {}

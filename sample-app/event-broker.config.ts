@@ -31,5 +31,7 @@ export function eventBrokerConfig(config: ConfigService): EventBrokerModuleOptio
     workerCount: positive(config, 'EVENT_BROKER_WORKERS'),
     bufferSize: positive(config, 'EVENT_BROKER_BUFFER_SIZE'),
     retry: { maxRetries: 2, initialDelayMs: 500 },
+    tracing: true,
+    metrics: true,
   };
 }

@@ -1,8 +1,15 @@
 import type { EventTransport } from '../transports/event-transport.interface.js';
+import type { BrokerEvent } from './broker-event.interface.js';
 import type { BrokerLogger } from './broker-logger.interface.js';
 import type { RetryOptions } from './retry-policy.js';
 
 export type PublishMode = 'async' | 'sync';
+
+/**
+ * Runs around the transport's publish of a checked event (tracing, metrics): it may add metadata
+ * before calling `publish`, and must call it exactly once.
+ */
+export type PublishInterceptor = (event: BrokerEvent, publish: () => Promise<void>, transport: string) => Promise<void>;
 
 export interface EventBrokerOptions {
   transport: EventTransport;
@@ -23,4 +30,6 @@ export interface EventBrokerOptions {
   /** How long `stop` waits for accepted work to finish (default 10 000 ms). */
   shutdownTimeoutMs?: number;
   logger?: BrokerLogger;
+  /** Run around every publish, the first outermost. */
+  publishInterceptors?: PublishInterceptor[];
 }

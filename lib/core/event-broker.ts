@@ -5,12 +5,12 @@ import { Signal, sleep, withTimeout } from './async-primitives.js';
 import type { BrokerEvent } from './broker-event.interface.js';
 import { consoleBrokerLogger, type BrokerLogger, type LogContext } from './broker-logger.interface.js';
 import { createEvent, type CreateEventInput } from './create-event.js';
-import type { EventBrokerOptions, PublishMode } from './event-broker-options.interface.js';
+import type { EventBrokerOptions, PublishInterceptor, PublishMode } from './event-broker-options.interface.js';
 import { BrokerStateError, EventBrokerError } from './event-broker.errors.js';
 import { assertPattern, matchAnyPattern } from './match-pattern.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, serializePayload } from './payload-validation.js';
 import { backoffDelay, resolveRetryOptions, type RetryOptions } from './retry-policy.js';
-import type { EventHandler, SubscribeOptions, Subscription } from './subscription.interface.js';
+import type { DeliveryInfo, EventHandler, SubscribeOptions, Subscription } from './subscription.interface.js';
 import { WorkerPool } from './worker-pool.js';
 
 export interface BrokerStats {
@@ -49,9 +49,9 @@ function positiveInteger(name: string, value: number): number {
 type Outcome = { ok: true } | { ok: false; error: unknown };
 const SUCCESS: Outcome = { ok: true };
 
-async function invoke(handler: EventHandler, event: BrokerEvent): Promise<Outcome> {
+async function invoke(handler: EventHandler, event: BrokerEvent, delivery: DeliveryInfo): Promise<Outcome> {
   try {
-    await handler(event);
+    await handler(event, delivery);
     return SUCCESS;
   } catch (error) {
     return { ok: false, error };
@@ -77,6 +77,7 @@ export class EventBroker {
   private readonly maxPayloadBytes: number;
   private readonly shutdownTimeoutMs: number;
   private readonly logger: BrokerLogger;
+  private readonly publishInterceptors: readonly PublishInterceptor[];
   private readonly pool: WorkerPool;
   private readonly subscriptions = new Map<string, ActiveSubscription>();
   /** Notified whenever a delivery settles: capacity and idleness may have changed. */
@@ -102,11 +103,22 @@ export class EventBroker {
     this.shutdownTimeoutMs = positiveInteger('shutdownTimeoutMs', options.shutdownTimeoutMs ?? 10_000);
     this.retry = resolveRetryOptions(options.retry, 'EventBroker');
     this.logger = options.logger ?? consoleBrokerLogger;
+    this.publishInterceptors = options.publishInterceptors ?? [];
     this.pool = new WorkerPool(this.workerCount);
   }
 
   get running(): boolean {
     return this.state === 'running';
+  }
+
+  /** Deliveries taken from the transport and waiting for a free worker. */
+  get queueSize(): number {
+    return this.pool.queued;
+  }
+
+  /** Handlers running now. */
+  get activeWorkers(): number {
+    return this.pool.active;
   }
 
   /** Connects the transport and starts consuming for every subscription made so far. */
@@ -140,7 +152,7 @@ export class EventBroker {
   async publishAsync<T>(input: CreateEventInput<T>): Promise<BrokerEvent<T>> {
     this.assertRunning(input.type);
     const event = this.createEvent(input);
-    await this.transport.publish(event);
+    await this.intercepted(event, () => this.transport.publish(event));
     this.totalPublished++;
     return event;
   }
@@ -154,7 +166,10 @@ export class EventBroker {
     this.assertRunning(input.type);
     const event = this.createEvent(input);
     const matching = [...this.subscriptions.values()].filter((subscription) => matchAnyPattern(subscription.patterns, event.type));
-    const deliveries = await this.transport.publish(event, { claimGroups: matching.map((subscription) => subscription.group) });
+    let deliveries: Delivery[] = [];
+    await this.intercepted(event, async () => {
+      deliveries = await this.transport.publish(event, { claimGroups: matching.map((subscription) => subscription.group) });
+    });
     this.totalPublished++;
     const outcomes = await Promise.allSettled(
       deliveries.map((delivery) => this.runInline(this.subscriptions.get(delivery.group) as ActiveSubscription, delivery)),
@@ -239,8 +254,8 @@ export class EventBroker {
       totalProcessed: this.totalProcessed,
       totalFailed: this.totalFailed,
       activeSubscribers: this.subscriptions.size,
-      queueSize: this.pool.queued,
-      activeWorkers: this.pool.active,
+      queueSize: this.queueSize,
+      activeWorkers: this.activeWorkers,
       transport: await this.transport.stats(),
     };
   }
@@ -336,7 +351,7 @@ export class EventBroker {
       await this.settle(delivery.deadLetter(error), delivery);
       return;
     }
-    const outcome = await invoke(subscription.handler, delivery.event);
+    const outcome = await invoke(subscription.handler, delivery.event, this.deliveryInfo(subscription, delivery.attempt));
     if (outcome.ok) {
       this.totalProcessed++;
       await this.settle(delivery.ack(), delivery);
@@ -353,7 +368,11 @@ export class EventBroker {
 
   private async runInline(subscription: ActiveSubscription, delivery: Delivery): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const outcome = await invoke(subscription.handler, { ...delivery.event, retryCount: attempt - 1 });
+      const outcome = await invoke(
+        subscription.handler,
+        { ...delivery.event, retryCount: attempt - 1 },
+        this.deliveryInfo(subscription, attempt),
+      );
       if (outcome.ok) {
         this.totalProcessed++;
         await this.settle(delivery.ack(), delivery);
@@ -379,6 +398,21 @@ export class EventBroker {
     } catch (error) {
       this.logger.error(`Could not record the outcome of a delivery: ${errorMessage(error)}`, this.logContext(delivery));
     }
+  }
+
+  /** Runs `publish` inside the publish interceptors, the first outermost. */
+  private async intercepted(event: BrokerEvent, publish: () => Promise<unknown>): Promise<void> {
+    const run = this.publishInterceptors.reduceRight<() => Promise<void>>(
+      (inner, interceptor) => () => interceptor(event, inner, this.transport.type),
+      async () => {
+        await publish();
+      },
+    );
+    await run();
+  }
+
+  private deliveryInfo(subscription: ActiveSubscription, attempt: number): DeliveryInfo {
+    return { group: subscription.group, attempt, maxAttempts: subscription.retry.maxRetries + 1, transport: this.transport.type };
   }
 
   private logContext(delivery: Delivery, attempt = delivery.attempt): LogContext {

@@ -1,7 +1,18 @@
 import type { BrokerEvent } from './broker-event.interface.js';
 import type { RetryOptions } from './retry-policy.js';
 
-export type EventHandler<T = unknown> = (event: BrokerEvent<T>) => unknown;
+/** Which delivery a handler call is: for interceptors (tracing, metrics) and handlers that care. */
+export interface DeliveryInfo {
+  group: string;
+  /** 1 on the first call for this (event, group) pair. */
+  attempt: number;
+  /** The attempt after which a failure is dead-lettered: `maxRetries + 1`. */
+  maxAttempts: number;
+  /** The transport's type: `memory`, `redis`, … */
+  transport: string;
+}
+
+export type EventHandler<T = unknown> = (event: BrokerEvent<T>, delivery: DeliveryInfo) => unknown;
 
 export interface SubscribeOptions {
   /**

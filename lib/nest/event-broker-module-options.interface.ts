@@ -1,5 +1,6 @@
 import type { InjectionToken, ModuleMetadata, NestInterceptor, OptionalFactoryDependency, Type } from '@nestjs/common';
 import type { EventBrokerOptions } from '../core/event-broker-options.interface.js';
+import type { EventBrokerMetricsOptions } from '../observability/event-broker-metrics.js';
 import type { EventTransport } from '../transports/event-transport.interface.js';
 import type { MemoryTransportOptions } from '../transports/memory/memory-transport-options.interface.js';
 import type { RedisTransportOptions } from '../transports/redis/redis-transport-options.interface.js';
@@ -22,7 +23,7 @@ export interface RequestContextOptions {
 
 export type TransportName = 'memory' | 'redis';
 
-export interface EventBrokerModuleOptions extends Omit<EventBrokerOptions, 'transport' | 'logger'> {
+export interface EventBrokerModuleOptions extends Omit<EventBrokerOptions, 'transport' | 'logger' | 'publishInterceptors'> {
   /** A transport by name, or an instance (default `'memory'`). */
   transport?: TransportName | EventTransport;
   /** Options of the memory transport, when `transport` is `'memory'`. */
@@ -37,6 +38,10 @@ export interface EventBrokerModuleOptions extends Omit<EventBrokerOptions, 'tran
   requestContext?: RequestContextOptions | false;
   /** Register the module globally (default true). */
   isGlobal?: boolean;
+  /** OpenTelemetry spans for every publish and handler call (a no-op until the app registers an SDK). */
+  tracing?: boolean;
+  /** Prometheus metrics (prom-client) in the default registry, or in the one given. */
+  metrics?: boolean | EventBrokerMetricsOptions;
 }
 
 export interface EventBrokerModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {

@@ -1,6 +1,10 @@
 import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { APP_INTERCEPTOR, DiscoveryModule } from '@nestjs/core';
+import type { PublishInterceptor } from '../core/event-broker-options.interface.js';
 import { EventBroker } from '../core/event-broker.js';
+import { EventBrokerHealthIndicator } from '../observability/event-broker-health.indicator.js';
+import { EventBrokerMetrics } from '../observability/event-broker-metrics.js';
+import { tracePublish } from '../observability/publish-tracing.js';
 import { EVENT_BROKER_OPTIONS } from './event-broker.constants.js';
 import type { EventBrokerModuleAsyncOptions, EventBrokerModuleOptions } from './event-broker-module-options.interface.js';
 import { EventPublisher } from './event-publisher.js';
@@ -9,8 +13,18 @@ import { EventSubscribersLoader } from './event-subscribers.loader.js';
 import { createTransport } from './event-transport.factory.js';
 import { NestBrokerLogger } from './nest-broker-logger.js';
 
-function createBroker(options: EventBrokerModuleOptions): EventBroker {
-  return new EventBroker({ ...options, transport: createTransport(options), logger: new NestBrokerLogger() });
+function createMetrics(options: EventBrokerModuleOptions): EventBrokerMetrics | null {
+  if (!options.metrics) return null;
+  return new EventBrokerMetrics(options.metrics === true ? {} : options.metrics);
+}
+
+function createBroker(options: EventBrokerModuleOptions, metrics: EventBrokerMetrics | null): EventBroker {
+  const publishInterceptors: PublishInterceptor[] = [];
+  if (options.tracing) publishInterceptors.push(tracePublish);
+  if (metrics) publishInterceptors.push(metrics.countPublish);
+  const broker = new EventBroker({ ...options, transport: createTransport(options), logger: new NestBrokerLogger(), publishInterceptors });
+  metrics?.track(broker);
+  return broker;
 }
 
 /**
@@ -38,12 +52,14 @@ export class EventBrokerModule {
       imports: [DiscoveryModule, ...(imports ?? [])],
       providers: [
         optionsProvider,
-        { provide: EventBroker, useFactory: createBroker, inject: [EVENT_BROKER_OPTIONS] },
+        { provide: EventBrokerMetrics, useFactory: createMetrics, inject: [EVENT_BROKER_OPTIONS] },
+        { provide: EventBroker, useFactory: createBroker, inject: [EVENT_BROKER_OPTIONS, EventBrokerMetrics] },
         EventPublisher,
+        EventBrokerHealthIndicator,
         EventSubscribersLoader,
         { provide: APP_INTERCEPTOR, useClass: EventRequestContextInterceptor },
       ],
-      exports: [EventBroker, EventPublisher],
+      exports: [EventBroker, EventPublisher, EventBrokerMetrics, EventBrokerHealthIndicator],
     };
   }
 }

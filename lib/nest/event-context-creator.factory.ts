@@ -51,6 +51,7 @@ async function resolveInterceptor(moduleRef: ModuleRef, interceptor: Type<NestIn
 async function eventApplicationConfig(
   moduleRef: ModuleRef,
   options: EventBrokerModuleOptions,
+  builtIn: readonly NestInterceptor[],
   app: ApplicationConfig | undefined,
 ): Promise<ApplicationConfig> {
   const config = new ApplicationConfig();
@@ -64,14 +65,22 @@ async function eventApplicationConfig(
     app.getGlobalRequestPipes().forEach((wrapper) => config.addGlobalRequestPipe(wrapper));
     app.getGlobalRequestFilters().forEach((wrapper) => config.addGlobalRequestFilter(wrapper));
   }
+  for (const interceptor of builtIn) config.addGlobalInterceptor(interceptor);
   for (const interceptor of options.interceptors ?? []) config.addGlobalInterceptor(await resolveInterceptor(moduleRef, interceptor));
   return config;
 }
 
-/** An `ExternalContextCreator` that runs event handlers through Nest's enhancer pipeline. */
-export async function createEventContextCreator(moduleRef: ModuleRef, options: EventBrokerModuleOptions): Promise<ExternalContextCreator> {
+/**
+ * An `ExternalContextCreator` that runs event handlers through Nest's enhancer pipeline, inside
+ * the `builtIn` interceptors (tracing, metrics) and then those of the options.
+ */
+export async function createEventContextCreator(
+  moduleRef: ModuleRef,
+  options: EventBrokerModuleOptions,
+  builtIn: readonly NestInterceptor[],
+): Promise<ExternalContextCreator> {
   const container = containerOf(moduleRef);
-  const config = await eventApplicationConfig(moduleRef, options, container.applicationConfig);
+  const config = await eventApplicationConfig(moduleRef, options, builtIn, container.applicationConfig);
   return new ExternalContextCreator(
     new GuardsContextCreator(container, config),
     new GuardsConsumer(),

@@ -1,4 +1,12 @@
-import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  Optional,
+  type BeforeApplicationShutdown,
+  type NestInterceptor,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
 import {
   ContextIdFactory,
   DiscoveryService,
@@ -13,7 +21,7 @@ import type { BrokerEvent } from '../core/broker-event.interface.js';
 import { EventBroker } from '../core/event-broker.js';
 import { EventBrokerError } from '../core/event-broker.errors.js';
 import { describeInvalidPattern } from '../core/match-pattern.js';
-import type { EventHandler } from '../core/subscription.interface.js';
+import type { DeliveryInfo, EventHandler } from '../core/subscription.interface.js';
 import {
   EVENT_ARGS_METADATA,
   EVENT_BROKER_OPTIONS,
@@ -25,6 +33,9 @@ import type { EventBrokerModuleOptions } from './event-broker-module-options.int
 import { createEventContextCreator } from './event-context-creator.factory.js';
 import { EventParamsFactory } from './event-params.factory.js';
 import { EventPublisher } from './event-publisher.js';
+import { EventBrokerMetrics } from '../observability/event-broker-metrics.js';
+import { EventMetricsInterceptor } from '../observability/event-metrics.interceptor.js';
+import { EventTracingInterceptor } from '../observability/event-tracing.interceptor.js';
 import { EventRequestContext } from './event-request-context.js';
 import { EVENT_PUBLISHER_REF } from './emits-event.decorator.js';
 import type { OnEventMetadata } from './on-event.decorator.js';
@@ -49,10 +60,14 @@ export class EventSubscribersLoader implements OnApplicationBootstrap, BeforeApp
     private readonly broker: EventBroker,
     private readonly publisher: EventPublisher,
     @Inject(EVENT_BROKER_OPTIONS) private readonly options: EventBrokerModuleOptions,
+    @Optional() @Inject(EventBrokerMetrics) private readonly metrics?: EventBrokerMetrics | null,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.contextCreator = await createEventContextCreator(this.moduleRef, this.options);
+    const builtIn: NestInterceptor[] = [];
+    if (this.options.tracing) builtIn.push(new EventTracingInterceptor());
+    if (this.metrics) builtIn.push(new EventMetricsInterceptor(this.metrics));
+    this.contextCreator = await createEventContextCreator(this.moduleRef, this.options, builtIn);
     const seen = new Set<unknown>();
     for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
       const instance: unknown = wrapper.instance;
@@ -73,6 +88,7 @@ export class EventSubscribersLoader implements OnApplicationBootstrap, BeforeApp
         `${this.publisher.heldCount} events published before bootstrap were never published: the application did not bootstrap`,
       );
     await this.broker.stop();
+    this.metrics?.untrack(this.broker);
   }
 
   private attachPublisher(instance: object): void {
@@ -90,9 +106,11 @@ export class EventSubscribersLoader implements OnApplicationBootstrap, BeforeApp
       if (problem) throw new EventBrokerError(`${where}: invalid pattern: ${problem}`);
     }
     const perEvent = wrapper.isTransient || !wrapper.isDependencyTreeStatic();
-    const run = perEvent ? (event: BrokerEvent) => this.runScoped(wrapper, method, event) : this.pipeline(instance, method);
-    const handler: EventHandler = (event) =>
-      EventRequestContext.run({ userId: event.userId, sessionId: event.sessionId }, () => run(event));
+    const run = perEvent
+      ? (event: BrokerEvent, delivery: DeliveryInfo) => this.runScoped(wrapper, method, event, delivery)
+      : this.pipeline(instance, method);
+    const handler: EventHandler = (event, delivery) =>
+      EventRequestContext.run({ userId: event.userId, sessionId: event.sessionId }, () => run(event, delivery));
     const group = metadata.options.group ?? `${this.broker.serviceName}.${instance.constructor.name}.${method}`;
     try {
       await this.broker.subscribe(metadata.patterns, handler, { ...metadata.options, group });
@@ -106,7 +124,7 @@ export class EventSubscribersLoader implements OnApplicationBootstrap, BeforeApp
     method: string,
     contextId?: ContextId,
     inquirerId?: string,
-  ): (event: BrokerEvent) => Promise<unknown> {
+  ): (event: BrokerEvent, delivery: DeliveryInfo) => Promise<unknown> {
     return (this.contextCreator as ExternalContextCreator).create(
       instance,
       instance[method],
@@ -121,10 +139,10 @@ export class EventSubscribersLoader implements OnApplicationBootstrap, BeforeApp
   }
 
   /** A request- or transient-scoped host gets a fresh instance per event, as an HTTP request would. */
-  private async runScoped(wrapper: InstanceWrapper, method: string, event: BrokerEvent): Promise<unknown> {
+  private async runScoped(wrapper: InstanceWrapper, method: string, event: BrokerEvent, delivery: DeliveryInfo): Promise<unknown> {
     const contextId = ContextIdFactory.create();
     this.moduleRef.registerRequestByContextId(event, contextId);
     const instance = await this.moduleRef.resolve<unknown, HandlerHost>(wrapper.token, contextId, { strict: false });
-    return this.pipeline(instance, method, contextId, wrapper.id)(event);
+    return this.pipeline(instance, method, contextId, wrapper.id)(event, delivery);
   }
 }
