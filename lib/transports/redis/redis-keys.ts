@@ -2,8 +2,8 @@
  * The key layout, documented in the README so that services in other languages can use it:
  *
  * - `<prefix>:stream`: every event, one entry each, field `event` = CloudEvents JSON; an entry may
- *   also have `skip` (groups the publisher handled inline, comma-separated) or `only` (the one
- *   group a replayed dead letter is for).
+ *   also have `traceparent` (W3C trace context, also in the JSON), `skip` (groups the publisher
+ *   handled inline, comma-separated) or `only` (the one group a replayed dead letter is for).
  * - consumer groups on that stream, one per subscription group;
  * - `<prefix>:groups`: hash, group name → JSON `{ "patterns": [...] }`;
  * - `<prefix>:event:<id>`: hash, the history record: `event`, `status`, `error`, `processedAt`,

@@ -27,18 +27,23 @@ end
  * Appends an event and writes its history record in one step, so that the groups it is counted
  * for are exactly the groups that will read it. A second publish of the same id is a no-op.
  * KEYS: stream, groups, history. ARGV: cloud event JSON, id, created ms, type, skipped groups
- * (comma-separated), retention ms, max events, event key prefix, now ms. Returns the entry id.
+ * (comma-separated), retention ms, max events, event key prefix, now ms, traceparent (or '').
+ * Returns the entry id.
  */
 export const PUBLISH_SCRIPT = `${MATCHES}
 local key = ARGV[8] .. ARGV[2]
 local existing = redis.call('HGET', key, 'entry')
 if existing then return existing end
-local entry
+local entryFields = {'event', ARGV[1]}
 if ARGV[5] ~= '' then
-  entry = redis.call('XADD', KEYS[1], '*', 'event', ARGV[1], 'skip', ARGV[5])
-else
-  entry = redis.call('XADD', KEYS[1], '*', 'event', ARGV[1])
+  entryFields[#entryFields + 1] = 'skip'
+  entryFields[#entryFields + 1] = ARGV[5]
 end
+if ARGV[10] ~= '' then
+  entryFields[#entryFields + 1] = 'traceparent'
+  entryFields[#entryFields + 1] = ARGV[10]
+end
+local entry = redis.call('XADD', KEYS[1], '*', unpack(entryFields))
 local fields = {'event', ARGV[1], 'entry', entry, 'retryCount', 0, 'failed', 0}
 local targets = 0
 local skipped = {}

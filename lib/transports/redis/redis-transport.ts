@@ -159,6 +159,7 @@ export class RedisTransport implements EventTransport {
         this.settings.maxEvents,
         this.keys.eventPrefix,
         Date.now(),
+        String(event.metadata.traceparent ?? ''),
       ],
     )) as string;
     return claimGroups.map((group) => this.claimedDelivery(group, entryId, body, event));

@@ -88,6 +88,7 @@ describe('RedisTransport', () => {
       ebmetadata: JSON.stringify({ 'x-Custom': 1 }),
     });
     expect(new Date(document.time as string).getTime()).toBe(published.createdAt.getTime());
+    expect(fields[fields.indexOf('traceparent') + 1]).toBe('tp');
   });
 
   it('delivers a CloudEvent written by a raw client to a handler', async () => {
