@@ -14,6 +14,8 @@ export { MemoryTransport } from './transports/memory/memory-transport.js';
 export * from './transports/memory/memory-transport-options.interface.js';
 export { RedisTransport, type RedisTransportStats } from './transports/redis/redis-transport.js';
 export * from './transports/redis/redis-transport-options.interface.js';
+export { NatsTransport } from './transports/nats/nats-transport.js';
+export * from './transports/nats/nats-transport-options.interface.js';
 export { toCloudEvent, fromCloudEvent, type CloudEvent } from './transports/cloud-event.codec.js';
 export { EVENT_BROKER_OPTIONS, EVENT_CONTEXT_TYPE } from './nest/event-broker.constants.js';
 export * from './nest/event-broker-module-options.interface.js';

@@ -1,7 +1,7 @@
 import { ConfigService } from '@nestjs/config';
 import type { EventBrokerModuleOptions, PublishMode, TransportName } from 'nestjs-event-broker';
 
-const TRANSPORTS: readonly TransportName[] = ['memory', 'redis'];
+const TRANSPORTS: readonly TransportName[] = ['memory', 'redis', 'nats'];
 
 function positive(config: ConfigService, name: string): number | undefined {
   const raw = config.get<string>(name);
@@ -13,7 +13,7 @@ function positive(config: ConfigService, name: string): number | undefined {
 
 /**
  * The broker options of the sample app, from the environment: EVENT_BROKER_TRANSPORT
- * (memory | redis), REDIS_URL, EVENT_BROKER_MODE (async | sync), EVENT_BROKER_WORKERS,
+ * (memory | redis | nats), REDIS_URL, REDIS_KEY_PREFIX, NATS_URL, NATS_STREAM, EVENT_BROKER_MODE (async | sync), EVENT_BROKER_WORKERS,
  * EVENT_BROKER_BUFFER_SIZE, EVENT_BROKER_INSTANCE_ID. Nothing set runs on memory, no server needed.
  */
 export function eventBrokerConfig(config: ConfigService): EventBrokerModuleOptions {
@@ -25,6 +25,11 @@ export function eventBrokerConfig(config: ConfigService): EventBrokerModuleOptio
   return {
     transport,
     redis: { url: config.get<string>('REDIS_URL', 'redis://127.0.0.1:6379'), keyPrefix: config.get<string>('REDIS_KEY_PREFIX', 'sample') },
+    nats: {
+      servers: config.get<string>('NATS_URL', 'nats://127.0.0.1:4222'),
+      stream: config.get<string>('NATS_STREAM', 'SAMPLE'),
+      subjectPrefix: 'sample',
+    },
     serviceName: 'sample',
     instanceId: config.get<string>('EVENT_BROKER_INSTANCE_ID') || undefined,
     mode,

@@ -3,6 +3,7 @@ import type { EventBrokerOptions } from '../core/event-broker-options.interface.
 import type { EventBrokerMetricsOptions } from '../observability/event-broker-metrics.js';
 import type { EventTransport } from '../transports/event-transport.interface.js';
 import type { MemoryTransportOptions } from '../transports/memory/memory-transport-options.interface.js';
+import type { NatsTransportOptions } from '../transports/nats/nats-transport-options.interface.js';
 import type { RedisTransportOptions } from '../transports/redis/redis-transport-options.interface.js';
 
 /** The parts of an HTTP request the default context extractors read. */
@@ -21,7 +22,7 @@ export interface RequestContextOptions {
   sessionId?: (request: HttpRequestLike) => string | undefined;
 }
 
-export type TransportName = 'memory' | 'redis';
+export type TransportName = 'memory' | 'redis' | 'nats';
 
 export interface EventBrokerModuleOptions extends Omit<EventBrokerOptions, 'transport' | 'logger' | 'publishInterceptors'> {
   /** A transport by name, or an instance (default `'memory'`). */
@@ -30,6 +31,8 @@ export interface EventBrokerModuleOptions extends Omit<EventBrokerOptions, 'tran
   memory?: MemoryTransportOptions;
   /** Options of the Redis transport, when `transport` is `'redis'`. */
   redis?: RedisTransportOptions;
+  /** Options of the NATS JetStream transport, when `transport` is `'nats'`. */
+  nats?: NatsTransportOptions;
   /** Interceptors run around every event handler, before its own (classes are resolved by DI). */
   interceptors?: (Type<NestInterceptor> | NestInterceptor)[];
   /** Also run the app's global guards, interceptors, pipes and filters on event handlers (default false). */

@@ -11,13 +11,10 @@ import {
 import { freePort } from '../../support/free-port.js';
 import { deleteKeys, REDIS_URL, uniquePrefix } from '../../support/redis.js';
 import { RecordingLogger } from '../../support/silent-logger.js';
+import { payloadNumbers } from '../../support/payload-numbers.js';
 import { deferred, waitFor } from '../../support/wait-for.js';
 
 const cleanups: (() => Promise<void>)[] = [];
-
-function ns(events: BrokerEvent[]): number[] {
-  return events.map((event) => (event.payload as { n: number }).n);
-}
 
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).toReversed()) await cleanup();
@@ -194,14 +191,14 @@ describe('RedisTransport', () => {
       );
     }
     await waitFor(async () => (await broker.transport.list({ status: 'failed' })).length === 3, 'three deletes failed');
-    expect(ns(await broker.transport.list())).toEqual([0, 1, 2, 3, 4, 5]);
-    expect(ns(await broker.transport.list({ type: 'public.users.*' }))).toEqual([1, 3, 5]);
-    expect(ns(await broker.transport.list({ source: 'frontend' }))).toEqual([3, 4, 5]);
-    expect(ns(await broker.transport.list({ userId: 7 }))).toEqual([0, 3]);
-    expect(ns(await broker.transport.list({ since: new Date(base + 2000), until: new Date(base + 4000) }))).toEqual([2, 3, 4]);
-    expect(ns(await broker.transport.list({ limit: 2 }))).toEqual([4, 5]);
-    expect(ns(await broker.transport.list({ limit: 2, offset: 2 }))).toEqual([2, 3]);
-    expect(ns(await broker.transport.list({ instanceId: 'someone-else' }))).toEqual([]);
+    expect(payloadNumbers(await broker.transport.list())).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(payloadNumbers(await broker.transport.list({ type: 'public.users.*' }))).toEqual([1, 3, 5]);
+    expect(payloadNumbers(await broker.transport.list({ source: 'frontend' }))).toEqual([3, 4, 5]);
+    expect(payloadNumbers(await broker.transport.list({ userId: 7 }))).toEqual([0, 3]);
+    expect(payloadNumbers(await broker.transport.list({ since: new Date(base + 2000), until: new Date(base + 4000) }))).toEqual([2, 3, 4]);
+    expect(payloadNumbers(await broker.transport.list({ limit: 2 }))).toEqual([4, 5]);
+    expect(payloadNumbers(await broker.transport.list({ limit: 2, offset: 2 }))).toEqual([2, 3]);
+    expect(payloadNumbers(await broker.transport.list({ instanceId: 'someone-else' }))).toEqual([]);
     expect(await broker.transport.get(made[1].id)).toMatchObject({ status: 'failed', error: 'no deletes' });
     expect((await broker.transport.get(made[0].id))?.status).toBe('completed');
     expect(await broker.transport.delete(made[0].id)).toBe(true);

@@ -1,0 +1,100 @@
+import type { KV } from 'nats';
+import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
+import { fromCloudEvent } from '../cloud-event.codec.js';
+import { encodeName } from './nats-names.js';
+
+type GroupOutcome = 'pending' | 'done' | 'failed';
+
+/** The history record of one event, a JSON value in the history bucket. */
+export interface HistoryRecord {
+  /** The CloudEvents JSON of the event. */
+  event: string;
+  status: EventStatus;
+  error?: string;
+  processedAt?: number;
+  completedAt?: number;
+  retryCount: number;
+  /** How each group the event was routed to has fared. */
+  groups: Record<string, GroupOutcome>;
+}
+
+const MAX_CONFLICTS = 20;
+
+function isConflict(error: unknown): boolean {
+  return error instanceof Error && /wrong last sequence|key exists/i.test(error.message);
+}
+
+/** The event a record stands for. */
+export function recordEvent(record: HistoryRecord): BrokerEvent {
+  const event = fromCloudEvent(record.event);
+  event.status = record.status;
+  event.retryCount = record.retryCount;
+  if (record.error !== undefined) event.error = record.error;
+  if (record.processedAt !== undefined) event.processedAt = new Date(record.processedAt);
+  if (record.completedAt !== undefined) event.completedAt = new Date(record.completedAt);
+  return event;
+}
+
+/** The status the outcomes of the groups make: failed if one failed, completed once none waits. */
+export function settledStatus(record: HistoryRecord): EventStatus | undefined {
+  const outcomes = Object.values(record.groups);
+  if (outcomes.includes('failed')) return 'failed';
+  if (!outcomes.includes('pending')) return 'completed';
+  return undefined;
+}
+
+/** History and status in a JetStream key-value bucket, updated with compare-and-set. */
+export class NatsHistory {
+  constructor(private readonly kv: KV) {}
+
+  /** Stores a new record; false when the event id is already known (a retried publish). */
+  async create(id: string, record: HistoryRecord): Promise<boolean> {
+    try {
+      await this.kv.create(encodeName(id), JSON.stringify(record));
+      return true;
+    } catch (error) {
+      if (isConflict(error)) return false;
+      throw error;
+    }
+  }
+
+  async get(id: string): Promise<HistoryRecord | null> {
+    const entry = await this.kv.get(encodeName(id));
+    return entry && entry.operation === 'PUT' ? entry.json<HistoryRecord>() : null;
+  }
+
+  /** Applies `change` (which says whether it changed anything) until no other writer interferes. */
+  async update(id: string, change: (record: HistoryRecord) => boolean): Promise<boolean> {
+    for (let conflicts = 0; conflicts < MAX_CONFLICTS; conflicts++) {
+      const entry = await this.kv.get(encodeName(id));
+      if (!entry || entry.operation !== 'PUT') return false;
+      const record = entry.json<HistoryRecord>();
+      if (!change(record)) return true;
+      try {
+        await this.kv.update(encodeName(id), JSON.stringify(record), entry.revision);
+        return true;
+      } catch (error) {
+        if (!isConflict(error)) throw error;
+      }
+    }
+    throw new Error(`History record of event ${id} kept changing under ${MAX_CONFLICTS} updates`);
+  }
+
+  async delete(id: string): Promise<boolean> {
+    if (!(await this.get(id))) return false;
+    await this.kv.delete(encodeName(id));
+    return true;
+  }
+
+  /** Every record, in no particular order. */
+  async all(): Promise<HistoryRecord[]> {
+    const keys: string[] = [];
+    for await (const key of await this.kv.keys()) keys.push(key);
+    const records: HistoryRecord[] = [];
+    for (let start = 0; start < keys.length; start += 100) {
+      const entries = await Promise.all(keys.slice(start, start + 100).map((key) => this.kv.get(key)));
+      for (const entry of entries) if (entry && entry.operation === 'PUT') records.push(entry.json<HistoryRecord>());
+    }
+    return records;
+  }
+}

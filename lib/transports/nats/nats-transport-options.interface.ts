@@ -1,0 +1,33 @@
+import type { ConnectionOptions, NatsConnection } from 'nats';
+
+export interface NatsTransportOptions {
+  /** One server or several (default `nats://127.0.0.1:4222`). */
+  servers?: string | string[];
+  user?: string;
+  pass?: string;
+  token?: string;
+  /** The content of a `.creds` file (JWT and NKey seed). */
+  creds?: string;
+  /** `true` for TLS with default settings, or nats.js TLS options. */
+  tls?: boolean | ConnectionOptions['tls'];
+  /** A connection to use instead of connecting; the transport never closes it. */
+  connection?: NatsConnection;
+  /** The JetStream stream of events (default `EVENTS`); its dead letters go to `<stream>_DLQ`. */
+  stream?: string;
+  /** First token of every subject (default `events`): subjects are `<prefix>.<source>.<type>`. */
+  subjectPrefix?: string;
+  /** A delivery not acked within this time is redelivered (consumer `ack_wait`, default 30 000 ms). */
+  ackWaitMs?: number;
+  /** Longest wait of one pull (default 5000 ms, at least 1000). */
+  fetchExpiresMs?: number;
+  /** Stream replicas (default 1). */
+  replicas?: number;
+  /** Events are kept this long in the stream and the history (default 7 days). */
+  maxAgeMs?: number;
+  /** Size limit of the stream in bytes (default none). */
+  maxBytes?: number;
+  /** Dead letters kept per stream (default 10 000). */
+  maxDeadLetters?: number;
+  /** A publish retried with the same event id within this window is stored once (default 2 min). */
+  duplicateWindowMs?: number;
+}

@@ -1,0 +1,486 @@
+import {
+  AckPolicy,
+  connect,
+  credsAuthenticator,
+  DeliverPolicy,
+  headers as createHeaders,
+  nanos,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamClient,
+  type JetStreamManager,
+  type KV,
+  type NatsConnection,
+  type StoredMsg,
+  type Subscription as NatsSubscription,
+} from 'nats';
+import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
+import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
+import { BrokerStateError, EventBrokerError } from '../../core/event-broker.errors.js';
+import { assertPattern, matchAnyPattern, matchPattern } from '../../core/match-pattern.js';
+import { fromCloudEvent, toCloudEvent } from '../cloud-event.codec.js';
+import { assertEventFilter, matchesFilter, newestWindow } from '../event-filter.js';
+import type {
+  Consumer,
+  ConsumerSpec,
+  DeadLetter,
+  DeadLetterFilter,
+  Delivery,
+  EventFilter,
+  EventTransport,
+  FlowControl,
+  GroupStats,
+  PublishOptions,
+  StatusDetails,
+  TransportContext,
+  TransportStats,
+} from '../event-transport.interface.js';
+import { LiveTail } from '../live-tail.js';
+import { NatsGroupConsumer, publishDeadLetter, recordOutcome, type NatsConsumerContext } from './nats-group-consumer.js';
+import { NatsHistory, recordEvent, type HistoryRecord } from './nats-history.js';
+import {
+  encodeName,
+  eventSubject,
+  filterSubject,
+  HEADER_ATTEMPTS,
+  HEADER_DEAD_AT,
+  HEADER_ERROR,
+  HEADER_GROUP,
+  HEADER_ONLY,
+  HEADER_SKIP,
+  HEADER_TRACEPARENT,
+  HEADER_TRACESTATE,
+} from './nats-names.js';
+import type { NatsTransportOptions } from './nats-transport-options.interface.js';
+
+const DEFAULTS = {
+  stream: 'EVENTS',
+  subjectPrefix: 'events',
+  ackWaitMs: 30_000,
+  fetchExpiresMs: 5000,
+  replicas: 1,
+  maxAgeMs: 7 * 24 * 60 * 60 * 1000,
+  maxDeadLetters: 10_000,
+  duplicateWindowMs: 2 * 60 * 1000,
+};
+
+type Settings = typeof DEFAULTS;
+
+/** Separates the dead letter's sequence from its group in `DeadLetter.id`. */
+const DEAD_LETTER_ID_SEPARATOR = '@';
+const MALFORMED_TYPE = 'eventbroker.message.malformed';
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function isNotFound(error: unknown): boolean {
+  return error instanceof Error && /not found/i.test(error.message);
+}
+
+/**
+ * NATS JetStream: one stream holds every event under `<prefix>.<source>.<type>`, one durable pull
+ * consumer per subscription group reads it with explicit acks; dead letters go to a stream of
+ * their own, history and status to a key-value bucket.
+ */
+export class NatsTransport implements EventTransport {
+  readonly type = 'nats';
+  readonly durable = true;
+  private readonly settings: Settings;
+  private connection?: NatsConnection;
+  private js?: JetStreamClient;
+  private jsm?: JetStreamManager;
+  private history?: NatsHistory;
+  private groupsKv?: KV;
+  /** Every group of the stream and its patterns, kept current by a watch of the groups bucket. */
+  private readonly knownGroups = new Map<string, readonly string[]>();
+  private logger: BrokerLogger = consoleBrokerLogger;
+  private readonly consumers = new Set<NatsGroupConsumer>();
+  private readonly tails = new Set<NatsSubscription>();
+  private closed = false;
+
+  constructor(private readonly options: NatsTransportOptions = {}) {
+    const given = Object.fromEntries(Object.entries(options).filter(([key, value]) => value !== undefined && key in DEFAULTS));
+    this.settings = { ...DEFAULTS, ...given };
+    for (const [name, value] of Object.entries(this.settings)) {
+      if (typeof value === 'number' && (!Number.isInteger(value) || value <= 0)) {
+        throw new EventBrokerError(`NatsTransport option ${name} must be a positive integer, got ${value}`);
+      }
+    }
+    if (this.settings.fetchExpiresMs < 1000) {
+      throw new EventBrokerError(
+        `NatsTransport option fetchExpiresMs must be at least 1000 (a pull request's minimum), got ${this.settings.fetchExpiresMs}`,
+      );
+    }
+    if (!/^[A-Za-z0-9_-]+$/.test(this.settings.stream))
+      throw new EventBrokerError(`NatsTransport option stream must use [A-Za-z0-9_-], got "${this.settings.stream}"`);
+    if (!/^[A-Za-z0-9_-]+$/.test(this.settings.subjectPrefix)) {
+      throw new EventBrokerError(
+        `NatsTransport option subjectPrefix must be one token of [A-Za-z0-9_-], got "${this.settings.subjectPrefix}"`,
+      );
+    }
+  }
+
+  private get deadLetterStream(): string {
+    return `${this.settings.stream}_DLQ`;
+  }
+
+  private get deadLetterPrefix(): string {
+    return `${this.settings.subjectPrefix}-dlq`;
+  }
+
+  async connect(context: TransportContext): Promise<void> {
+    if (this.closed) throw new BrokerStateError('NatsTransport is closed');
+    this.logger = context.logger;
+    if (this.connection) return;
+    const connection = this.options.connection ?? (await this.open());
+    let jsm: JetStreamManager;
+    try {
+      jsm = await connection.jetstreamManager();
+    } catch (error) {
+      if (!this.options.connection) await connection.close();
+      throw new EventBrokerError(`NATS at ${connection.getServer()} has no JetStream (start nats-server with -js): ${errorMessage(error)}`);
+    }
+    await this.ensureStream(jsm, this.settings.stream, [`${this.settings.subjectPrefix}.>`], {});
+    await this.ensureStream(jsm, this.deadLetterStream, [`${this.deadLetterPrefix}.>`], { max_msgs: this.settings.maxDeadLetters });
+    const js = connection.jetstream();
+    const ttl = this.settings.maxAgeMs;
+    this.history = new NatsHistory(
+      await js.views.kv(`${this.settings.stream}_HISTORY`, { history: 1, ttl, replicas: this.settings.replicas }),
+    );
+    this.groupsKv = await js.views.kv(`${this.settings.stream}_GROUPS`, { history: 1, replicas: this.settings.replicas });
+    await this.followGroups(this.groupsKv);
+    this.connection = connection;
+    this.js = js;
+    this.jsm = jsm;
+  }
+
+  async publish(event: BrokerEvent, options: PublishOptions = {}): Promise<Delivery[]> {
+    const { js, history } = this.ready();
+    const claimGroups = options.claimGroups ?? [];
+    const body = JSON.stringify(toCloudEvent(event));
+    const groups: HistoryRecord['groups'] = {};
+    for (const group of claimGroups) groups[group] = 'pending';
+    for (const [group, patterns] of this.knownGroups) if (matchAnyPattern(patterns, event.type)) groups[group] = 'pending';
+    const record: HistoryRecord = { event: body, status: 'pending', retryCount: 0, groups };
+    if (Object.keys(groups).length === 0) Object.assign(record, { status: 'completed', completedAt: Date.now() });
+    await history.create(event.id, record);
+    const headers = createHeaders();
+    if (claimGroups.length > 0) headers.set(HEADER_SKIP, claimGroups.join(','));
+    if (event.metadata.traceparent !== undefined) headers.set(HEADER_TRACEPARENT, String(event.metadata.traceparent));
+    if (event.metadata.tracestate !== undefined) headers.set(HEADER_TRACESTATE, String(event.metadata.tracestate));
+    await js.publish(eventSubject(this.settings.subjectPrefix, event.source, event.type), body, { msgID: event.id, headers });
+    return claimGroups.map((group) => this.claimedDelivery(group, body, event));
+  }
+
+  async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {
+    const { js, jsm } = this.ready();
+    spec.patterns.forEach((pattern) => assertPattern(pattern));
+    const durable = encodeName(spec.group);
+    const config = {
+      durable_name: durable,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: nanos(this.settings.ackWaitMs),
+      // Unlimited: the broker dead-letters after its last retry; MaxDeliver would drop the message silently.
+      max_deliver: -1,
+      filter_subject: filterSubject(this.settings.subjectPrefix, spec.patterns),
+      deliver_policy: spec.fromBeginning ? DeliverPolicy.All : DeliverPolicy.New,
+    };
+    try {
+      const existing = await jsm.consumers.info(this.settings.stream, durable);
+      if (existing.config.filter_subject !== config.filter_subject) {
+        await jsm.consumers.update(this.settings.stream, durable, { filter_subject: config.filter_subject });
+      }
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      await jsm.consumers.add(this.settings.stream, config);
+    }
+    await this.groupsKv?.put(durable, JSON.stringify({ group: spec.group, patterns: spec.patterns }));
+    this.knownGroups.set(spec.group, spec.patterns);
+    const consumer = new NatsGroupConsumer(
+      this.consumerContext(),
+      await js.consumers.get(this.settings.stream, durable),
+      spec,
+      onDelivery,
+      flow,
+    );
+    this.consumers.add(consumer);
+    consumer.start();
+    return {
+      drained: () => consumer.drained(),
+      close: async () => {
+        await consumer.close();
+        this.consumers.delete(consumer);
+      },
+      release: () => consumer.release(),
+    };
+  }
+
+  async get(id: string): Promise<BrokerEvent | null> {
+    const record = await this.ready().history.get(id);
+    return record ? recordEvent(record) : null;
+  }
+
+  async list(filter: EventFilter = {}): Promise<BrokerEvent[]> {
+    assertEventFilter(filter);
+    const events = (await this.ready().history.all()).map(recordEvent).filter((event) => matchesFilter(event, filter));
+    events.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
+    return newestWindow(events, filter);
+  }
+
+  async updateStatus(id: string, status: EventStatus, details: StatusDetails = {}): Promise<void> {
+    const found = await this.ready().history.update(id, (record) => {
+      record.status = status;
+      if (details.error !== undefined) record.error = details.error;
+      if (details.processedAt) record.processedAt = details.processedAt.getTime();
+      if (details.completedAt) record.completedAt = details.completedAt.getTime();
+      return true;
+    });
+    if (!found) throw new EventBrokerError(`Cannot update the status of event ${id}: no such event in the history`);
+  }
+
+  async delete(id: string): Promise<boolean> {
+    return this.ready().history.delete(id);
+  }
+
+  stream(pattern: string): AsyncIterable<BrokerEvent> {
+    assertPattern(pattern);
+    const { connection } = this.ready();
+    // A core subscription sees every message JetStream stores on the subject, from now on.
+    const subscription = connection.subscribe(filterSubject(this.settings.subjectPrefix, [pattern]));
+    this.tails.add(subscription);
+    const tail = new LiveTail<BrokerEvent>(() => {
+      this.tails.delete(subscription);
+      subscription.unsubscribe();
+    });
+    void (async () => {
+      for await (const message of subscription) {
+        if (message.headers?.get(HEADER_ONLY)) continue;
+        try {
+          const event = fromCloudEvent(message.string());
+          if (matchPattern(pattern, event.type)) tail.push(event);
+        } catch {
+          // Not an event: a live tail shows events only.
+        }
+      }
+      tail.end();
+    })();
+    return tail;
+  }
+
+  async deadLetters(filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
+    const letters = (await this.storedDeadLetters())
+      .map((stored) => this.deadLetter(stored))
+      .filter((letter) => filter.group === undefined || letter.group === filter.group);
+    return newestWindow(letters, filter);
+  }
+
+  async replay(deadLetterId: string): Promise<void> {
+    const { js, jsm, history } = this.ready();
+    const separator = deadLetterId.indexOf(DEAD_LETTER_ID_SEPARATOR);
+    const seq = Number(deadLetterId.slice(0, separator));
+    const group = deadLetterId.slice(separator + 1);
+    let stored: StoredMsg;
+    try {
+      if (separator <= 0 || !Number.isInteger(seq)) throw new Error('not a dead letter id');
+      stored = await jsm.streams.getMessage(this.deadLetterStream, { seq });
+    } catch {
+      throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: no such dead letter`);
+    }
+    if (!this.knownGroups.has(group)) throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: no consumer group ${group}`);
+    let event: BrokerEvent;
+    try {
+      event = fromCloudEvent(stored.string());
+    } catch (error) {
+      throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: its message is unreadable (${errorMessage(error)})`);
+    }
+    await history.update(event.id, (record) => {
+      record.groups[group] = 'pending';
+      if (!Object.values(record.groups).includes('failed')) {
+        record.status = 'pending';
+        delete record.error;
+      }
+      return true;
+    });
+    const headers = createHeaders();
+    headers.set(HEADER_ONLY, group);
+    await js.publish(eventSubject(this.settings.subjectPrefix, event.source, event.type), stored.data, {
+      msgID: `${event.id}:replay:${seq}`,
+      headers,
+    });
+    await jsm.streams.deleteMessage(this.deadLetterStream, seq);
+  }
+
+  async stats(): Promise<TransportStats> {
+    const { jsm } = this.ready();
+    const [events, dead] = await Promise.all([
+      this.ready()
+        .history.all()
+        .then((records) => records.length),
+      jsm.streams.info(this.deadLetterStream, { subjects_filter: '>' }),
+    ]);
+    const deadBySubject = dead.state.subjects ?? {};
+    const groups: Record<string, GroupStats> = {};
+    for (const group of this.knownGroups.keys()) {
+      try {
+        const info = await jsm.consumers.info(this.settings.stream, encodeName(group));
+        groups[group] = {
+          pending: info.num_pending,
+          inFlight: info.num_ack_pending,
+          deadLetters: deadBySubject[`${this.deadLetterPrefix}.${encodeName(group)}`] ?? 0,
+        };
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+      }
+    }
+    return { type: this.type, events, deadLetters: dead.state.messages, groups };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.consumers].map((consumer) => consumer.close()));
+    for (const tail of this.tails) tail.unsubscribe();
+    if (this.connection && !this.options.connection) await this.connection.drain();
+    this.connection = undefined;
+  }
+
+  private async open(): Promise<NatsConnection> {
+    const { servers = 'nats://127.0.0.1:4222', user, pass, token, creds, tls } = this.options;
+    try {
+      return await connect({
+        servers,
+        user,
+        pass,
+        token,
+        authenticator: creds ? credsAuthenticator(new TextEncoder().encode(creds)) : undefined,
+        tls: tls === true ? {} : tls || undefined,
+        name: 'nestjs-event-broker',
+        maxReconnectAttempts: -1,
+      });
+    } catch (error) {
+      throw new EventBrokerError(`Cannot reach NATS at ${[servers].flat().join(', ')}: ${errorMessage(error)}`);
+    }
+  }
+
+  /** Creates the stream, or brings the settings of an existing one up to date. */
+  private async ensureStream(jsm: JetStreamManager, name: string, subjects: string[], limits: { max_msgs?: number }): Promise<void> {
+    const config = {
+      name,
+      subjects,
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      num_replicas: this.settings.replicas,
+      max_age: nanos(this.settings.maxAgeMs),
+      max_bytes: this.options.maxBytes ?? -1,
+      duplicate_window: nanos(this.settings.duplicateWindowMs),
+      ...limits,
+    };
+    try {
+      await jsm.streams.info(name);
+      await jsm.streams.update(name, config);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      await jsm.streams.add(config);
+    }
+  }
+
+  /** Loads the groups bucket and keeps `knownGroups` current while the transport runs. */
+  private async followGroups(kv: KV): Promise<void> {
+    const load = (value: { group: string; patterns: string[] }): void => {
+      this.knownGroups.set(value.group, value.patterns);
+    };
+    for await (const key of await kv.keys()) {
+      const entry = await kv.get(key);
+      if (entry?.operation === 'PUT') load(entry.json());
+    }
+    const watcher = await kv.watch();
+    void (async () => {
+      for await (const entry of watcher) if (entry.operation === 'PUT') load(entry.json());
+    })().catch((error: unknown) => this.logger.warn(`Watch of the NATS groups bucket ended: ${errorMessage(error)}`));
+  }
+
+  private ready(): { connection: NatsConnection; js: JetStreamClient; jsm: JetStreamManager; history: NatsHistory } {
+    if (this.closed) throw new BrokerStateError('NatsTransport is closed');
+    if (!this.connection || !this.js || !this.jsm || !this.history) {
+      throw new BrokerStateError('NatsTransport is not connected: call connect() (EventBroker.start does)');
+    }
+    return { connection: this.connection, js: this.js, jsm: this.jsm, history: this.history };
+  }
+
+  private consumerContext(): NatsConsumerContext {
+    const { js, history } = this.ready();
+    const { ackWaitMs, fetchExpiresMs } = this.settings;
+    return { js, history, deadLetterPrefix: this.deadLetterPrefix, ackWaitMs, fetchExpiresMs, logger: this.logger };
+  }
+
+  /** A delivery the publisher handles inline (sync mode); its group's consumers skip the message. */
+  private claimedDelivery(group: string, body: string, published: BrokerEvent): Delivery {
+    const context = this.consumerContext();
+    let settled = false;
+    const settle = (how: string): void => {
+      if (settled) throw new EventBrokerError(`Delivery of event ${published.id} to group ${group} was already settled; cannot ${how} it`);
+      settled = true;
+    };
+    return {
+      event: { ...published, status: 'processing', retryCount: 0 },
+      group,
+      attempt: 1,
+      ack: async () => {
+        settle('ack');
+        await recordOutcome(context.history, published.id, group, 'done');
+      },
+      retry: async () => {
+        throw new EventBrokerError(`A delivery handled inline (sync mode) is retried inline, not later: event ${published.id}`);
+      },
+      deadLetter: async (error: string, attempts = 1) => {
+        settle('dead-letter');
+        await publishDeadLetter(context, group, body, error, attempts);
+        await recordOutcome(context.history, published.id, group, 'failed', error, attempts - 1);
+      },
+    };
+  }
+
+  private async storedDeadLetters(): Promise<StoredMsg[]> {
+    const { jsm } = this.ready();
+    const info = await jsm.streams.info(this.deadLetterStream);
+    const messages: StoredMsg[] = [];
+    if (info.state.messages === 0) return messages;
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+      try {
+        messages.push(await jsm.streams.getMessage(this.deadLetterStream, { seq }));
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+      }
+    }
+    return messages;
+  }
+
+  private deadLetter(stored: StoredMsg): DeadLetter {
+    const group = stored.header.get(HEADER_GROUP);
+    const error = stored.header.get(HEADER_ERROR);
+    const attempts = Number(stored.header.get(HEADER_ATTEMPTS) || 1);
+    const deadLetteredAt = new Date(Number(stored.header.get(HEADER_DEAD_AT)) || stored.time.getTime());
+    let event: BrokerEvent;
+    try {
+      event = fromCloudEvent(stored.string());
+      event.status = 'failed';
+      event.error = error;
+      event.retryCount = attempts - 1;
+    } catch {
+      event = {
+        id: `${this.deadLetterStream}:${stored.seq}`,
+        source: 'system',
+        type: MALFORMED_TYPE,
+        status: 'failed',
+        payload: { body: stored.string() },
+        instanceId: '',
+        createdAt: deadLetteredAt,
+        metadata: {},
+        retryCount: 0,
+        error,
+      };
+    }
+    return { id: `${stored.seq}${DEAD_LETTER_ID_SEPARATOR}${group}`, event, group, error, attempts, deadLetteredAt };
+  }
+}

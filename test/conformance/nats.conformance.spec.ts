@@ -1,0 +1,22 @@
+import { connect } from 'nats';
+import { NatsTransport } from '../../lib/index.js';
+import { deleteStreams, NATS_URL, uniqueStream } from '../support/nats.js';
+import { describeTransportConformance } from './transport-conformance.js';
+
+// Every test gets its own stream and subject prefix on the shared NATS server. Short timeouts so
+// that takeovers and retries show within the suite's waits.
+describeTransportConformance('nats', async () => {
+  const { stream, subjectPrefix } = uniqueStream('conformance');
+  return {
+    createTransport: () => new NatsTransport({ servers: NATS_URL, stream, subjectPrefix, ackWaitMs: 1000, fetchExpiresMs: 1000 }),
+    writeMalformed: async (body) => {
+      const connection = await connect({ servers: NATS_URL });
+      try {
+        await connection.jetstream().publish(`${subjectPrefix}.system.public.users.create`, body);
+      } finally {
+        await connection.close();
+      }
+    },
+    teardown: () => deleteStreams(stream),
+  };
+});

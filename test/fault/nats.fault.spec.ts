@@ -1,0 +1,102 @@
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EventBroker, NatsTransport, createEvent, type BrokerEvent } from '../../lib/index.js';
+import { uniqueStream } from '../support/nats.js';
+import { TestNatsServer } from '../support/nats-server.js';
+import { RecordingLogger } from '../support/silent-logger.js';
+import { waitFor } from '../support/wait-for.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).toReversed()) await cleanup();
+});
+
+function broker(servers: string, names: { stream: string; subjectPrefix: string }, instanceId: string): EventBroker {
+  const created = new EventBroker({
+    transport: new NatsTransport({ servers, ...names, ackWaitMs: 1000, fetchExpiresMs: 1000 }),
+    instanceId,
+    logger: new RecordingLogger(),
+    retry: { initialDelayMs: 20, maxDelayMs: 200, jitter: 0 },
+  });
+  cleanups.push(() => created.stop());
+  return created;
+}
+
+function event(n: number): BrokerEvent {
+  return createEvent({ type: 'public.orders.create', source: 'database', payload: { n } });
+}
+
+describe('NATS faults', () => {
+  it('handles every accepted event after the server restarts mid-stream', async () => {
+    const server = await TestNatsServer.start();
+    cleanups.push(() => server.stop());
+    const worker = broker(server.url, uniqueStream('restart'), 'worker');
+    const handled = new Map<number, number>();
+    await worker.subscribe(
+      'public.orders.*',
+      (delivered) => {
+        const n = (delivered.payload as { n: number }).n;
+        handled.set(n, (handled.get(n) ?? 0) + 1);
+      },
+      { group: 'orders' },
+    );
+    await worker.start();
+
+    const accepted: number[] = [];
+    let refused = 0;
+    for (let n = 0; n < 300; n++) {
+      if (n === 100) {
+        await server.kill();
+        await server.restart();
+      }
+      try {
+        await worker.publish(event(n));
+        accepted.push(n);
+      } catch {
+        refused++;
+      }
+    }
+
+    await waitFor(() => accepted.every((n) => handled.has(n)), 'every accepted event handled after the restart', 30_000);
+    const duplicates = [...handled.values()].filter((count) => count > 1).length;
+    console.log(
+      `nats restart: ${accepted.length} accepted, ${refused} refused while down, ${handled.size} handled, ${duplicates} more than once`,
+    );
+    expect(accepted.length).toBeGreaterThan(200);
+    expect(accepted).toContain(299);
+  }, 60_000);
+
+  it('redelivers the event of a consumer killed mid-handler to another instance after ack_wait', async () => {
+    const server = await TestNatsServer.start();
+    cleanups.push(() => server.stop());
+    const names = uniqueStream('sigkill');
+    const child = spawn(
+      process.execPath,
+      ['test/support/nats-consumer-process.mjs', server.url, names.stream, names.subjectPrefix, 'workers'],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    cleanups.push(async () => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    const lines: string[] = [];
+    createInterface({ input: child.stdout }).on('line', (line) => lines.push(line));
+    await waitFor(() => lines.includes('ready'), 'the child consumer to start', 15_000);
+
+    const publisher = broker(server.url, names, 'publisher');
+    await publisher.start();
+    const published = await publisher.publish(event(1));
+    await waitFor(() => lines.includes(`started ${published.id}`), 'the child to start handling the event', 10_000);
+    child.kill('SIGKILL');
+
+    const survivor = broker(server.url, names, 'survivor');
+    const handled: BrokerEvent[] = [];
+    await survivor.subscribe('public.**', (delivered) => void handled.push(delivered), { group: 'workers' });
+    await survivor.start();
+    await waitFor(() => handled.length === 1, 'the survivor to get the event after ack_wait', 15_000);
+    expect(handled[0]).toMatchObject({ id: published.id, retryCount: 1 });
+  }, 60_000);
+});

@@ -1,0 +1,128 @@
+import { connect } from 'nats';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EventBroker, EventBrokerError, NatsTransport, createEvent, type BrokerEvent } from '../../../lib/index.js';
+import { freePort } from '../../support/free-port.js';
+import { deleteStreams, NATS_URL, uniqueStream } from '../../support/nats.js';
+import { TestNatsServer } from '../../support/nats-server.js';
+import { RecordingLogger } from '../../support/silent-logger.js';
+import { payloadNumbers } from '../../support/payload-numbers.js';
+import { waitFor } from '../../support/wait-for.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).toReversed()) await cleanup();
+});
+
+function setup() {
+  const names = uniqueStream('nats');
+  cleanups.push(() => deleteStreams(names.stream));
+  const makeBroker = (instanceId: string): EventBroker => {
+    const broker = new EventBroker({
+      transport: new NatsTransport({ servers: NATS_URL, ...names, ackWaitMs: 1000, fetchExpiresMs: 1000 }),
+      instanceId,
+      logger: new RecordingLogger(),
+      retry: { initialDelayMs: 10, maxDelayMs: 50, jitter: 0 },
+    });
+    cleanups.push(() => broker.stop());
+    return broker;
+  };
+  return { ...names, makeBroker };
+}
+
+async function startFailure(transport: NatsTransport): Promise<Error> {
+  const broker = new EventBroker({ transport, logger: new RecordingLogger() });
+  return broker.start().then(
+    () => new Error('started'),
+    (error: Error) => error,
+  );
+}
+
+describe('NatsTransport', () => {
+  it('fails to start with an error naming the server when NATS cannot be reached', async () => {
+    const port = await freePort();
+    const failure = await startFailure(new NatsTransport({ servers: `nats://127.0.0.1:${port}`, pass: 's3cret', user: 'u' }));
+    expect(failure).toBeInstanceOf(EventBrokerError);
+    expect(failure.message).toContain(`Cannot reach NATS at nats://127.0.0.1:${port}`);
+    expect(failure.message).not.toContain('s3cret');
+  });
+
+  it('fails to start with a clear error when JetStream is disabled', async () => {
+    const server = await TestNatsServer.start({ jetstream: false });
+    cleanups.push(() => server.stop());
+    const failure = await startFailure(new NatsTransport({ servers: server.url }));
+    expect(failure.message).toMatch(/has no JetStream \(start nats-server with -js\)/);
+  });
+
+  it('delivers a CloudEvent published by a raw nats client on <prefix>.<source>.<type>', async () => {
+    const { subjectPrefix, makeBroker } = setup();
+    const broker = makeBroker('consumer');
+    const seen: BrokerEvent[] = [];
+    await broker.subscribe('billing.invoices.*', (event) => void seen.push(event), { group: 'billing' });
+    await broker.start();
+    const connection = await connect({ servers: NATS_URL });
+    cleanups.push(() => connection.close());
+    const document = {
+      specversion: '1.0',
+      id: 'inv-1',
+      source: 'system',
+      type: 'billing.invoices.create',
+      data: { total: 3 },
+      userid: 'u-9',
+    };
+    await connection.jetstream().publish(`${subjectPrefix}.system.billing.invoices.create`, JSON.stringify(document));
+    await waitFor(() => seen.length === 1, 'the foreign event to be handled');
+    expect(seen[0]).toMatchObject({ id: 'inv-1', source: 'system', payload: { total: 3 }, userId: 'u-9' });
+  });
+
+  it('stores a publish retried with the same event id once', async () => {
+    const { stream, makeBroker } = setup();
+    const broker = makeBroker('api');
+    const seen: string[] = [];
+    await broker.subscribe('public.**', (event) => void seen.push(event.id), { group: 'g' });
+    await broker.start();
+    const event = createEvent({ type: 'public.users.create', payload: {} });
+    await broker.publish(event);
+    await broker.publish(event);
+    await waitFor(() => seen.length >= 1, 'delivery');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(seen).toEqual([event.id]);
+    const connection = await connect({ servers: NATS_URL });
+    cleanups.push(() => connection.close());
+    expect((await (await connection.jetstreamManager()).streams.info(stream)).state.messages).toBe(1);
+  });
+
+  it('carries the trace context as NATS headers too', async () => {
+    const { subjectPrefix, makeBroker } = setup();
+    const broker = makeBroker('api');
+    await broker.start();
+    const connection = await connect({ servers: NATS_URL });
+    cleanups.push(() => connection.close());
+    const subscription = connection.subscribe(`${subjectPrefix}.>`, { max: 1 });
+    const received = (async () => {
+      for await (const message of subscription) return message;
+      return undefined;
+    })();
+    await broker.publish(createEvent({ type: 'public.users.create', payload: {}, metadata: { traceparent: '00-a-b-01' } }));
+    expect((await received)?.headers?.get('traceparent')).toBe('00-a-b-01');
+  });
+
+  it('lists the history with filters and tails new events', async () => {
+    const { makeBroker } = setup();
+    const broker = makeBroker('api');
+    await broker.start();
+    const tail = broker.transport.stream('public.users.*')[Symbol.asyncIterator]();
+    const base = Date.UTC(2026, 0, 1);
+    for (let n = 0; n < 4; n++) {
+      await broker.publish(
+        createEvent({ type: n % 2 ? 'public.users.create' : 'public.orders.create', payload: { n }, createdAt: new Date(base + n * 1000) }),
+      );
+    }
+    expect(payloadNumbers(await broker.transport.list())).toEqual([0, 1, 2, 3]);
+    expect(payloadNumbers(await broker.transport.list({ type: 'public.users.*' }))).toEqual([1, 3]);
+    expect(payloadNumbers(await broker.transport.list({ limit: 1 }))).toEqual([3]);
+    expect(payloadNumbers(await broker.transport.list({ since: new Date(base + 1000), until: new Date(base + 2000) }))).toEqual([1, 2]);
+    expect(((await tail.next()).value as BrokerEvent).payload).toEqual({ n: 1 });
+    await tail.return?.();
+  });
+});
