@@ -18,6 +18,11 @@ export interface NatsTransportOptions {
   subjectPrefix?: string;
   /** A delivery not acked within this time is redelivered (consumer `ack_wait`, default 30 000 ms). */
   ackWaitMs?: number;
+  /**
+   * The consumer's `max_deliver` (default unlimited). The broker dead-letters after its last
+   * retry; a limit must stay above `maxRetries + 1`, or the server drops what is left silently.
+   */
+  maxDeliver?: number;
   /** Longest wait of one pull (default 5000 ms, at least 1000). */
   fetchExpiresMs?: number;
   /** Stream replicas (default 1). */

@@ -181,8 +181,9 @@ export class NatsTransport implements EventTransport {
       durable_name: durable,
       ack_policy: AckPolicy.Explicit,
       ack_wait: nanos(this.settings.ackWaitMs),
-      // Unlimited: the broker dead-letters after its last retry; MaxDeliver would drop the message silently.
-      max_deliver: -1,
+      // Unlimited unless asked: the broker dead-letters after its last retry; reaching MaxDeliver
+      // would leave the message in the stream with only an advisory.
+      max_deliver: this.options.maxDeliver ?? -1,
       filter_subject: filterSubject(this.settings.subjectPrefix, spec.patterns),
       deliver_policy: spec.fromBeginning ? DeliverPolicy.All : DeliverPolicy.New,
     };
