@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Consumer, Delivery, EventTransport, FlowControl, TransportStats } from '../transports/event-transport.interface.js';
+import type {
+  Consumer,
+  Delivery,
+  EventTransport,
+  FlowControl,
+  TransactionClient,
+  TransportStats,
+} from '../transports/event-transport.interface.js';
 import { Signal, sleep, withTimeout } from './async-primitives.js';
 import type { BrokerEvent } from './broker-event.interface.js';
 import { consoleBrokerLogger, type BrokerLogger, type LogContext } from './broker-logger.interface.js';
@@ -12,6 +19,11 @@ import { DEFAULT_MAX_PAYLOAD_BYTES, serializePayload } from './payload-validatio
 import { backoffDelay, resolveRetryOptions, type RetryOptions } from './retry-policy.js';
 import type { DeliveryInfo, EventHandler, SubscribeOptions, Subscription } from './subscription.interface.js';
 import { WorkerPool } from './worker-pool.js';
+
+export interface BrokerPublishOptions {
+  /** The caller's database transaction: the event is delivered if and only if it commits. */
+  tx?: TransactionClient;
+}
 
 export interface BrokerStats {
   instanceId: string;
@@ -83,6 +95,8 @@ export class EventBroker {
   /** Notified whenever a delivery settles: capacity and idleness may have changed. */
   private readonly settled = new Signal();
   private inFlight = 0;
+  /** Publishes past the state check and not finished: shutdown waits for them before closing the transport. */
+  private publishing = 0;
   private state: BrokerState = 'created';
   private starting?: Promise<void>;
   private stopping?: Promise<void>;
@@ -144,15 +158,23 @@ export class EventBroker {
   }
 
   /** Publishes in the broker's mode and resolves with the stored event. */
-  publish<T>(input: CreateEventInput<T>): Promise<BrokerEvent<T>> {
-    return this.mode === 'sync' ? this.publishSync(input) : this.publishAsync(input);
+  publish<T>(input: CreateEventInput<T>, options: BrokerPublishOptions = {}): Promise<BrokerEvent<T>> {
+    return this.mode === 'sync' && !options.tx ? this.publishSync(input) : this.publishAsync(input, options);
   }
 
-  /** Resolves once the transport has accepted the event; handlers run later, on any instance. */
-  async publishAsync<T>(input: CreateEventInput<T>): Promise<BrokerEvent<T>> {
+  /**
+   * Resolves once the transport has accepted the event; handlers run later, on any instance. With
+   * `tx`, the event is written in that transaction and delivered if and only if it commits.
+   */
+  async publishAsync<T>(input: CreateEventInput<T>, options: BrokerPublishOptions = {}): Promise<BrokerEvent<T>> {
     this.assertRunning(input.type);
+    if (options.tx && !this.transport.transactional) {
+      throw new EventBrokerError(
+        `Cannot publish ${input.type} inside a database transaction: the ${this.transport.type} transport does not take one (the postgres transport does)`,
+      );
+    }
     const event = this.createEvent(input);
-    await this.intercepted(event, () => this.transport.publish(event));
+    await this.whilePublishing(() => this.intercepted(event, () => this.transport.publish(event, { tx: options.tx })));
     this.totalPublished++;
     return event;
   }
@@ -166,17 +188,19 @@ export class EventBroker {
     this.assertRunning(input.type);
     const event = this.createEvent(input);
     const matching = [...this.subscriptions.values()].filter((subscription) => matchAnyPattern(subscription.patterns, event.type));
-    let deliveries: Delivery[] = [];
-    await this.intercepted(event, async () => {
-      deliveries = await this.transport.publish(event, { claimGroups: matching.map((subscription) => subscription.group) });
+    return this.whilePublishing(async () => {
+      let deliveries: Delivery[] = [];
+      await this.intercepted(event, async () => {
+        deliveries = await this.transport.publish(event, { claimGroups: matching.map((subscription) => subscription.group) });
+      });
+      this.totalPublished++;
+      const outcomes = await Promise.allSettled(
+        deliveries.map((delivery) => this.runInline(this.subscriptions.get(delivery.group) as ActiveSubscription, delivery)),
+      );
+      const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+      if (failure) throw failure.reason;
+      return ((await this.transport.get(event.id)) as BrokerEvent<T> | null) ?? event;
     });
-    this.totalPublished++;
-    const outcomes = await Promise.allSettled(
-      deliveries.map((delivery) => this.runInline(this.subscriptions.get(delivery.group) as ActiveSubscription, delivery)),
-    );
-    const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
-    if (failure) throw failure.reason;
-    return ((await this.transport.get(event.id)) as BrokerEvent<T> | null) ?? event;
   }
 
   /**
@@ -274,6 +298,9 @@ export class EventBroker {
     const wasRunning = this.state === 'running';
     this.state = 'stopping';
     const deadline = Date.now() + this.shutdownTimeoutMs;
+    if (!(await withTimeout(this.whenPublished(), this.shutdownTimeoutMs))) {
+      this.logger.warn('Shutdown timeout: publishes still in progress are abandoned', { publishing: this.publishing });
+    }
     const subscriptions = [...this.subscriptions.values()];
     if (wasRunning && !this.transport.durable) {
       const drained = await withTimeout(
@@ -417,6 +444,20 @@ export class EventBroker {
 
   private logContext(delivery: Delivery, attempt = delivery.attempt): LogContext {
     return { eventId: delivery.event.id, type: delivery.event.type, group: delivery.group, attempt };
+  }
+
+  private async whilePublishing<R>(publish: () => Promise<R>): Promise<R> {
+    this.publishing++;
+    try {
+      return await publish();
+    } finally {
+      this.publishing--;
+      this.settled.notify();
+    }
+  }
+
+  private async whenPublished(): Promise<void> {
+    while (this.publishing > 0) await this.settled.wait();
   }
 
   private async whenIdle(): Promise<void> {

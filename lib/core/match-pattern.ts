@@ -23,19 +23,27 @@ export function assertPattern(pattern: unknown): asserts pattern is string {
   if (problem) throw new InvalidPatternError(`Invalid event pattern: ${problem}`);
 }
 
-const MATCH_ALL = /(?:)/;
 const compiled = new Map<string, RegExp>();
 const MAX_COMPILED = 1024;
 
-/** `pattern` as a regular expression over whole types (segments hold no regular-expression syntax). */
+/**
+ * The regular expression (source, anchored) of the types that match any of `patterns`; its
+ * syntax is also PostgreSQL's, so that SQL can match types the way `matchPattern` does.
+ */
+export function patternsToRegExpSource(patterns: readonly string[]): string {
+  const alternatives = patterns.map((pattern) => {
+    assertPattern(pattern);
+    if (pattern === '*' || pattern === '**') return '.+';
+    return pattern
+      .split('.')
+      .map((segment) => (segment === '*' ? '[^.]+' : segment === '**' ? '[^.]+(\\.[^.]+)*' : segment))
+      .join('\\.');
+  });
+  return `^(${alternatives.join('|')})$`;
+}
+
 function compile(pattern: string): RegExp {
-  assertPattern(pattern);
-  if (pattern === '*' || pattern === '**') return MATCH_ALL;
-  const source = pattern
-    .split('.')
-    .map((segment) => (segment === '*' ? '[^.]+' : segment === '**' ? '[^.]+(?:\\.[^.]+)*' : segment))
-    .join('\\.');
-  return new RegExp(`^${source}$`);
+  return new RegExp(patternsToRegExpSource([pattern]));
 }
 
 /**

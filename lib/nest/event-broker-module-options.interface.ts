@@ -4,6 +4,7 @@ import type { EventBrokerMetricsOptions } from '../observability/event-broker-me
 import type { EventTransport } from '../transports/event-transport.interface.js';
 import type { MemoryTransportOptions } from '../transports/memory/memory-transport-options.interface.js';
 import type { NatsTransportOptions } from '../transports/nats/nats-transport-options.interface.js';
+import type { PostgresTransportOptions } from '../transports/postgres/postgres-transport-options.interface.js';
 import type { RedisTransportOptions } from '../transports/redis/redis-transport-options.interface.js';
 
 /** The parts of an HTTP request the default context extractors read. */
@@ -22,7 +23,7 @@ export interface RequestContextOptions {
   sessionId?: (request: HttpRequestLike) => string | undefined;
 }
 
-export type TransportName = 'memory' | 'redis' | 'nats';
+export type TransportName = 'memory' | 'redis' | 'nats' | 'postgres';
 
 export interface EventBrokerModuleOptions extends Omit<EventBrokerOptions, 'transport' | 'logger' | 'publishInterceptors'> {
   /** A transport by name, or an instance (default `'memory'`). */
@@ -33,6 +34,8 @@ export interface EventBrokerModuleOptions extends Omit<EventBrokerOptions, 'tran
   redis?: RedisTransportOptions;
   /** Options of the NATS JetStream transport, when `transport` is `'nats'`. */
   nats?: NatsTransportOptions;
+  /** Options of the PostgreSQL transport, when `transport` is `'postgres'`. */
+  postgres?: PostgresTransportOptions;
   /** Interceptors run around every event handler, before its own (classes are resolved by DI). */
   interceptors?: (Type<NestInterceptor> | NestInterceptor)[];
   /** Also run the app's global guards, interceptors, pipes and filters on event handlers (default false). */

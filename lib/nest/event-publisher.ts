@@ -3,6 +3,8 @@ import type { BrokerEvent, EventMetadata, EventSource } from '../core/broker-eve
 import type { CreateEventInput } from '../core/create-event.js';
 import type { PublishMode } from '../core/event-broker-options.interface.js';
 import { EventBroker } from '../core/event-broker.js';
+import { BrokerStateError } from '../core/event-broker.errors.js';
+import type { TransactionClient } from '../transports/event-transport.interface.js';
 import { EventRequestContext } from './event-request-context.js';
 
 export interface PublishEventOptions {
@@ -15,6 +17,11 @@ export interface PublishEventOptions {
   metadata?: EventMetadata;
   /** Give one to make a retried publish idempotent. */
   id?: string;
+  /**
+   * The caller's database transaction (a `pg` client after `BEGIN`, a TypeORM query runner, …):
+   * the event is delivered if and only if it commits. Needs the postgres transport.
+   */
+  tx?: TransactionClient;
 }
 
 interface HeldEvent {
@@ -38,14 +45,14 @@ export class EventPublisher {
   publish<T>(type: string, payload: T, options?: PublishEventOptions): Promise<BrokerEvent<T>>;
   publish<T>(event: CreateEventInput<T>): Promise<BrokerEvent<T>>;
   publish<T>(typeOrEvent: string | CreateEventInput<T>, payload?: T, options?: PublishEventOptions): Promise<BrokerEvent<T>> {
-    return this.send(this.broker.mode, this.toInput(typeOrEvent, payload, options));
+    return this.send(this.broker.mode, this.toInput(typeOrEvent, payload, options), options?.tx);
   }
 
   /** Resolves once the transport has stored the event. */
   publishAsync<T>(type: string, payload: T, options?: PublishEventOptions): Promise<BrokerEvent<T>>;
   publishAsync<T>(event: CreateEventInput<T>): Promise<BrokerEvent<T>>;
   publishAsync<T>(typeOrEvent: string | CreateEventInput<T>, payload?: T, options?: PublishEventOptions): Promise<BrokerEvent<T>> {
-    return this.send('async', this.toInput(typeOrEvent, payload, options));
+    return this.send('async', this.toInput(typeOrEvent, payload, options), options?.tx);
   }
 
   /** Resolves after this instance's handlers ran; rejects with a handler's error. */
@@ -75,12 +82,14 @@ export class EventPublisher {
     return this.held?.length ?? 0;
   }
 
-  private async send<T>(mode: PublishMode, input: CreateEventInput<T>): Promise<BrokerEvent<T>> {
+  private async send<T>(mode: PublishMode, input: CreateEventInput<T>, tx?: TransactionClient): Promise<BrokerEvent<T>> {
     if (this.held && !this.broker.running) {
+      if (tx) throw new BrokerStateError(`Cannot publish ${input.type} in a transaction before the application has bootstrapped`);
       const event = this.broker.createEvent(input);
       this.held.push({ event, mode });
       return event;
     }
+    if (tx) return this.broker.publishAsync(input, { tx });
     return mode === 'sync' ? this.broker.publishSync(input) : this.broker.publishAsync(input);
   }
 
@@ -90,8 +99,9 @@ export class EventPublisher {
     options: PublishEventOptions = {},
   ): CreateEventInput<T> {
     const context = EventRequestContext.current();
+    const { source, userId, sessionId, metadata, id } = options;
     const input: CreateEventInput<T> =
-      typeof typeOrEvent === 'string' ? { ...options, type: typeOrEvent, payload: payload as T } : typeOrEvent;
+      typeof typeOrEvent === 'string' ? { source, userId, sessionId, metadata, id, type: typeOrEvent, payload: payload as T } : typeOrEvent;
     return { ...input, userId: input.userId ?? context?.userId, sessionId: input.sessionId ?? context?.sessionId };
   }
 }

@@ -2,6 +2,7 @@ import { EventBrokerError } from '../core/event-broker.errors.js';
 import type { EventTransport } from '../transports/event-transport.interface.js';
 import { MemoryTransport } from '../transports/memory/memory-transport.js';
 import { NatsTransport } from '../transports/nats/nats-transport.js';
+import { PostgresTransport } from '../transports/postgres/postgres-transport.js';
 import { RedisTransport } from '../transports/redis/redis-transport.js';
 import type { EventBrokerModuleOptions } from './event-broker-module-options.interface.js';
 
@@ -12,5 +13,8 @@ export function createTransport(options: EventBrokerModuleOptions): EventTranspo
   if (transport === 'memory') return new MemoryTransport(options.memory);
   if (transport === 'redis') return new RedisTransport(options.redis);
   if (transport === 'nats') return new NatsTransport(options.nats);
-  throw new EventBrokerError(`Unknown transport "${String(transport)}": use 'memory', 'redis', 'nats' or pass an EventTransport instance`);
+  if (transport === 'postgres') return new PostgresTransport(options.postgres);
+  throw new EventBrokerError(
+    `Unknown transport "${String(transport)}": use 'memory', 'redis', 'nats', 'postgres' or pass an EventTransport instance`,
+  );
 }

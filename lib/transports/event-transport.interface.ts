@@ -95,7 +95,18 @@ export interface Consumer {
   release(): Promise<void>;
 }
 
+/** Anything that runs a query inside the caller's transaction: a `pg` client, a TypeORM query runner, … */
+export interface TransactionClient {
+  query(text: string, values?: unknown[]): Promise<unknown>;
+}
+
 export interface PublishOptions {
+  /**
+   * Write the event inside this transaction: it is delivered if and only if the transaction
+   * commits (the transactional outbox). Only transports that store events in the same database
+   * take it.
+   */
+  tx?: TransactionClient;
   /**
    * Groups the publisher handles inline (sync mode): their deliveries are returned by `publish`
    * instead of being routed to consumers.
@@ -132,6 +143,8 @@ export interface EventTransport {
   readonly type: string;
   /** Whether accepted events survive a restart of this process. */
   readonly durable: boolean;
+  /** Whether `publish` takes the caller's database transaction (`PublishOptions.tx`). */
+  readonly transactional: boolean;
   connect(context: TransportContext): Promise<void>;
   /** Stores `event` and routes it to every consumer group whose patterns match its type. */
   publish(event: BrokerEvent, options?: PublishOptions): Promise<Delivery[]>;

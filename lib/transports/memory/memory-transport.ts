@@ -97,6 +97,7 @@ interface StoredDeadLetter extends Omit<DeadLetter, 'event'> {
 export class MemoryTransport implements EventTransport {
   readonly type = 'memory';
   readonly durable = false;
+  readonly transactional = false;
   private readonly options: Required<MemoryTransportOptions>;
   private readonly events = new Map<string, StoredEvent>();
   private readonly groups = new Map<string, MemoryGroup>();

@@ -86,6 +86,7 @@ function isNotFound(error: unknown): boolean {
 export class NatsTransport implements EventTransport {
   readonly type = 'nats';
   readonly durable = true;
+  readonly transactional = false;
   private readonly settings: Settings;
   private connection?: NatsConnection;
   private js?: JetStreamClient;

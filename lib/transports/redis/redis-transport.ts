@@ -96,6 +96,7 @@ function historyEvent(record: Record<string, string>): BrokerEvent | null {
 export class RedisTransport implements EventTransport {
   readonly type = 'redis';
   readonly durable = true;
+  readonly transactional = false;
   private readonly settings: Settings;
   private readonly keys: RedisKeys;
   private client?: Redis;

@@ -385,6 +385,25 @@ describe('EventBroker graceful shutdown', () => {
     expect(done).toBe(300);
   });
 
+  it('lets publishes already under way finish before it closes the transport', async () => {
+    const broker = makeBroker({ transport: new MemoryTransport({ maxQueued: 1 }), workerCount: 1, bufferSize: 1 });
+    const handled: number[] = [];
+    await broker.subscribe(
+      'public.users.create',
+      async (event) => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        handled.push((event.payload as { n: number }).n);
+      },
+      { group: 'slow' },
+    );
+    await broker.start();
+    const publishes = Array.from({ length: 6 }, (_, n) => broker.publish(userCreated({ n })));
+    await broker.stop();
+    const outcomes = await Promise.allSettled(publishes);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(Array(6).fill('fulfilled'));
+    expect(handled.toSorted()).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
   it('gives up on a handler that never finishes after shutdownTimeoutMs', async () => {
     const logger = new RecordingLogger();
     const broker = makeBroker({ shutdownTimeoutMs: 100, logger });

@@ -1,0 +1,238 @@
+import type { Pool, PoolClient } from 'pg';
+import { Signal, sleep } from '../../core/async-primitives.js';
+import type { BrokerLogger } from '../../core/broker-logger.interface.js';
+import type { Consumer, ConsumerSpec, Delivery, FlowControl } from '../event-transport.interface.js';
+import type { PostgresNames } from './postgres-schema.js';
+import { rowEvent, type EventRow } from './postgres-rows.js';
+
+export interface PostgresConsumerContext {
+  pool: Pool;
+  names: PostgresNames;
+  ackTimeoutMs: number;
+  pollIntervalMs: number;
+  /** Notified when a notification says new events may be waiting. */
+  arrivals: Signal;
+  logger: BrokerLogger;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Settles (event, group) pairs: shared by consumed deliveries and those the publisher claimed. */
+export class PostgresSettler {
+  constructor(private readonly context: PostgresConsumerContext) {}
+
+  /**
+   * Marks the pair done and, when no other group of the event is left, the event completed. The
+   * event row is locked first, so that two groups settling at once see each other's outcome.
+   */
+  async ack(eventId: string, group: string): Promise<void> {
+    const { events, deliveries } = this.context.names;
+    await this.inTransaction(eventId, async (client) => {
+      await client.query(
+        `UPDATE ${deliveries} SET state = 'done', locked_by = NULL, locked_until = NULL
+         WHERE event_id = $1 AND group_name = $2 AND state = 'processing'`,
+        [eventId, group],
+      );
+      await client.query(
+        `UPDATE ${events} SET status = 'completed', completed_at = now()
+         WHERE id = $1 AND status <> 'failed' AND NOT EXISTS (SELECT 1 FROM ${deliveries} WHERE event_id = $1 AND state <> 'done')`,
+        [eventId],
+      );
+    });
+  }
+
+  async retry(eventId: string, group: string, delayMs: number, retryCount: number): Promise<void> {
+    const { events, deliveries } = this.context.names;
+    await this.context.pool.query(
+      `WITH retried AS (
+         UPDATE ${deliveries} SET state = 'pending', locked_by = NULL, locked_until = NULL,
+           next_attempt_at = now() + make_interval(secs => $3::double precision / 1000)
+         WHERE event_id = $1 AND group_name = $2 AND state = 'processing' RETURNING event_id
+       )
+       UPDATE ${events} e SET retry_count = greatest(e.retry_count, $4) FROM retried WHERE e.id = retried.event_id`,
+      [eventId, group, delayMs, retryCount],
+    );
+  }
+
+  async deadLetter(eventId: string, group: string, error: string, attempts: number): Promise<void> {
+    const { events, deliveries } = this.context.names;
+    await this.inTransaction(eventId, async (client) => {
+      await client.query(
+        `UPDATE ${deliveries} SET state = 'failed', locked_by = NULL, locked_until = NULL, error = $3,
+           attempts = greatest(attempts, $4), dead_lettered_at = now()
+         WHERE event_id = $1 AND group_name = $2 AND state = 'processing'`,
+        [eventId, group, error, attempts],
+      );
+      await client.query(`UPDATE ${events} SET status = 'failed', error = $2, retry_count = greatest(retry_count, $3 - 1) WHERE id = $1`, [
+        eventId,
+        error,
+        attempts,
+      ]);
+    });
+  }
+
+  private async inTransaction(eventId: string, work: (client: PoolClient) => Promise<void>): Promise<void> {
+    const client = await this.context.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SELECT 1 FROM ${this.context.names.events} WHERE id = $1 FOR UPDATE`, [eventId]);
+      await work(client);
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+}
+
+/**
+ * One consumer of one group: claims due deliveries with `FOR UPDATE SKIP LOCKED` (pending ones
+ * whose backoff is over, and processing ones whose lease expired), as many as the worker pool has
+ * room for, woken by notifications and by a poll as the fallback; extends the lease of what it
+ * works on.
+ */
+export class PostgresGroupConsumer implements Consumer {
+  private readonly abort = new AbortController();
+  private readonly unsettled = new Map<string, () => void>();
+  private readonly settler: PostgresSettler;
+  private running?: Promise<void>;
+  private heartbeat?: NodeJS.Timeout;
+
+  constructor(
+    private readonly context: PostgresConsumerContext,
+    private readonly spec: ConsumerSpec,
+    private readonly onDelivery: (delivery: Delivery) => void,
+    private readonly flow: FlowControl,
+  ) {
+    this.settler = new PostgresSettler(context);
+  }
+
+  start(): void {
+    this.running = this.loop();
+    this.heartbeat = setInterval(() => void this.extendLeases(), Math.max(50, this.context.ackTimeoutMs / 3));
+    this.heartbeat.unref();
+  }
+
+  async drained(): Promise<void> {
+    // Nothing to drain: what is not settled stays in the table for another consumer.
+  }
+
+  async close(): Promise<void> {
+    if (this.abort.signal.aborted) return;
+    this.abort.abort();
+    await this.running;
+  }
+
+  /** Makes the unsettled deliveries due at once, so another instance takes them over. */
+  async release(): Promise<void> {
+    clearInterval(this.heartbeat);
+    const ids = [...this.unsettled.keys()];
+    for (const release of this.unsettled.values()) release();
+    this.unsettled.clear();
+    if (ids.length === 0) return;
+    await this.context.pool.query(
+      `UPDATE ${this.context.names.deliveries} SET state = 'pending', locked_by = NULL, locked_until = NULL, next_attempt_at = now()
+       WHERE group_name = $1 AND event_id = ANY ($2) AND state = 'processing' AND locked_by = $3`,
+      [this.spec.group, ids, this.spec.consumerName],
+    );
+  }
+
+  private async loop(): Promise<void> {
+    const signal = this.abort.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        if (this.flow.capacity() <= 0) {
+          await this.flow.whenReady(signal);
+          continue;
+        }
+        const arrival = this.context.arrivals.wait(signal);
+        const claimed = await this.claim(this.flow.capacity());
+        failures = 0;
+        if (claimed === 0) await Promise.race([arrival, sleep(this.context.pollIntervalMs, signal)]);
+      } catch (error) {
+        if (signal.aborted) break;
+        failures++;
+        if (failures === 1)
+          this.context.logger.warn(`PostgreSQL consumer of group ${this.spec.group} failed, retrying: ${errorMessage(error)}`);
+        await sleep(Math.min(2000, 50 * 2 ** Math.min(failures, 6)), signal);
+      }
+    }
+  }
+
+  private async claim(count: number): Promise<number> {
+    const { events, deliveries } = this.context.names;
+    const { rows } = await this.context.pool.query<EventRow & { attempts: number }>(
+      `WITH due AS (
+         SELECT event_id FROM ${deliveries}
+         WHERE group_name = $1
+           AND ((state = 'pending' AND next_attempt_at <= now()) OR (state = 'processing' AND locked_until < now()))
+         ORDER BY event_seq
+         LIMIT $2
+         FOR UPDATE SKIP LOCKED
+       ), taken AS (
+         UPDATE ${deliveries} d SET state = 'processing', attempts = d.attempts + 1, locked_by = $3,
+           locked_until = now() + make_interval(secs => $4::double precision / 1000)
+         FROM due WHERE d.group_name = $1 AND d.event_id = due.event_id
+         RETURNING d.event_id, d.attempts
+       ), started AS (
+         UPDATE ${events} e SET status = 'processing', processed_at = now()
+         FROM taken WHERE e.id = taken.event_id AND e.status = 'pending'
+       )
+       SELECT e.*, taken.attempts FROM taken JOIN ${events} e ON e.id = taken.event_id ORDER BY e.seq`,
+      [this.spec.group, count, this.spec.consumerName, this.context.ackTimeoutMs],
+    );
+    for (const row of rows) this.onDelivery(this.delivery(row));
+    return rows.length;
+  }
+
+  private delivery(row: EventRow & { attempts: number }): Delivery {
+    const event = rowEvent(row);
+    const attempt = row.attempts;
+    let state: 'open' | 'settled' | 'released' = 'open';
+    this.unsettled.set(event.id, () => {
+      state = 'released';
+    });
+    const settle = (): boolean => {
+      if (state !== 'open') return false;
+      state = 'settled';
+      this.unsettled.delete(event.id);
+      return true;
+    };
+    const group = this.spec.group;
+    event.status = 'processing';
+    event.retryCount = attempt - 1;
+    return {
+      event,
+      group,
+      attempt,
+      ack: async () => {
+        if (settle()) await this.settler.ack(event.id, group);
+      },
+      retry: async (delayMs: number) => {
+        if (settle()) await this.settler.retry(event.id, group, delayMs, attempt);
+      },
+      deadLetter: async (error: string, attempts = attempt) => {
+        if (settle()) await this.settler.deadLetter(event.id, group, error, attempts);
+      },
+    };
+  }
+
+  private async extendLeases(): Promise<void> {
+    const ids = [...this.unsettled.keys()];
+    if (ids.length === 0) return;
+    try {
+      await this.context.pool.query(
+        `UPDATE ${this.context.names.deliveries} SET locked_until = now() + make_interval(secs => $4::double precision / 1000)
+         WHERE group_name = $1 AND event_id = ANY ($2) AND state = 'processing' AND locked_by = $3`,
+        [this.spec.group, ids, this.spec.consumerName, this.context.ackTimeoutMs],
+      );
+    } catch (error) {
+      this.context.logger.warn(`Could not extend the leases of group ${this.spec.group}: ${errorMessage(error)}`);
+    }
+  }
+}

@@ -1,0 +1,59 @@
+import type { BrokerEvent, EventMetadata, EventSource, EventStatus } from '../../core/broker-event.interface.js';
+import { parseEventType } from '../../core/event-type.js';
+
+/** An `events` row as `pg` returns it. */
+export interface EventRow {
+  id: string;
+  source: EventSource;
+  type: string;
+  status: EventStatus;
+  payload: unknown;
+  user_id: string | null;
+  user_id_is_number: boolean;
+  session_id: string | null;
+  instance_id: string;
+  metadata: EventMetadata;
+  created_at: Date;
+  processed_at: Date | null;
+  completed_at: Date | null;
+  error: string | null;
+  retry_count: number;
+}
+
+/** The columns of an event, in the order of `EVENT_INSERT`'s parameters. */
+export function eventValues(event: BrokerEvent, skipGroups: readonly string[]): unknown[] {
+  return [
+    event.id,
+    event.source,
+    event.type,
+    JSON.stringify(event.payload),
+    event.userId === undefined ? null : String(event.userId),
+    typeof event.userId === 'number',
+    event.sessionId ?? null,
+    event.instanceId,
+    JSON.stringify(event.metadata),
+    event.createdAt,
+    [...skipGroups],
+  ];
+}
+
+export function rowEvent(row: EventRow): BrokerEvent {
+  const event: BrokerEvent = {
+    id: row.id,
+    source: row.source,
+    type: row.type,
+    status: row.status,
+    payload: row.payload,
+    instanceId: row.instance_id,
+    ...parseEventType(row.type),
+    createdAt: row.created_at,
+    metadata: row.metadata,
+    retryCount: row.retry_count,
+  };
+  if (row.user_id !== null) event.userId = row.user_id_is_number ? Number(row.user_id) : row.user_id;
+  if (row.session_id !== null) event.sessionId = row.session_id;
+  if (row.processed_at) event.processedAt = row.processed_at;
+  if (row.completed_at) event.completedAt = row.completed_at;
+  if (row.error !== null) event.error = row.error;
+  return event;
+}

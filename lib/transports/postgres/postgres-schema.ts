@@ -1,0 +1,93 @@
+import { EVENT_SOURCES } from '../../core/broker-event.interface.js';
+
+/** Identifiers of one schema: its tables, the routing function and the notification channel. */
+export class PostgresNames {
+  readonly events: string;
+  readonly deliveries: string;
+  readonly groups: string;
+  readonly channel: string;
+
+  constructor(readonly schema: string) {
+    this.events = `"${schema}".events`;
+    this.deliveries = `"${schema}".deliveries`;
+    this.groups = `"${schema}".groups`;
+    this.channel = `${schema}_events`;
+  }
+}
+
+/**
+ * The tables, idempotent. An event row is routed on insert by a trigger, whoever inserts it: one
+ * delivery row per group whose pattern matches the type (the groups the publisher handles inline
+ * are inserted as already taken), `completed` at once when no group matches, and a notification
+ * that carries the id and type once the transaction commits.
+ */
+export function schemaStatements(names: PostgresNames): string[] {
+  const { schema, events, deliveries, groups, channel } = names;
+  const sources = EVENT_SOURCES.map((source) => `'${source}'`).join(', ');
+  return [
+    `CREATE SCHEMA IF NOT EXISTS "${schema}"`,
+    `CREATE TABLE IF NOT EXISTS ${events} (
+      seq bigserial PRIMARY KEY,
+      id text NOT NULL UNIQUE,
+      source text NOT NULL CHECK (source IN (${sources})),
+      type text NOT NULL CHECK (type ~ '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$'),
+      status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'processing', 'completed', 'failed')),
+      payload jsonb,
+      user_id text,
+      user_id_is_number boolean NOT NULL DEFAULT false,
+      session_id text,
+      instance_id text NOT NULL DEFAULT '',
+      metadata jsonb NOT NULL DEFAULT '{}',
+      created_at timestamptz NOT NULL DEFAULT now(),
+      processed_at timestamptz,
+      completed_at timestamptz,
+      error text,
+      retry_count integer NOT NULL DEFAULT 0,
+      skip_groups text[] NOT NULL DEFAULT '{}'
+    )`,
+    `CREATE INDEX IF NOT EXISTS events_type ON ${events} (type)`,
+    `CREATE INDEX IF NOT EXISTS events_source ON ${events} (source)`,
+    `CREATE INDEX IF NOT EXISTS events_status ON ${events} (status)`,
+    `CREATE INDEX IF NOT EXISTS events_created_at ON ${events} (created_at)`,
+    `CREATE INDEX IF NOT EXISTS events_instance_id ON ${events} (instance_id)`,
+    `CREATE INDEX IF NOT EXISTS events_user_id ON ${events} (user_id)`,
+    `CREATE TABLE IF NOT EXISTS ${groups} (
+      name text PRIMARY KEY,
+      patterns text[] NOT NULL,
+      type_regex text NOT NULL
+    )`,
+    `CREATE TABLE IF NOT EXISTS ${deliveries} (
+      event_id text NOT NULL,
+      event_seq bigint NOT NULL,
+      group_name text NOT NULL,
+      state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'processing', 'done', 'failed')),
+      attempts integer NOT NULL DEFAULT 0,
+      next_attempt_at timestamptz NOT NULL DEFAULT now(),
+      locked_by text,
+      locked_until timestamptz,
+      error text,
+      dead_lettered_at timestamptz,
+      PRIMARY KEY (event_id, group_name)
+    )`,
+    `CREATE INDEX IF NOT EXISTS deliveries_due ON ${deliveries} (group_name, state, next_attempt_at, event_seq)`,
+    `CREATE OR REPLACE FUNCTION "${schema}".route_event() RETURNS trigger LANGUAGE plpgsql AS $route$
+    DECLARE routed integer;
+    BEGIN
+      INSERT INTO ${deliveries} (event_id, event_seq, group_name)
+        SELECT NEW.id, NEW.seq, g.name FROM ${groups} g
+        WHERE NEW.type ~ g.type_regex AND NOT (g.name = ANY (NEW.skip_groups));
+      GET DIAGNOSTICS routed = ROW_COUNT;
+      INSERT INTO ${deliveries} (event_id, event_seq, group_name, state, attempts, locked_by, locked_until)
+        SELECT NEW.id, NEW.seq, claimed, 'processing', 1, 'inline', 'infinity' FROM unnest(NEW.skip_groups) AS claimed;
+      IF routed + coalesce(array_length(NEW.skip_groups, 1), 0) = 0 THEN
+        NEW.status := 'completed';
+        NEW.completed_at := now();
+      END IF;
+      PERFORM pg_notify('${channel}', json_build_object('id', NEW.id, 'type', NEW.type)::text);
+      RETURN NEW;
+    END
+    $route$`,
+    `DROP TRIGGER IF EXISTS route_event ON ${events}`,
+    `CREATE TRIGGER route_event BEFORE INSERT ON ${events} FOR EACH ROW EXECUTE FUNCTION "${schema}".route_event()`,
+  ];
+}

@@ -1,0 +1,377 @@
+import pg, { type Pool, type PoolClient } from 'pg';
+import { Signal } from '../../core/async-primitives.js';
+import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
+import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
+import { BrokerStateError, EventBrokerError } from '../../core/event-broker.errors.js';
+import { assertPattern, matchPattern, patternsToRegExpSource } from '../../core/match-pattern.js';
+import { assertEventFilter, DEFAULT_LIST_LIMIT } from '../event-filter.js';
+import type {
+  Consumer,
+  ConsumerSpec,
+  DeadLetter,
+  DeadLetterFilter,
+  Delivery,
+  EventFilter,
+  EventTransport,
+  FlowControl,
+  GroupStats,
+  PublishOptions,
+  StatusDetails,
+  TransportContext,
+  TransportStats,
+} from '../event-transport.interface.js';
+import { LiveTail } from '../live-tail.js';
+import { PostgresGroupConsumer, PostgresSettler, type PostgresConsumerContext } from './postgres-group-consumer.js';
+import { eventValues, rowEvent, type EventRow } from './postgres-rows.js';
+import { PostgresNames, schemaStatements } from './postgres-schema.js';
+import type { PostgresTransportOptions } from './postgres-transport-options.interface.js';
+
+const DEFAULTS = {
+  schema: 'event_broker',
+  pollIntervalMs: 1000,
+  ackTimeoutMs: 30_000,
+  retentionDays: 7,
+  cleanupIntervalMs: 60 * 60 * 1000,
+};
+
+type Settings = typeof DEFAULTS;
+
+/** Separates the event id from the group in `DeadLetter.id`. */
+const DEAD_LETTER_ID_SEPARATOR = '@';
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * PostgreSQL: events in a table of the app's own database, one delivery row per (event, group),
+ * claimed with `FOR UPDATE SKIP LOCKED`, woken by `LISTEN/NOTIFY` with polling as the fallback.
+ * A publish given the caller's transaction (`tx`) is delivered if and only if it commits.
+ */
+export class PostgresTransport implements EventTransport {
+  readonly type = 'postgres';
+  readonly durable = true;
+  readonly transactional = true;
+  private readonly settings: Settings;
+  private readonly names: PostgresNames;
+  private pool?: Pool;
+  private listener?: PoolClient;
+  private readonly arrivals = new Signal();
+  private readonly tails = new Set<{ pattern: string; tail: LiveTail<BrokerEvent> }>();
+  private readonly consumers = new Set<PostgresGroupConsumer>();
+  private logger: BrokerLogger = consoleBrokerLogger;
+  private cleanupTimer?: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(private readonly options: PostgresTransportOptions = {}) {
+    const given = Object.fromEntries(Object.entries(options).filter(([key, value]) => value !== undefined && key in DEFAULTS));
+    this.settings = { ...DEFAULTS, ...given };
+    for (const [name, value] of Object.entries(this.settings)) {
+      if (typeof value === 'number' && (!Number.isInteger(value) || value <= 0)) {
+        throw new EventBrokerError(`PostgresTransport option ${name} must be a positive integer, got ${value}`);
+      }
+    }
+    if (!/^[a-z_][a-z0-9_]*$/.test(this.settings.schema)) {
+      throw new EventBrokerError(
+        `PostgresTransport option schema must be a lower-case identifier ([a-z_][a-z0-9_]*), got "${this.settings.schema}"`,
+      );
+    }
+    this.names = new PostgresNames(this.settings.schema);
+  }
+
+  async connect(context: TransportContext): Promise<void> {
+    if (this.closed) throw new BrokerStateError('PostgresTransport is closed');
+    this.logger = context.logger;
+    if (this.pool) return;
+    const pool = this.options.client ?? new pg.Pool(this.options.pool ?? { connectionString: this.options.connectionString });
+    pool.on('error', (error) => this.logger.warn(`PostgreSQL pool error: ${error.message}`));
+    let listener: PoolClient;
+    try {
+      listener = await pool.connect();
+    } catch (error) {
+      if (!this.options.client) await pool.end().catch(() => undefined);
+      throw new EventBrokerError(`Cannot reach PostgreSQL at ${this.describeServer()}: ${errorMessage(error)}`);
+    }
+    try {
+      await this.migrate(listener);
+      listener.on('notification', (message) => this.onNotification(message.payload));
+      await listener.query(`LISTEN "${this.names.channel}"`);
+    } catch (error) {
+      listener.release();
+      if (!this.options.client) await pool.end().catch(() => undefined);
+      throw error;
+    }
+    this.pool = pool;
+    this.listener = listener;
+    this.cleanupTimer = setInterval(() => {
+      this.removeExpired().catch((error: unknown) => this.logger.warn(`Retention cleanup failed: ${errorMessage(error)}`));
+    }, this.settings.cleanupIntervalMs);
+    this.cleanupTimer.unref();
+  }
+
+  async publish(event: BrokerEvent, options: PublishOptions = {}): Promise<Delivery[]> {
+    const pool = this.ready();
+    const claimGroups = options.claimGroups ?? [];
+    const runner = options.tx ?? pool;
+    await runner.query(
+      `INSERT INTO ${this.names.events}
+         (id, source, type, payload, user_id, user_id_is_number, session_id, instance_id, metadata, created_at, skip_groups)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+       ON CONFLICT (id) DO NOTHING`,
+      eventValues(event, claimGroups),
+    );
+    const settler = new PostgresSettler(this.consumerContext());
+    return claimGroups.map((group) => this.claimedDelivery(settler, group, event));
+  }
+
+  async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {
+    const pool = this.ready();
+    spec.patterns.forEach((pattern) => assertPattern(pattern));
+    const typeRegex = patternsToRegExpSource(spec.patterns);
+    const { rows } = await pool.query<{ created: boolean }>(
+      `INSERT INTO ${this.names.groups} (name, patterns, type_regex) VALUES ($1, $2, $3)
+       ON CONFLICT (name) DO UPDATE SET patterns = EXCLUDED.patterns, type_regex = EXCLUDED.type_regex
+       RETURNING (xmax = 0) AS created`,
+      [spec.group, [...spec.patterns], typeRegex],
+    );
+    if (rows[0]?.created && spec.fromBeginning) {
+      await pool.query(
+        `INSERT INTO ${this.names.deliveries} (event_id, event_seq, group_name)
+         SELECT id, seq, $1 FROM ${this.names.events} WHERE type ~ $2 ON CONFLICT DO NOTHING`,
+        [spec.group, typeRegex],
+      );
+    }
+    const consumer = new PostgresGroupConsumer(this.consumerContext(), spec, onDelivery, flow);
+    this.consumers.add(consumer);
+    consumer.start();
+    return {
+      drained: () => consumer.drained(),
+      close: async () => {
+        await consumer.close();
+        this.consumers.delete(consumer);
+      },
+      release: () => consumer.release(),
+    };
+  }
+
+  async get(id: string): Promise<BrokerEvent | null> {
+    const { rows } = await this.ready().query<EventRow>(`SELECT * FROM ${this.names.events} WHERE id = $1`, [id]);
+    return rows[0] ? rowEvent(rows[0]) : null;
+  }
+
+  /** Every filter in SQL; the window counted back from the newest, returned oldest first. */
+  async list(filter: EventFilter = {}): Promise<BrokerEvent[]> {
+    assertEventFilter(filter);
+    const conditions: string[] = [];
+    const values: unknown[] = [];
+    const where = (sql: string, value: unknown): void => {
+      values.push(value);
+      conditions.push(sql.replace('?', `$${values.length}`));
+    };
+    if (filter.source !== undefined) where('source = ?', filter.source);
+    if (filter.type !== undefined) where('type ~ ?', patternsToRegExpSource([filter.type]));
+    if (filter.status !== undefined) where('status = ?', filter.status);
+    if (filter.instanceId !== undefined) where('instance_id = ?', filter.instanceId);
+    if (filter.userId !== undefined) where('user_id = ?', String(filter.userId));
+    if (filter.since !== undefined) where('created_at >= ?', filter.since);
+    if (filter.until !== undefined) where('created_at <= ?', filter.until);
+    values.push(filter.limit ?? DEFAULT_LIST_LIMIT, filter.offset ?? 0);
+    const { rows } = await this.ready().query<EventRow>(
+      `SELECT * FROM (
+         SELECT * FROM ${this.names.events} ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''}
+         ORDER BY created_at DESC, seq DESC LIMIT $${values.length - 1} OFFSET $${values.length}
+       ) newest ORDER BY created_at, seq`,
+      values,
+    );
+    return rows.map(rowEvent);
+  }
+
+  async updateStatus(id: string, status: EventStatus, details: StatusDetails = {}): Promise<void> {
+    const { rowCount } = await this.ready().query(
+      `UPDATE ${this.names.events} SET status = $2, error = coalesce($3, error),
+         processed_at = coalesce($4, processed_at), completed_at = coalesce($5, completed_at)
+       WHERE id = $1`,
+      [id, status, details.error ?? null, details.processedAt ?? null, details.completedAt ?? null],
+    );
+    if (!rowCount) throw new EventBrokerError(`Cannot update the status of event ${id}: no such event in the history`);
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const { rowCount } = await this.ready().query(
+      `WITH gone AS (DELETE FROM ${this.names.deliveries} WHERE event_id = $1) DELETE FROM ${this.names.events} WHERE id = $1`,
+      [id],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
+  stream(pattern: string): AsyncIterable<BrokerEvent> {
+    assertPattern(pattern);
+    this.ready();
+    const entry = { pattern, tail: new LiveTail<BrokerEvent>(() => this.tails.delete(entry)) };
+    this.tails.add(entry);
+    return entry.tail;
+  }
+
+  async deadLetters(filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
+    const values: unknown[] = [filter.limit ?? DEFAULT_LIST_LIMIT, filter.offset ?? 0];
+    if (filter.group !== undefined) values.push(filter.group);
+    const { rows } = await this.ready().query<
+      EventRow & { group_name: string; delivery_error: string; attempts: number; dead_lettered_at: Date }
+    >(
+      `SELECT * FROM (
+         SELECT e.*, d.group_name, d.error AS delivery_error, d.attempts, d.dead_lettered_at
+         FROM ${this.names.deliveries} d JOIN ${this.names.events} e ON e.id = d.event_id
+         WHERE d.state = 'failed' ${filter.group !== undefined ? 'AND d.group_name = $3' : ''}
+         ORDER BY d.dead_lettered_at DESC LIMIT $1 OFFSET $2
+       ) newest ORDER BY dead_lettered_at`,
+      values,
+    );
+    return rows.map((row) => ({
+      id: `${row.id}${DEAD_LETTER_ID_SEPARATOR}${row.group_name}`,
+      event: rowEvent(row),
+      group: row.group_name,
+      error: row.delivery_error,
+      attempts: row.attempts,
+      deadLetteredAt: row.dead_lettered_at,
+    }));
+  }
+
+  async replay(deadLetterId: string): Promise<void> {
+    const separator = deadLetterId.lastIndexOf(DEAD_LETTER_ID_SEPARATOR);
+    const eventId = deadLetterId.slice(0, separator);
+    const group = deadLetterId.slice(separator + 1);
+    const { rowCount } = await this.ready().query(
+      `WITH replayed AS (
+         UPDATE ${this.names.deliveries} SET state = 'pending', attempts = 0, next_attempt_at = now(), error = NULL, dead_lettered_at = NULL
+         WHERE event_id = $1 AND group_name = $2 AND state = 'failed' RETURNING event_id
+       ), status AS (
+         UPDATE ${this.names.events} e SET status = 'pending', error = NULL FROM replayed
+         WHERE e.id = replayed.event_id
+           AND NOT EXISTS (SELECT 1 FROM ${this.names.deliveries} d WHERE d.event_id = $1 AND d.group_name <> $2 AND d.state = 'failed')
+       )
+       SELECT pg_notify($3, json_build_object('id', event_id, 'type', '')::text) FROM replayed`,
+      [eventId, group, this.names.channel],
+    );
+    if (separator <= 0 || !rowCount) throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: no such dead letter`);
+  }
+
+  async stats(): Promise<TransportStats> {
+    const pool = this.ready();
+    const [events, deliveries] = await Promise.all([
+      pool.query<{ count: string }>(`SELECT count(*) FROM ${this.names.events}`),
+      pool.query<{ name: string; pending: string; in_flight: string; dead: string }>(
+        `SELECT g.name,
+           count(d.*) FILTER (WHERE d.state = 'pending') AS pending,
+           count(d.*) FILTER (WHERE d.state = 'processing') AS in_flight,
+           count(d.*) FILTER (WHERE d.state = 'failed') AS dead
+         FROM ${this.names.groups} g LEFT JOIN ${this.names.deliveries} d ON d.group_name = g.name GROUP BY g.name`,
+      ),
+    ]);
+    const groups: Record<string, GroupStats> = {};
+    let deadLetters = 0;
+    for (const row of deliveries.rows) {
+      groups[row.name] = { pending: Number(row.pending), inFlight: Number(row.in_flight), deadLetters: Number(row.dead) };
+      deadLetters += Number(row.dead);
+    }
+    return { type: this.type, events: Number(events.rows[0].count), deadLetters, groups };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.cleanupTimer);
+    await Promise.all([...this.consumers].map((consumer) => consumer.close()));
+    for (const { tail } of this.tails) tail.end();
+    this.arrivals.notify();
+    this.listener?.release();
+    if (this.pool && !this.options.client) await this.pool.end();
+    this.pool = undefined;
+  }
+
+  private describeServer(): string {
+    const config = this.options.pool ?? {};
+    if (this.options.connectionString) {
+      const url = new URL(this.options.connectionString);
+      return `${url.hostname}:${url.port || 5432}`;
+    }
+    return `${config.host ?? process.env.PGHOST ?? 'localhost'}:${config.port ?? process.env.PGPORT ?? 5432}`;
+  }
+
+  /** Creates or updates the schema, one instance at a time (an advisory lock per schema). */
+  private async migrate(client: PoolClient): Promise<void> {
+    await client.query('BEGIN');
+    try {
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`nestjs-event-broker:${this.settings.schema}`]);
+      for (const statement of schemaStatements(this.names)) await client.query(statement);
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private onNotification(payload: string | undefined): void {
+    this.arrivals.notify();
+    if (this.tails.size === 0 || !payload) return;
+    let notice: { id: string; type: string };
+    try {
+      notice = JSON.parse(payload) as { id: string; type: string };
+    } catch {
+      return;
+    }
+    const wanted = [...this.tails].filter(({ pattern }) => notice.type !== '' && matchPattern(pattern, notice.type));
+    if (wanted.length === 0) return;
+    this.get(notice.id)
+      .then((event) => {
+        if (event) for (const { tail } of wanted) tail.push({ ...event });
+      })
+      .catch((error: unknown) => this.logger.warn(`Live tail could not read event ${notice.id}: ${errorMessage(error)}`));
+  }
+
+  private async removeExpired(): Promise<void> {
+    await this.ready().query(
+      `WITH expired AS (
+         DELETE FROM ${this.names.events}
+         WHERE status = 'completed' AND completed_at < now() - make_interval(days => $1) RETURNING id
+       )
+       DELETE FROM ${this.names.deliveries} d USING expired WHERE d.event_id = expired.id`,
+      [this.settings.retentionDays],
+    );
+  }
+
+  private ready(): Pool {
+    if (this.closed) throw new BrokerStateError('PostgresTransport is closed');
+    if (!this.pool) throw new BrokerStateError('PostgresTransport is not connected: call connect() (EventBroker.start does)');
+    return this.pool;
+  }
+
+  private consumerContext(): PostgresConsumerContext {
+    const { ackTimeoutMs, pollIntervalMs } = this.settings;
+    return { pool: this.ready(), names: this.names, ackTimeoutMs, pollIntervalMs, arrivals: this.arrivals, logger: this.logger };
+  }
+
+  /** A delivery the publisher handles inline (sync mode); its row was inserted as taken. */
+  private claimedDelivery(settler: PostgresSettler, group: string, published: BrokerEvent): Delivery {
+    let settled = false;
+    const settle = (how: string): void => {
+      if (settled) throw new EventBrokerError(`Delivery of event ${published.id} to group ${group} was already settled; cannot ${how} it`);
+      settled = true;
+    };
+    return {
+      event: { ...published, status: 'processing', retryCount: 0 },
+      group,
+      attempt: 1,
+      ack: async () => {
+        settle('ack');
+        await settler.ack(published.id, group);
+      },
+      retry: async () => {
+        throw new EventBrokerError(`A delivery handled inline (sync mode) is retried inline, not later: event ${published.id}`);
+      },
+      deadLetter: async (error: string, attempts = 1) => {
+        settle('dead-letter');
+        await settler.deadLetter(published.id, group, error, attempts);
+      },
+    };
+  }
+}
