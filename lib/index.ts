@@ -16,6 +16,8 @@ export { RedisTransport, type RedisTransportStats } from './transports/redis/red
 export * from './transports/redis/redis-transport-options.interface.js';
 export { NatsTransport } from './transports/nats/nats-transport.js';
 export { PostgresTransport } from './transports/postgres/postgres-transport.js';
+export { OutboxTransport } from './transports/outbox/outbox-transport.js';
+export * from './transports/outbox/outbox-options.interface.js';
 export * from './transports/postgres/postgres-transport-options.interface.js';
 export * from './transports/nats/nats-transport-options.interface.js';
 export { toCloudEvent, fromCloudEvent, type CloudEvent } from './transports/cloud-event.codec.js';

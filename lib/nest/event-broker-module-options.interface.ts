@@ -3,6 +3,7 @@ import type { EventBrokerOptions } from '../core/event-broker-options.interface.
 import type { EventBrokerMetricsOptions } from '../observability/event-broker-metrics.js';
 import type { EventTransport } from '../transports/event-transport.interface.js';
 import type { MemoryTransportOptions } from '../transports/memory/memory-transport-options.interface.js';
+import type { OutboxOptions } from '../transports/outbox/outbox-options.interface.js';
 import type { NatsTransportOptions } from '../transports/nats/nats-transport-options.interface.js';
 import type { PostgresTransportOptions } from '../transports/postgres/postgres-transport-options.interface.js';
 import type { RedisTransportOptions } from '../transports/redis/redis-transport-options.interface.js';
@@ -36,6 +37,11 @@ export interface EventBrokerModuleOptions extends Omit<EventBrokerOptions, 'tran
   nats?: NatsTransportOptions;
   /** Options of the PostgreSQL transport, when `transport` is `'postgres'`. */
   postgres?: PostgresTransportOptions;
+  /**
+   * The transactional outbox for a transport outside the app's database (Redis, NATS): where the
+   * `outbox` table is. Publishes with `tx` then go through it.
+   */
+  outbox?: OutboxOptions;
   /** Interceptors run around every event handler, before its own (classes are resolved by DI). */
   interceptors?: (Type<NestInterceptor> | NestInterceptor)[];
   /** Also run the app's global guards, interceptors, pipes and filters on event handlers (default false). */

@@ -1,0 +1,198 @@
+import pg, { type Pool } from 'pg';
+import { Signal, sleep } from '../../core/async-primitives.js';
+import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
+import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
+import { BrokerStateError, EventBrokerError } from '../../core/event-broker.errors.js';
+import { fromCloudEvent, toCloudEvent } from '../cloud-event.codec.js';
+import type {
+  Consumer,
+  ConsumerSpec,
+  DeadLetter,
+  DeadLetterFilter,
+  Delivery,
+  EventFilter,
+  EventTransport,
+  FlowControl,
+  PublishOptions,
+  StatusDetails,
+  TransportContext,
+  TransportStats,
+} from '../event-transport.interface.js';
+import type { OutboxOptions } from './outbox-options.interface.js';
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The transactional outbox in front of a transport that lives outside the app's database (Redis,
+ * NATS): a publish given the caller's transaction (`tx`) writes the event to an `outbox` table in
+ * that transaction; a relay forwards committed rows to the transport and marks them sent. Rows are
+ * claimed with `FOR UPDATE SKIP LOCKED`, so that instances share the work and each row is sent by
+ * one at a time; a relay that dies mid-batch leaves its rows unsent, to be sent again (the
+ * transports store an event id once). Everything else goes straight to the inner transport.
+ */
+export class OutboxTransport implements EventTransport {
+  readonly transactional = true;
+  private readonly schema: string;
+  private readonly table: string;
+  private readonly channel: string;
+  private readonly batchSize: number;
+  private readonly pollIntervalMs: number;
+  private pool?: Pool;
+  private listener?: pg.PoolClient;
+  private readonly arrivals = new Signal();
+  private readonly abort = new AbortController();
+  private relaying?: Promise<void>;
+  private logger: BrokerLogger = consoleBrokerLogger;
+
+  constructor(
+    readonly inner: EventTransport,
+    private readonly options: OutboxOptions = {},
+  ) {
+    this.schema = options.schema ?? 'event_broker';
+    if (!/^[a-z_][a-z0-9_]*$/.test(this.schema))
+      throw new EventBrokerError(`Outbox option schema must be a lower-case identifier, got "${this.schema}"`);
+    this.table = `"${this.schema}".outbox`;
+    this.channel = `${this.schema}_outbox`;
+    this.batchSize = options.batchSize ?? 100;
+    this.pollIntervalMs = options.pollIntervalMs ?? 1000;
+  }
+
+  get type(): string {
+    return this.inner.type;
+  }
+
+  get durable(): boolean {
+    return this.inner.durable;
+  }
+
+  async connect(context: TransportContext): Promise<void> {
+    this.logger = context.logger;
+    await this.inner.connect(context);
+    const pool = this.options.client ?? new pg.Pool(this.options.pool ?? { connectionString: this.options.connectionString });
+    pool.on('error', (error) => this.logger.warn(`Outbox pool error: ${error.message}`));
+    try {
+      this.listener = await pool.connect();
+    } catch (error) {
+      if (!this.options.client) await pool.end().catch(() => undefined);
+      throw new EventBrokerError(`Cannot reach the outbox database: ${errorMessage(error)}`);
+    }
+    await this.listener.query('BEGIN');
+    await this.listener.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`nestjs-event-broker:outbox:${this.schema}`]);
+    await this.listener.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
+    await this.listener.query(
+      `CREATE TABLE IF NOT EXISTS ${this.table} (
+         seq bigserial PRIMARY KEY,
+         id text NOT NULL,
+         event jsonb NOT NULL,
+         created_at timestamptz NOT NULL DEFAULT now(),
+         sent_at timestamptz
+       )`,
+    );
+    await this.listener.query(`CREATE INDEX IF NOT EXISTS outbox_unsent ON ${this.table} (seq) WHERE sent_at IS NULL`);
+    await this.listener.query('COMMIT');
+    this.listener.on('notification', () => this.arrivals.notify());
+    await this.listener.query(`LISTEN "${this.channel}"`);
+    this.pool = pool;
+    this.relaying = this.relay();
+  }
+
+  async publish(event: BrokerEvent, options: PublishOptions = {}): Promise<Delivery[]> {
+    if (!options.tx) return this.inner.publish(event, options);
+    await options.tx.query(`INSERT INTO ${this.table} (id, event) VALUES ($1, $2)`, [event.id, JSON.stringify(toCloudEvent(event))]);
+    await options.tx.query('SELECT pg_notify($1, $2)', [this.channel, event.id]);
+    return [];
+  }
+
+  consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {
+    return this.inner.consume(spec, onDelivery, flow);
+  }
+
+  get(id: string): Promise<BrokerEvent | null> {
+    return this.inner.get(id);
+  }
+
+  list(filter?: EventFilter): Promise<BrokerEvent[]> {
+    return this.inner.list(filter);
+  }
+
+  updateStatus(id: string, status: EventStatus, details?: StatusDetails): Promise<void> {
+    return this.inner.updateStatus(id, status, details);
+  }
+
+  delete(id: string): Promise<boolean> {
+    return this.inner.delete(id);
+  }
+
+  stream(pattern: string): AsyncIterable<BrokerEvent> {
+    return this.inner.stream(pattern);
+  }
+
+  deadLetters(filter?: DeadLetterFilter): Promise<DeadLetter[]> {
+    return this.inner.deadLetters(filter);
+  }
+
+  replay(deadLetterId: string): Promise<void> {
+    return this.inner.replay(deadLetterId);
+  }
+
+  stats(): Promise<TransportStats> {
+    return this.inner.stats();
+  }
+
+  async close(): Promise<void> {
+    this.abort.abort();
+    this.arrivals.notify();
+    await this.relaying;
+    this.listener?.release();
+    if (this.pool && !this.options.client) await this.pool.end();
+    this.pool = undefined;
+    await this.inner.close();
+  }
+
+  /** Forwards committed rows until closed; a failed batch (transport down) is tried again. */
+  private async relay(): Promise<void> {
+    const signal = this.abort.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        const arrival = this.arrivals.wait(signal);
+        const sent = await this.forwardBatch();
+        failures = 0;
+        if (sent < this.batchSize) await Promise.race([arrival, sleep(this.pollIntervalMs, signal)]);
+      } catch (error) {
+        if (signal.aborted) break;
+        failures++;
+        if (failures === 1) this.logger.warn(`Outbox relay could not forward events, retrying: ${errorMessage(error)}`);
+        await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)), signal);
+      }
+    }
+  }
+
+  private async forwardBatch(): Promise<number> {
+    const pool = this.pool;
+    if (!pool) throw new BrokerStateError('The outbox is not connected');
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query<{ seq: string; event: unknown }>(
+        `SELECT seq, event FROM ${this.table} WHERE sent_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        [this.batchSize],
+      );
+      for (const row of rows) await this.inner.publish(fromCloudEvent(JSON.stringify(row.event)));
+      if (rows.length > 0) {
+        await client.query(`UPDATE ${this.table} SET sent_at = now() WHERE seq = ANY ($1)`, [rows.map((row) => row.seq)]);
+      } else {
+        await client.query(`DELETE FROM ${this.table} WHERE sent_at < now() - interval '1 day'`);
+      }
+      await client.query('COMMIT');
+      return rows.length;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+}

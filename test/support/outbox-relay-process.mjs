@@ -1,0 +1,18 @@
+// An outbox relay in a process of its own, for the fault tests: a broker on Redis behind the
+// outbox, relaying rows in small batches, until the test kills it.
+import { EventBroker, OutboxTransport, RedisTransport } from '../../dist/index.js';
+
+const [redisUrl, keyPrefix, databaseUrl, schema] = process.argv.slice(2);
+const quiet = { log() {}, warn() {}, error() {} };
+const broker = new EventBroker({
+  transport: new OutboxTransport(new RedisTransport({ url: redisUrl, keyPrefix, blockMs: 100 }), {
+    connectionString: databaseUrl,
+    schema,
+    batchSize: 5,
+    pollIntervalMs: 50,
+  }),
+  instanceId: `relay-${process.pid}`,
+  logger: quiet,
+});
+await broker.start();
+process.stdout.write('ready\n');
