@@ -155,9 +155,13 @@ export class OutboxTransport implements EventTransport {
   private async relay(): Promise<void> {
     const signal = this.abort.signal;
     let failures = 0;
+    // One waiter at a time, made before the batch so that a notification during it is not missed.
+    let arrival: Promise<void> | undefined;
     while (!signal.aborted) {
       try {
-        const arrival = this.arrivals.wait(signal);
+        arrival ??= this.arrivals.wait(signal).then(() => {
+          arrival = undefined;
+        });
         const sent = await this.forwardBatch();
         failures = 0;
         if (sent < this.batchSize) await Promise.race([arrival, sleep(this.pollIntervalMs, signal)]);

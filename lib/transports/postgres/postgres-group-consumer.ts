@@ -144,13 +144,17 @@ export class PostgresGroupConsumer implements Consumer {
   private async loop(): Promise<void> {
     const signal = this.abort.signal;
     let failures = 0;
+    // One waiter at a time, made before the claim so that a notification during it is not missed.
+    let arrival: Promise<void> | undefined;
     while (!signal.aborted) {
       try {
         if (this.flow.capacity() <= 0) {
           await this.flow.whenReady(signal);
           continue;
         }
-        const arrival = this.context.arrivals.wait(signal);
+        arrival ??= this.context.arrivals.wait(signal).then(() => {
+          arrival = undefined;
+        });
         const claimed = await this.claim(this.flow.capacity());
         failures = 0;
         if (claimed === 0) await Promise.race([arrival, sleep(this.context.pollIntervalMs, signal)]);

@@ -1,0 +1,64 @@
+/** What one run of one side measured. */
+export interface Measurement {
+  eventsPerSecond: number;
+  p50Ms?: number;
+  p99Ms?: number;
+}
+
+export function percentile(sorted: readonly number[], fraction: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))];
+}
+
+/** A payload of about `bytes` bytes of JSON, carrying the time it was sent. */
+export function payload(bytes: number, n: number): { n: number; sentAt: number; pad: string } {
+  return { n, sentAt: performance.now(), pad: 'x'.repeat(Math.max(0, bytes - 40)) };
+}
+
+/** Waits until `done()` holds, polling; fails after `timeoutMs`. */
+export async function until(done: () => boolean, what: string, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`bench: timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+/**
+ * Publishes `count` events with at most `window` publishes in flight and waits until `handled()`
+ * reaches `count`: end-to-end events per second.
+ */
+export async function throughput(
+  count: number,
+  window: number,
+  publish: (n: number) => Promise<unknown>,
+  handled: () => number,
+): Promise<Measurement> {
+  const started = performance.now();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) await publish(next++);
+  };
+  await Promise.all(Array.from({ length: window }, worker));
+  await until(() => handled() >= count, `${count} events handled`);
+  return { eventsPerSecond: Math.round(count / ((performance.now() - started) / 1000)) };
+}
+
+/** Publishes at `rate` events per second for `count` events; latency from publish to handler. */
+export async function latency(
+  count: number,
+  rate: number,
+  publish: (n: number) => Promise<unknown>,
+  latencies: number[],
+): Promise<Measurement> {
+  const started = performance.now();
+  for (let n = 0; n < count; n++) {
+    const due = started + (n * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    void publish(n);
+  }
+  await until(() => latencies.length >= count, `${count} latencies`);
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return { eventsPerSecond: rate, p50Ms: percentile(sorted, 0.5), p99Ms: percentile(sorted, 0.99) };
+}

@@ -1,0 +1,428 @@
+// npm run bench [-- --quick]: throughput, latency and memory of each transport, next to what a
+// user would otherwise use, run in the same process; prints a table of ratios and writes
+// bench/results/latest.json.
+import 'reflect-metadata';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { Injectable, Module, type INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { EventEmitter2, EventEmitterModule, OnEvent as OnEmitterEvent } from '@nestjs/event-emitter';
+import { Redis } from 'ioredis';
+import { AckPolicy, connect as connectNats, DeliverPolicy, type NatsConnection } from 'nats';
+import pg from 'pg';
+import {
+  EventBroker,
+  EventBrokerModule,
+  EventPublisher,
+  MemoryTransport,
+  NatsTransport,
+  OnEvent,
+  PostgresTransport,
+  RedisTransport,
+  createEvent,
+  type BrokerEvent,
+  type EventTransport,
+} from 'nestjs-event-broker';
+import { latency, payload, throughput, until, type Measurement } from './measure.js';
+
+const quick = process.argv.includes('--quick');
+const COUNT = quick ? 2000 : 20_000;
+const LATENCY_COUNT = quick ? 500 : 5000;
+const BACKLOG = quick ? 50_000 : 1_000_000;
+const WINDOW = 100;
+const SIZES = [100, 1024];
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const quiet = { log() {}, warn() {}, error() {} };
+
+interface Row {
+  name: string;
+  ours: string;
+  theirs: string;
+  ratio: string;
+  target: string;
+}
+const rows: Row[] = [];
+const results: Record<string, unknown> = { quick, count: COUNT, node: process.version, at: new Date().toISOString() };
+
+function record(name: string, ours: Measurement, theirs: Measurement | undefined, target: number | undefined): void {
+  const ratio = theirs ? ours.eventsPerSecond / theirs.eventsPerSecond : undefined;
+  rows.push({
+    name,
+    ours: ours.p99Ms === undefined ? `${ours.eventsPerSecond}/s` : `p50 ${ours.p50Ms?.toFixed(2)} ms, p99 ${ours.p99Ms.toFixed(2)} ms`,
+    theirs: theirs ? `${theirs.eventsPerSecond}/s` : '',
+    ratio: ratio === undefined ? '' : `${ratio.toFixed(2)}x`,
+    target:
+      ours.p99Ms !== undefined
+        ? `${ours.p99Ms < 5 ? 'met' : 'MISSED'} (p99 < 5 ms)`
+        : target === undefined || ratio === undefined
+          ? ''
+          : `${ratio >= target ? 'met' : 'MISSED'} (>= ${target}x)`,
+  });
+  results[name] = { ours, theirs, ratio };
+}
+
+/** Our broker on `transport`, one handler in one group, outside Nest (the transports' own cost). */
+async function oursOn(transport: EventTransport, size: number): Promise<Measurement> {
+  const broker = new EventBroker({ transport, logger: quiet });
+  let handled = 0;
+  await broker.subscribe('bench.events.*', () => void handled++, { group: `bench-${randomUUID().slice(0, 8)}` });
+  await broker.start();
+  try {
+    return await throughput(
+      COUNT,
+      WINDOW,
+      (n) => broker.publish(createEvent({ type: 'bench.events.create', payload: payload(size, n) })),
+      () => handled,
+    );
+  } finally {
+    await broker.stop();
+  }
+}
+
+async function oursLatency(transport: EventTransport): Promise<Measurement> {
+  const broker = new EventBroker({ transport, logger: quiet });
+  const latencies: number[] = [];
+  await broker.subscribe(
+    'bench.events.*',
+    (event: BrokerEvent) => void latencies.push(performance.now() - (event.payload as { sentAt: number }).sentAt),
+    {
+      group: `latency-${randomUUID().slice(0, 8)}`,
+    },
+  );
+  await broker.start();
+  try {
+    return await latency(
+      LATENCY_COUNT,
+      1000,
+      (n) => broker.publish(createEvent({ type: 'bench.events.create', payload: payload(100, n) })),
+      latencies,
+    );
+  } finally {
+    await broker.stop();
+  }
+}
+
+// ---- memory vs @nestjs/event-emitter, both in a Nest app ----
+let nestHandled = 0;
+
+@Injectable()
+class BrokerHandler {
+  @OnEvent('bench.events.*')
+  async handle(): Promise<void> {
+    nestHandled++;
+  }
+}
+
+@Injectable()
+class EmitterHandler {
+  @OnEmitterEvent('bench.events.*', { async: true })
+  async handle(): Promise<void> {
+    nestHandled++;
+  }
+}
+
+@Module({ imports: [EventBrokerModule.forRoot({ memory: { maxQueued: 10_000 } })], providers: [BrokerHandler] })
+class BrokerApp {}
+
+@Module({ imports: [EventEmitterModule.forRoot({ wildcard: true })], providers: [EmitterHandler] })
+class EmitterApp {}
+
+async function nestApp(module: object): Promise<INestApplicationContext> {
+  const app = await NestFactory.createApplicationContext(module, { logger: false });
+  await app.init();
+  return app;
+}
+
+async function memoryRows(): Promise<void> {
+  for (const size of SIZES) {
+    const ours = await nestApp(BrokerApp);
+    nestHandled = 0;
+    const publisher = ours.get(EventPublisher);
+    const oursResult = await throughput(
+      COUNT,
+      WINDOW,
+      (n) => publisher.publish('bench.events.create', payload(size, n)),
+      () => nestHandled,
+    );
+    await ours.close();
+    const theirs = await nestApp(EmitterApp);
+    nestHandled = 0;
+    const emitter = theirs.get(EventEmitter2);
+    const theirsResult = await throughput(
+      COUNT,
+      WINDOW,
+      async (n) => void emitter.emit('bench.events.create', payload(size, n)),
+      () => nestHandled,
+    );
+    await theirs.close();
+    record(`memory ${size} B vs @nestjs/event-emitter`, oursResult, theirsResult, 1.0);
+  }
+}
+
+// ---- Redis vs a raw ioredis XADD + XREADGROUP + XACK loop ----
+async function rawRedis(size: number): Promise<Measurement> {
+  const stream = `bench-raw-${randomUUID().slice(0, 8)}`;
+  const producer = new Redis(REDIS_URL);
+  const reader = new Redis(REDIS_URL);
+  await producer.xgroup('CREATE', stream, 'g', '$', 'MKSTREAM');
+  let handled = 0;
+  let running = true;
+  const consuming = (async () => {
+    while (running) {
+      const result = (await reader.xreadgroup('GROUP', 'g', 'c', 'COUNT', 100, 'BLOCK', 100, 'STREAMS', stream, '>')) as
+        [string, [string, string[]][]][] | null;
+      const entries = result?.[0]?.[1] ?? [];
+      for (const [, fields] of entries) JSON.parse(fields[1]);
+      if (entries.length > 0) await producer.xack(stream, 'g', ...entries.map(([id]) => id));
+      handled += entries.length;
+    }
+  })();
+  const measured = await throughput(
+    COUNT,
+    WINDOW,
+    (n) => producer.xadd(stream, '*', 'event', JSON.stringify(payload(size, n))),
+    () => handled,
+  );
+  running = false;
+  await consuming;
+  await producer.del(stream);
+  producer.disconnect();
+  reader.disconnect();
+  return measured;
+}
+
+async function redisRows(): Promise<void> {
+  for (const size of SIZES) {
+    const keyPrefix = `bench-${randomUUID().slice(0, 8)}`;
+    const ours = await oursOn(new RedisTransport({ url: REDIS_URL, keyPrefix, blockMs: 100 }), size);
+    record(`redis ${size} B vs raw ioredis loop`, ours, await rawRedis(size), 0.8);
+    await deleteRedisKeys(keyPrefix);
+  }
+  const keyPrefix = `bench-${randomUUID().slice(0, 8)}`;
+  record(
+    'redis latency at 1000/s',
+    await oursLatency(new RedisTransport({ url: REDIS_URL, keyPrefix, blockMs: 100 })),
+    undefined,
+    undefined,
+  );
+  await deleteRedisKeys(keyPrefix);
+}
+
+async function deleteRedisKeys(prefix: string): Promise<void> {
+  const client = new Redis(REDIS_URL);
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await client.del(...keys);
+  } while (cursor !== '0');
+  client.disconnect();
+}
+
+// ---- NATS vs a raw JetStream publish + pull-consume loop ----
+async function rawNats(connection: NatsConnection, size: number): Promise<Measurement> {
+  const name = `BENCHRAW_${randomUUID().slice(0, 8)}`;
+  const jsm = await connection.jetstreamManager();
+  await jsm.streams.add({ name, subjects: [`${name}.>`] });
+  await jsm.consumers.add(name, { durable_name: 'g', ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.New });
+  const js = connection.jetstream();
+  const consumer = await js.consumers.get(name, 'g');
+  let handled = 0;
+  const messages = await consumer.consume({ max_messages: 1000 });
+  const consuming = (async () => {
+    for await (const message of messages) {
+      message.json();
+      message.ack();
+      handled++;
+    }
+  })();
+  const measured = await throughput(
+    COUNT,
+    WINDOW,
+    (n) => js.publish(`${name}.events`, JSON.stringify(payload(size, n))),
+    () => handled,
+  );
+  messages.stop();
+  await consuming;
+  await jsm.streams.delete(name);
+  return measured;
+}
+
+async function natsRows(): Promise<void> {
+  const connection = await connectNats({ servers: NATS_URL });
+  const jsm = await connection.jetstreamManager();
+  for (const size of SIZES) {
+    const stream = `BENCH_${randomUUID().slice(0, 8)}`;
+    const ours = await oursOn(
+      new NatsTransport({ servers: NATS_URL, stream, subjectPrefix: stream.toLowerCase(), fetchExpiresMs: 1000 }),
+      size,
+    );
+    record(`nats ${size} B vs raw JetStream loop`, ours, await rawNats(connection, size), 0.8);
+    for (const name of [stream, `${stream}_DLQ`, `KV_${stream}_HISTORY`, `KV_${stream}_GROUPS`])
+      await jsm.streams.delete(name).catch(() => false);
+  }
+  const stream = `BENCH_${randomUUID().slice(0, 8)}`;
+  record(
+    'nats latency at 1000/s',
+    await oursLatency(new NatsTransport({ servers: NATS_URL, stream, subjectPrefix: stream.toLowerCase(), fetchExpiresMs: 1000 })),
+    undefined,
+    undefined,
+  );
+  for (const name of [stream, `${stream}_DLQ`, `KV_${stream}_HISTORY`, `KV_${stream}_GROUPS`])
+    await jsm.streams.delete(name).catch(() => false);
+  await connection.close();
+}
+
+// ---- PostgreSQL vs a raw pg insert + SKIP LOCKED loop ----
+async function rawPostgres(pool: pg.Pool, size: number): Promise<Measurement> {
+  const table = `bench_raw_${randomUUID().slice(0, 8)}`;
+  await pool.query(`CREATE TABLE ${table} (seq bigserial PRIMARY KEY, payload jsonb NOT NULL, done boolean NOT NULL DEFAULT false)`);
+  let handled = 0;
+  let running = true;
+  const consuming = (async () => {
+    while (running) {
+      const { rows } = await pool.query(
+        `UPDATE ${table} SET done = true WHERE seq IN (SELECT seq FROM ${table} WHERE NOT done ORDER BY seq LIMIT 100 FOR UPDATE SKIP LOCKED) RETURNING payload`,
+      );
+      handled += rows.length;
+      if (rows.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  })();
+  const measured = await throughput(
+    COUNT,
+    WINDOW,
+    (n) => pool.query(`INSERT INTO ${table} (payload) VALUES ($1)`, [JSON.stringify(payload(size, n))]),
+    () => handled,
+  );
+  running = false;
+  await consuming;
+  await pool.query(`DROP TABLE ${table}`);
+  return measured;
+}
+
+async function postgresRows(): Promise<void> {
+  const pool = new pg.Pool({ connectionString: DATABASE_URL });
+  for (const size of SIZES) {
+    const schema = `bench_${randomUUID().slice(0, 8)}`;
+    const ours = await oursOn(new PostgresTransport({ connectionString: DATABASE_URL, schema, pollIntervalMs: 100 }), size);
+    record(`postgres ${size} B vs raw pg SKIP LOCKED loop`, ours, await rawPostgres(pool, size), 0.5);
+    await pool.query(`DROP SCHEMA "${schema}" CASCADE`);
+  }
+  const schema = `bench_${randomUUID().slice(0, 8)}`;
+  record(
+    'postgres latency at 1000/s',
+    await oursLatency(new PostgresTransport({ connectionString: DATABASE_URL, schema, pollIntervalMs: 100 })),
+    undefined,
+    undefined,
+  );
+  await pool.query(`DROP SCHEMA "${schema}" CASCADE`);
+  await pool.end();
+}
+
+// ---- memory: a backlog behind a slow handler; bootstrap of 1 000 handlers ----
+async function backlogRss(): Promise<void> {
+  const keyPrefix = `bench-${randomUUID().slice(0, 8)}`;
+  const producer = new EventBroker({ transport: new RedisTransport({ url: REDIS_URL, keyPrefix }), logger: quiet });
+  const consumer = new EventBroker({ transport: new RedisTransport({ url: REDIS_URL, keyPrefix, blockMs: 100 }), logger: quiet });
+  let handled = 0;
+  await consumer.subscribe(
+    'bench.events.*',
+    async () => {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      handled++;
+    },
+    { group: 'slow' },
+  );
+  await consumer.start();
+  await producer.start();
+  let peak = process.memoryUsage().rss;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+  await throughput(
+    BACKLOG,
+    WINDOW,
+    (n) => producer.publish(createEvent({ type: 'bench.events.create', payload: payload(100, n) })),
+    () => BACKLOG,
+  );
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  clearInterval(sampler);
+  const mb = Math.round(peak / 1024 / 1024);
+  rows.push({
+    name: `peak RSS, ${BACKLOG} events backlogged on Redis behind a slow handler`,
+    ours: `${mb} MB`,
+    theirs: '',
+    ratio: '',
+    target: `${mb < 150 ? 'met' : 'MISSED'} (< 150 MB)`,
+  });
+  results.backlogPeakRssMb = mb;
+  results.backlogHandledMeanwhile = handled;
+  await consumer.stop();
+  await producer.stop();
+  await deleteRedisKeys(keyPrefix);
+}
+
+async function bootstrap1000(): Promise<void> {
+  const providers = Array.from({ length: 1000 }, (_, index) => {
+    class Handler {
+      handle(): void {}
+    }
+    Object.defineProperty(Handler, 'name', { value: `Handler${index}` });
+    Injectable()(Handler);
+    const descriptor = Object.getOwnPropertyDescriptor(Handler.prototype, 'handle') as PropertyDescriptor;
+    OnEvent(`bench.handler${index}.*`)(Handler.prototype, 'handle', descriptor);
+    return Handler;
+  });
+  @Module({ imports: [EventBrokerModule.forRoot({ transport: new MemoryTransport() })], providers })
+  class ThousandHandlers {}
+  const started = performance.now();
+  const app = await NestFactory.createApplicationContext(ThousandHandlers, { logger: false });
+  await app.init();
+  const ms = Math.round(performance.now() - started);
+  await app.close();
+  rows.push({
+    name: 'bootstrap with 1 000 @OnEvent handlers (create + init)',
+    ours: `${ms} ms`,
+    theirs: '',
+    ratio: '',
+    target: `${ms < 200 ? 'met' : 'MISSED'} (< 200 ms)`,
+  });
+  results.bootstrap1000Ms = ms;
+}
+
+function print(): void {
+  const headers: Row = { name: 'measure', ours: 'ours', theirs: 'theirs', ratio: 'ours/theirs', target: 'target' };
+  const all = [headers, ...rows];
+  const widths = (Object.keys(headers) as (keyof Row)[]).map((key) => Math.max(...all.map((row) => row[key].length)));
+  for (const row of all)
+    console.log((Object.keys(headers) as (keyof Row)[]).map((key, index) => row[key].padEnd(widths[index])).join(' | '));
+}
+
+const sections: [string, () => Promise<void>][] = [
+  ['memory', memoryRows],
+  ['redis', redisRows],
+  ['nats', natsRows],
+  ['postgres', postgresRows],
+  ['backlog', backlogRss],
+  ['bootstrap', bootstrap1000],
+];
+for (const [name, run] of sections) {
+  try {
+    await run();
+  } catch (error) {
+    rows.push({
+      name: `${name}: not measured`,
+      ours: error instanceof Error ? error.message : String(error),
+      theirs: '',
+      ratio: '',
+      target: '',
+    });
+  }
+}
+print();
+results.rows = rows;
+mkdirSync('bench/results', { recursive: true });
+writeFileSync('bench/results/latest.json', JSON.stringify(results, null, 2));
+console.log('JSON: bench/results/latest.json');
+await until(() => true, 'nothing');
+process.exit(0);
