@@ -1,4 +1,4 @@
-// npm run bench [-- --quick]: throughput, latency and memory of each transport, next to what a
+// npm run bench [-- --quick] [-- --only=memory,redis]: throughput, latency and memory of each transport, next to what a
 // user would otherwise use, run in the same process; prints a table of ratios and writes
 // bench/results/latest.json.
 import 'reflect-metadata';
@@ -406,7 +406,9 @@ const sections: [string, () => Promise<void>][] = [
   ['backlog', backlogRss],
   ['bootstrap', bootstrap1000],
 ];
+const only = process.argv.find((argument) => argument.startsWith('--only='))?.slice('--only='.length);
 for (const [name, run] of sections) {
+  if (only && !only.split(',').includes(name)) continue;
   try {
     await run();
   } catch (error) {

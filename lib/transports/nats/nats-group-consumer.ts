@@ -157,12 +157,16 @@ export class NatsGroupConsumer implements Consumer {
       message.ack();
       return;
     }
-    await this.context.history.update(event.id, (record) => {
-      if (record.status !== 'pending') return false;
-      record.status = 'processing';
-      record.processedAt = Date.now();
-      return true;
-    });
+    // Not awaited: two key-value round trips per message would pace the whole pull; the outcome's
+    // own compare-and-set update comes after it or finds the status already settled.
+    this.context.history
+      .update(event.id, (record) => {
+        if (record.status !== 'pending') return false;
+        record.status = 'processing';
+        record.processedAt = Date.now();
+        return true;
+      })
+      .catch((error: unknown) => this.context.logger.warn(`Could not mark event ${event.id} processing: ${errorMessage(error)}`));
     this.onDelivery(this.delivery(message, body, event, attempt));
   }
 
