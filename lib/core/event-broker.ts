@@ -19,6 +19,7 @@ import { DEFAULT_MAX_PAYLOAD_BYTES, serializePayload } from './payload-validatio
 import { backoffDelay, resolveRetryOptions, type RetryOptions } from './retry-policy.js';
 import type { DeliveryInfo, EventHandler, SubscribeOptions, Subscription } from './subscription.interface.js';
 import { WorkerPool } from './worker-pool.js';
+import { errorMessage } from './error-message.js';
 
 export interface BrokerPublishOptions {
   /** The caller's database transaction: the event is delivered if and only if it commits. */
@@ -68,10 +69,6 @@ async function invoke(handler: EventHandler, event: BrokerEvent, delivery: Deliv
   } catch (error) {
     return { ok: false, error };
   }
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**

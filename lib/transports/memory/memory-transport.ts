@@ -21,6 +21,7 @@ import type {
 } from '../event-transport.interface.js';
 import { LiveTail } from '../live-tail.js';
 import type { MemoryTransportOptions } from './memory-transport-options.interface.js';
+import { resolveOptions } from '../../core/resolve-options.js';
 
 /** An event in the history, with how the groups it was routed to have fared. */
 interface StoredEvent {
@@ -110,13 +111,7 @@ export class MemoryTransport implements EventTransport {
   private closed = false;
 
   constructor(options: MemoryTransportOptions = {}) {
-    const given = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
-    this.options = { ...DEFAULTS, ...given };
-    for (const [name, value] of Object.entries(this.options)) {
-      if (!Number.isInteger(value) || value <= 0) {
-        throw new EventBrokerError(`MemoryTransport option ${name} must be a positive integer, got ${value}`);
-      }
-    }
+    this.options = resolveOptions('MemoryTransport', DEFAULTS, options);
   }
 
   async connect(): Promise<void> {

@@ -5,8 +5,10 @@ import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import { matchAnyPattern } from '../../core/match-pattern.js';
 import { fromCloudEvent } from '../cloud-event.codec.js';
 import type { Consumer, ConsumerSpec, Delivery, FlowControl } from '../event-transport.interface.js';
+import { UnsettledDeliveries } from '../unsettled-deliveries.js';
 import { settledStatus, type NatsHistory } from './nats-history.js';
 import { encodeName, HEADER_ATTEMPTS, HEADER_DEAD_AT, HEADER_ERROR, HEADER_GROUP, HEADER_ONLY, HEADER_SKIP } from './nats-names.js';
+import { errorMessage } from '../../core/error-message.js';
 
 export interface NatsConsumerContext {
   js: JetStreamClient;
@@ -16,10 +18,6 @@ export interface NatsConsumerContext {
   ackWaitMs: number;
   fetchExpiresMs: number;
   logger: BrokerLogger;
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** Records a group's outcome for an event and derives the event's status from all of them. */
@@ -67,8 +65,7 @@ export async function publishDeadLetter(
  */
 export class NatsGroupConsumer implements Consumer {
   private readonly abort = new AbortController();
-  /** Messages handed out and not settled: stream sequence → message. */
-  private readonly unsettled = new Map<number, { message: JsMsg; release: () => void }>();
+  private readonly unsettled = new UnsettledDeliveries<JsMsg>();
   private batch?: ConsumerMessages;
   private running?: Promise<void>;
   private heartbeat?: NodeJS.Timeout;
@@ -85,7 +82,7 @@ export class NatsGroupConsumer implements Consumer {
     this.running = this.loop();
     this.heartbeat = setInterval(
       () => {
-        for (const { message } of this.unsettled.values()) message.working();
+        for (const message of this.unsettled.values()) message.working();
       },
       Math.max(50, this.context.ackWaitMs / 3),
     );
@@ -106,11 +103,7 @@ export class NatsGroupConsumer implements Consumer {
   /** Naks the unsettled messages without delay, so another instance takes them over at once. */
   async release(): Promise<void> {
     clearInterval(this.heartbeat);
-    for (const { message, release } of this.unsettled.values()) {
-      release();
-      message.nak();
-    }
-    this.unsettled.clear();
+    for (const message of this.unsettled.release()) message.nak();
   }
 
   private async loop(): Promise<void> {
@@ -171,19 +164,7 @@ export class NatsGroupConsumer implements Consumer {
   }
 
   private delivery(message: JsMsg, body: string, event: BrokerEvent, attempt: number): Delivery {
-    let state: 'open' | 'settled' | 'released' = 'open';
-    this.unsettled.set(message.seq, {
-      message,
-      release: () => {
-        state = 'released';
-      },
-    });
-    const settle = (): boolean => {
-      if (state !== 'open') return false;
-      state = 'settled';
-      this.unsettled.delete(message.seq);
-      return true;
-    };
+    const settle = this.unsettled.track(String(message.seq), message, `Delivery of message ${message.seq} to group ${this.spec.group}`);
     const { history } = this.context;
     const group = this.spec.group;
     event.status = 'processing';

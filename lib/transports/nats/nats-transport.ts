@@ -35,6 +35,7 @@ import type {
   TransportContext,
   TransportStats,
 } from '../event-transport.interface.js';
+import { inlineDelivery } from '../inline-delivery.js';
 import { LiveTail } from '../live-tail.js';
 import { NatsGroupConsumer, publishDeadLetter, recordOutcome, type NatsConsumerContext } from './nats-group-consumer.js';
 import { NatsHistory, recordEvent, type HistoryRecord } from './nats-history.js';
@@ -52,6 +53,8 @@ import {
   HEADER_TRACESTATE,
 } from './nats-names.js';
 import type { NatsTransportOptions } from './nats-transport-options.interface.js';
+import { errorMessage } from '../../core/error-message.js';
+import { resolveOptions } from '../../core/resolve-options.js';
 
 const DEFAULTS = {
   stream: 'EVENTS',
@@ -69,10 +72,6 @@ type Settings = typeof DEFAULTS;
 /** Separates the dead letter's sequence from its group in `DeadLetter.id`. */
 const DEAD_LETTER_ID_SEPARATOR = '@';
 const MALFORMED_TYPE = 'eventbroker.message.malformed';
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 function isNotFound(error: unknown): boolean {
   return error instanceof Error && /not found/i.test(error.message);
@@ -101,13 +100,7 @@ export class NatsTransport implements EventTransport {
   private closed = false;
 
   constructor(private readonly options: NatsTransportOptions = {}) {
-    const given = Object.fromEntries(Object.entries(options).filter(([key, value]) => value !== undefined && key in DEFAULTS));
-    this.settings = { ...DEFAULTS, ...given };
-    for (const [name, value] of Object.entries(this.settings)) {
-      if (typeof value === 'number' && (!Number.isInteger(value) || value <= 0)) {
-        throw new EventBrokerError(`NatsTransport option ${name} must be a positive integer, got ${value}`);
-      }
-    }
+    this.settings = resolveOptions('NatsTransport', DEFAULTS, options);
     if (this.settings.fetchExpiresMs < 1000) {
       throw new EventBrokerError(
         `NatsTransport option fetchExpiresMs must be at least 1000 (a pull request's minimum), got ${this.settings.fetchExpiresMs}`,
@@ -171,7 +164,17 @@ export class NatsTransport implements EventTransport {
     if (event.metadata.traceparent !== undefined) headers.set(HEADER_TRACEPARENT, String(event.metadata.traceparent));
     if (event.metadata.tracestate !== undefined) headers.set(HEADER_TRACESTATE, String(event.metadata.tracestate));
     await js.publish(eventSubject(this.settings.subjectPrefix, event.source, event.type), body, { msgID: event.id, headers });
-    return claimGroups.map((group) => this.claimedDelivery(group, body, event));
+    const context = this.consumerContext();
+    // The group's consumers skip the message (its `Eb-Skip` header).
+    return claimGroups.map((group) =>
+      inlineDelivery(event, group, {
+        ack: () => recordOutcome(history, event.id, group, 'done'),
+        deadLetter: async (error, attempts) => {
+          await publishDeadLetter(context, group, body, error, attempts);
+          await recordOutcome(history, event.id, group, 'failed', error, attempts - 1);
+        },
+      }),
+    );
   }
 
   async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {
@@ -414,33 +417,6 @@ export class NatsTransport implements EventTransport {
     const { js, history } = this.ready();
     const { ackWaitMs, fetchExpiresMs } = this.settings;
     return { js, history, deadLetterPrefix: this.deadLetterPrefix, ackWaitMs, fetchExpiresMs, logger: this.logger };
-  }
-
-  /** A delivery the publisher handles inline (sync mode); its group's consumers skip the message. */
-  private claimedDelivery(group: string, body: string, published: BrokerEvent): Delivery {
-    const context = this.consumerContext();
-    let settled = false;
-    const settle = (how: string): void => {
-      if (settled) throw new EventBrokerError(`Delivery of event ${published.id} to group ${group} was already settled; cannot ${how} it`);
-      settled = true;
-    };
-    return {
-      event: { ...published, status: 'processing', retryCount: 0 },
-      group,
-      attempt: 1,
-      ack: async () => {
-        settle('ack');
-        await recordOutcome(context.history, published.id, group, 'done');
-      },
-      retry: async () => {
-        throw new EventBrokerError(`A delivery handled inline (sync mode) is retried inline, not later: event ${published.id}`);
-      },
-      deadLetter: async (error: string, attempts = 1) => {
-        settle('dead-letter');
-        await publishDeadLetter(context, group, body, error, attempts);
-        await recordOutcome(context.history, published.id, group, 'failed', error, attempts - 1);
-      },
-    };
   }
 
   private async storedDeadLetters(): Promise<StoredMsg[]> {

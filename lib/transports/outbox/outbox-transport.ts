@@ -19,10 +19,7 @@ import type {
   TransportStats,
 } from '../event-transport.interface.js';
 import type { OutboxOptions } from './outbox-options.interface.js';
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
+import { errorMessage } from '../../core/error-message.js';
 
 /**
  * The transactional outbox in front of a transport that lives outside the app's database (Redis,

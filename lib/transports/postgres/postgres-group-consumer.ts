@@ -2,8 +2,10 @@ import type { Pool, PoolClient } from 'pg';
 import { Signal, sleep } from '../../core/async-primitives.js';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import type { Consumer, ConsumerSpec, Delivery, FlowControl } from '../event-transport.interface.js';
+import { UnsettledDeliveries } from '../unsettled-deliveries.js';
 import type { PostgresNames } from './postgres-schema.js';
 import { rowEvent, type EventRow } from './postgres-rows.js';
+import { errorMessage } from '../../core/error-message.js';
 
 export interface PostgresConsumerContext {
   pool: Pool;
@@ -13,10 +15,6 @@ export interface PostgresConsumerContext {
   /** Notified when a notification says new events may be waiting. */
   arrivals: Signal;
   logger: BrokerLogger;
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** Settles (event, group) pairs: shared by consumed deliveries and those the publisher claimed. */
@@ -97,7 +95,7 @@ export class PostgresSettler {
  */
 export class PostgresGroupConsumer implements Consumer {
   private readonly abort = new AbortController();
-  private readonly unsettled = new Map<string, () => void>();
+  private readonly unsettled = new UnsettledDeliveries<string>();
   private readonly settler: PostgresSettler;
   private running?: Promise<void>;
   private heartbeat?: NodeJS.Timeout;
@@ -130,9 +128,7 @@ export class PostgresGroupConsumer implements Consumer {
   /** Makes the unsettled deliveries due at once, so another instance takes them over. */
   async release(): Promise<void> {
     clearInterval(this.heartbeat);
-    const ids = [...this.unsettled.keys()];
-    for (const release of this.unsettled.values()) release();
-    this.unsettled.clear();
+    const ids = this.unsettled.release();
     if (ids.length === 0) return;
     await this.context.pool.query(
       `UPDATE ${this.context.names.deliveries} SET state = 'pending', locked_by = NULL, locked_until = NULL, next_attempt_at = now()
@@ -197,16 +193,7 @@ export class PostgresGroupConsumer implements Consumer {
   private delivery(row: EventRow & { attempts: number }): Delivery {
     const event = rowEvent(row);
     const attempt = row.attempts;
-    let state: 'open' | 'settled' | 'released' = 'open';
-    this.unsettled.set(event.id, () => {
-      state = 'released';
-    });
-    const settle = (): boolean => {
-      if (state !== 'open') return false;
-      state = 'settled';
-      this.unsettled.delete(event.id);
-      return true;
-    };
+    const settle = this.unsettled.track(event.id, event.id, `Delivery of event ${event.id} to group ${this.spec.group}`);
     const group = this.spec.group;
     event.status = 'processing';
     event.retryCount = attempt - 1;
@@ -227,7 +214,7 @@ export class PostgresGroupConsumer implements Consumer {
   }
 
   private async extendLeases(): Promise<void> {
-    const ids = [...this.unsettled.keys()];
+    const ids = this.unsettled.keys();
     if (ids.length === 0) return;
     try {
       await this.context.pool.query(

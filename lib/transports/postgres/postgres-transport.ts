@@ -20,11 +20,14 @@ import type {
   TransportContext,
   TransportStats,
 } from '../event-transport.interface.js';
+import { inlineDelivery } from '../inline-delivery.js';
 import { LiveTail } from '../live-tail.js';
 import { PostgresGroupConsumer, PostgresSettler, type PostgresConsumerContext } from './postgres-group-consumer.js';
 import { eventValues, rowEvent, type EventRow } from './postgres-rows.js';
 import { PostgresNames, schemaStatements } from './postgres-schema.js';
 import type { PostgresTransportOptions } from './postgres-transport-options.interface.js';
+import { errorMessage } from '../../core/error-message.js';
+import { resolveOptions } from '../../core/resolve-options.js';
 
 const DEFAULTS = {
   schema: 'event_broker',
@@ -38,10 +41,6 @@ type Settings = typeof DEFAULTS;
 
 /** Separates the event id from the group in `DeadLetter.id`. */
 const DEAD_LETTER_ID_SEPARATOR = '@';
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /**
  * PostgreSQL: events in a table of the app's own database, one delivery row per (event, group),
@@ -64,13 +63,7 @@ export class PostgresTransport implements EventTransport {
   private closed = false;
 
   constructor(private readonly options: PostgresTransportOptions = {}) {
-    const given = Object.fromEntries(Object.entries(options).filter(([key, value]) => value !== undefined && key in DEFAULTS));
-    this.settings = { ...DEFAULTS, ...given };
-    for (const [name, value] of Object.entries(this.settings)) {
-      if (typeof value === 'number' && (!Number.isInteger(value) || value <= 0)) {
-        throw new EventBrokerError(`PostgresTransport option ${name} must be a positive integer, got ${value}`);
-      }
-    }
+    this.settings = resolveOptions('PostgresTransport', DEFAULTS, options);
     if (!/^[a-z_][a-z0-9_]*$/.test(this.settings.schema)) {
       throw new EventBrokerError(
         `PostgresTransport option schema must be a lower-case identifier ([a-z_][a-z0-9_]*), got "${this.settings.schema}"`,
@@ -121,7 +114,13 @@ export class PostgresTransport implements EventTransport {
       eventValues(event, claimGroups),
     );
     const settler = new PostgresSettler(this.consumerContext());
-    return claimGroups.map((group) => this.claimedDelivery(settler, group, event));
+    // Their delivery rows were inserted as taken (the trigger reads skip_groups).
+    return claimGroups.map((group) =>
+      inlineDelivery(event, group, {
+        ack: () => settler.ack(event.id, group),
+        deadLetter: (error, attempts) => settler.deadLetter(event.id, group, error, attempts),
+      }),
+    );
   }
 
   async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {
@@ -348,30 +347,5 @@ export class PostgresTransport implements EventTransport {
   private consumerContext(): PostgresConsumerContext {
     const { ackTimeoutMs, pollIntervalMs } = this.settings;
     return { pool: this.ready(), names: this.names, ackTimeoutMs, pollIntervalMs, arrivals: this.arrivals, logger: this.logger };
-  }
-
-  /** A delivery the publisher handles inline (sync mode); its row was inserted as taken. */
-  private claimedDelivery(settler: PostgresSettler, group: string, published: BrokerEvent): Delivery {
-    let settled = false;
-    const settle = (how: string): void => {
-      if (settled) throw new EventBrokerError(`Delivery of event ${published.id} to group ${group} was already settled; cannot ${how} it`);
-      settled = true;
-    };
-    return {
-      event: { ...published, status: 'processing', retryCount: 0 },
-      group,
-      attempt: 1,
-      ack: async () => {
-        settle('ack');
-        await settler.ack(published.id, group);
-      },
-      retry: async () => {
-        throw new EventBrokerError(`A delivery handled inline (sync mode) is retried inline, not later: event ${published.id}`);
-      },
-      deadLetter: async (error: string, attempts = 1) => {
-        settle('dead-letter');
-        await settler.deadLetter(published.id, group, error, attempts);
-      },
-    };
   }
 }

@@ -5,9 +5,11 @@ import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import { matchAnyPattern } from '../../core/match-pattern.js';
 import { fromCloudEvent } from '../cloud-event.codec.js';
 import type { Consumer, ConsumerSpec, Delivery, FlowControl } from '../event-transport.interface.js';
+import { UnsettledDeliveries } from '../unsettled-deliveries.js';
 import type { RedisKeys } from './redis-keys.js';
 import { RedisScript } from './redis-script-runner.js';
 import { ACK_SCRIPT, DEAD_LETTER_SCRIPT, MARK_PROCESSING_SCRIPT, RETRY_SCRIPT } from './redis-scripts.js';
+import { errorMessage } from '../../core/error-message.js';
 
 export const ACK = new RedisScript(ACK_SCRIPT);
 export const RETRY = new RedisScript(RETRY_SCRIPT);
@@ -31,12 +33,6 @@ export function entryFields(fields: readonly string[]): Record<string, string> {
   for (let index = 0; index + 1 < fields.length; index += 2) record[fields[index]] = fields[index + 1];
   return record;
 }
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-type DeliveryState = 'open' | 'settled' | 'released';
 
 /** Settles one (entry, group) pair in Redis; shared by consumed and claimed (sync) deliveries. */
 export class RedisDeliverySettler {
@@ -75,7 +71,7 @@ export class RedisDeliverySettler {
 export class RedisGroupConsumer implements Consumer {
   private readonly abort = new AbortController();
   /** Entries handed out and not settled: entry id → release. */
-  private readonly unsettled = new Map<string, () => void>();
+  private readonly unsettled = new UnsettledDeliveries<string>();
   private readonly settler: RedisDeliverySettler;
   private readonly reader: Redis;
   private running?: Promise<void>;
@@ -116,8 +112,7 @@ export class RedisGroupConsumer implements Consumer {
   /** Makes the unsettled entries claimable at once, so another instance takes them over. */
   async release(): Promise<void> {
     clearInterval(this.heartbeat);
-    const ids = [...this.unsettled.keys()];
-    for (const release of this.unsettled.values()) release();
+    const ids = this.unsettled.release();
     if (ids.length === 0) return;
     const { client, keys, ackTimeoutMs } = this.context;
     await client.xclaim(keys.stream, this.spec.group, this.spec.consumerName, 0, ...ids, 'TIME', Date.now() - ackTimeoutMs, 'JUSTID');
@@ -228,16 +223,7 @@ export class RedisGroupConsumer implements Consumer {
   }
 
   private delivery(entryId: string, body: string, event: BrokerEvent, attempt: number): Delivery {
-    let state: DeliveryState = 'open';
-    this.unsettled.set(entryId, () => {
-      state = 'released';
-    });
-    const settle = (): boolean => {
-      if (state !== 'open') return false;
-      state = 'settled';
-      this.unsettled.delete(entryId);
-      return true;
-    };
+    const settle = this.unsettled.track(entryId, entryId, `Delivery of entry ${entryId} to group ${this.spec.group}`);
     event.status = 'processing';
     event.retryCount = attempt - 1;
     return {
@@ -261,7 +247,7 @@ export class RedisGroupConsumer implements Consumer {
 
   /** Resets the idle time of the entries being worked on, so that no other consumer claims them. */
   private async touch(): Promise<void> {
-    const ids = [...this.unsettled.keys()];
+    const ids = this.unsettled.keys();
     if (ids.length === 0) return;
     const { client, keys } = this.context;
     try {

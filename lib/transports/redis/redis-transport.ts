@@ -20,6 +20,7 @@ import type {
   TransportContext,
   TransportStats,
 } from '../event-transport.interface.js';
+import { inlineDelivery } from '../inline-delivery.js';
 import { LiveTail } from '../live-tail.js';
 import {
   entryFields,
@@ -32,6 +33,8 @@ import { RedisKeys } from './redis-keys.js';
 import { RedisScript } from './redis-script-runner.js';
 import { PUBLISH_SCRIPT, REGISTER_GROUP_SCRIPT, REPLAY_SCRIPT } from './redis-scripts.js';
 import type { RedisTransportOptions } from './redis-transport-options.interface.js';
+import { errorMessage } from '../../core/error-message.js';
+import { resolveOptions } from '../../core/resolve-options.js';
 
 const PUBLISH = new RedisScript(PUBLISH_SCRIPT);
 const REGISTER_GROUP = new RedisScript(REGISTER_GROUP_SCRIPT);
@@ -55,10 +58,6 @@ const MALFORMED_TYPE = 'eventbroker.message.malformed';
 /** Separates the dead-letter entry id from its group in `DeadLetter.id`. */
 const DEAD_LETTER_ID_SEPARATOR = '@';
 const HISTORY_CHUNK = 200;
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /** `a` compared with `b`, as stream ids `<ms>-<seq>`. */
 function compareIds(a: string, b: string): number {
@@ -108,13 +107,7 @@ export class RedisTransport implements EventTransport {
   private closed = false;
 
   constructor(private readonly options: RedisTransportOptions = {}) {
-    const given = Object.fromEntries(Object.entries(options).filter(([key, value]) => value !== undefined && key in DEFAULTS));
-    this.settings = { ...DEFAULTS, ...given };
-    for (const [name, value] of Object.entries(this.settings)) {
-      if (name !== 'keyPrefix' && (!Number.isInteger(value) || (value as number) <= 0)) {
-        throw new EventBrokerError(`RedisTransport option ${name} must be a positive integer, got ${String(value)}`);
-      }
-    }
+    this.settings = resolveOptions('RedisTransport', DEFAULTS, options);
     if (!/^[A-Za-z0-9_.:{}-]+$/.test(this.settings.keyPrefix)) {
       throw new EventBrokerError(`RedisTransport option keyPrefix must use [A-Za-z0-9_.:{}-], got "${this.settings.keyPrefix}"`);
     }
@@ -163,7 +156,14 @@ export class RedisTransport implements EventTransport {
         String(event.metadata.traceparent ?? ''),
       ],
     )) as string;
-    return claimGroups.map((group) => this.claimedDelivery(group, entryId, body, event));
+    return claimGroups.map((group) => {
+      // The group's consumers skip the entry (its `skip` field).
+      const settler = new RedisDeliverySettler(this.consumerContext(client), group, 'inline');
+      return inlineDelivery(event, group, {
+        ack: () => settler.ack(entryId, event.id),
+        deadLetter: (error, attempts) => settler.deadLetter(entryId, this.keys.event(event.id), body, error, attempts),
+      });
+    });
   }
 
   async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {
@@ -348,32 +348,6 @@ export class RedisTransport implements EventTransport {
   private consumerContext(client: Redis): RedisConsumerContext {
     const { ackTimeoutMs, blockMs, maxDeadLetters } = this.settings;
     return { client, keys: this.keys, ackTimeoutMs, blockMs, maxDeadLetters, logger: this.logger };
-  }
-
-  /** A delivery the publisher handles inline (sync mode); its group's consumers skip the entry. */
-  private claimedDelivery(group: string, entryId: string, body: string, published: BrokerEvent): Delivery {
-    const settler = new RedisDeliverySettler(this.consumerContext(this.connected()), group, 'inline');
-    let settled = false;
-    const settle = (how: string): void => {
-      if (settled) throw new EventBrokerError(`Delivery of event ${published.id} to group ${group} was already settled; cannot ${how} it`);
-      settled = true;
-    };
-    return {
-      event: { ...published, status: 'processing', retryCount: 0 },
-      group,
-      attempt: 1,
-      ack: async () => {
-        settle('ack');
-        await settler.ack(entryId, published.id);
-      },
-      retry: async () => {
-        throw new EventBrokerError(`A delivery handled inline (sync mode) is retried inline, not later: event ${published.id}`);
-      },
-      deadLetter: async (error: string, attempts = 1) => {
-        settle('dead-letter');
-        await settler.deadLetter(entryId, this.keys.event(published.id), body, error, attempts);
-      },
-    };
   }
 
   private deadLetter(group: string, entryId: string, fields: Record<string, string>): DeadLetter {
