@@ -1,6 +1,9 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // The sample app imports the package by its name, as a user's app would: the tests run it on the sources.
+  resolve: { alias: { 'nestjs-event-broker': fileURLToPath(new URL('./lib/index.ts', import.meta.url)) } },
   test: {
     include: ['test/**/*.spec.ts'],
     environment: 'node',

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { TerminusModule } from '@nestjs/terminus';
 import { EventBrokerMetricsController, EventBrokerModule } from 'nestjs-event-broker';
+import { AnalyticsController, AnalyticsCounter } from './analytics/analytics.handler.js';
 import { AuditLog } from './audit/audit-log.handler.js';
 import { CrmSync } from './crm/crm-sync.handler.js';
 import { eventBrokerConfig } from './event-broker.config.js';
@@ -17,7 +18,7 @@ import { UsersService } from './users/users.service.js';
     TerminusModule,
     EventBrokerModule.forRootAsync({ imports: [ConfigModule], inject: [ConfigService], useFactory: eventBrokerConfig }),
   ],
-  controllers: [UsersController, EventsController, HealthController, EventBrokerMetricsController],
-  providers: [UsersService, WelcomeMailer, AuditLog, CrmSync],
+  controllers: [UsersController, EventsController, HealthController, EventBrokerMetricsController, AnalyticsController],
+  providers: [UsersService, WelcomeMailer, AuditLog, CrmSync, AnalyticsCounter],
 })
 export class AppModule {}

@@ -1,7 +1,7 @@
 import { ConfigService } from '@nestjs/config';
 import type { EventBrokerModuleOptions, PublishMode, TransportName } from 'nestjs-event-broker';
 
-const TRANSPORTS: readonly TransportName[] = ['memory', 'redis', 'nats'];
+const TRANSPORTS: readonly TransportName[] = ['memory', 'redis', 'nats', 'postgres'];
 
 function positive(config: ConfigService, name: string): number | undefined {
   const raw = config.get<string>(name);
@@ -13,7 +13,8 @@ function positive(config: ConfigService, name: string): number | undefined {
 
 /**
  * The broker options of the sample app, from the environment: EVENT_BROKER_TRANSPORT
- * (memory | redis | nats), REDIS_URL, REDIS_KEY_PREFIX, NATS_URL, NATS_STREAM, EVENT_BROKER_MODE (async | sync), EVENT_BROKER_WORKERS,
+ * (memory | redis | nats | postgres), REDIS_URL, REDIS_KEY_PREFIX, NATS_URL, NATS_STREAM,
+ * NATS_SUBJECT_PREFIX, DATABASE_URL, POSTGRES_SCHEMA, EVENT_BROKER_MODE (async | sync), EVENT_BROKER_WORKERS,
  * EVENT_BROKER_BUFFER_SIZE, EVENT_BROKER_INSTANCE_ID. Nothing set runs on memory, no server needed.
  */
 export function eventBrokerConfig(config: ConfigService): EventBrokerModuleOptions {
@@ -28,7 +29,11 @@ export function eventBrokerConfig(config: ConfigService): EventBrokerModuleOptio
     nats: {
       servers: config.get<string>('NATS_URL', 'nats://127.0.0.1:4222'),
       stream: config.get<string>('NATS_STREAM', 'SAMPLE'),
-      subjectPrefix: 'sample',
+      subjectPrefix: config.get<string>('NATS_SUBJECT_PREFIX', 'sample'),
+    },
+    postgres: {
+      connectionString: config.get<string>('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/test'),
+      schema: config.get<string>('POSTGRES_SCHEMA', 'sample'),
     },
     serviceName: 'sample',
     instanceId: config.get<string>('EVENT_BROKER_INSTANCE_ID') || undefined,

@@ -1,4 +1,5 @@
-import { Controller, Get, NotFoundException, Param, Post, Query } from '@nestjs/common';
+import { Controller, Get, NotFoundException, Param, Post, Query, Sse, type MessageEvent } from '@nestjs/common';
+import { Observable } from 'rxjs';
 import { EventBroker, type BrokerEvent, type BrokerStats, type DeadLetter, type EventSource, type EventStatus } from 'nestjs-event-broker';
 
 interface EventQuery {
@@ -43,6 +44,23 @@ export class EventsController {
   async replay(@Param('id') id: string): Promise<{ replayed: string }> {
     await this.broker.transport.replay(id);
     return { replayed: id };
+  }
+
+  /** Server-Sent Events: every new event whose type matches `pattern` (default: all). */
+  @Sse('stream')
+  stream(@Query('pattern') pattern = '**'): Observable<MessageEvent> {
+    return new Observable((subscriber) => {
+      const tail = this.broker.transport.stream(pattern)[Symbol.asyncIterator]();
+      void (async () => {
+        try {
+          for (let next = await tail.next(); !next.done; next = await tail.next()) subscriber.next({ data: next.value });
+          subscriber.complete();
+        } catch (error) {
+          subscriber.error(error);
+        }
+      })();
+      return () => void tail.return?.();
+    });
   }
 
   @Get(':id')

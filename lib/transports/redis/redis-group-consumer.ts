@@ -80,6 +80,9 @@ export class RedisGroupConsumer implements Consumer {
   private nextClaimAt = 0;
   /** The earliest retry this consumer scheduled and has not claimed yet. */
   private nextDueAt = Number.POSITIVE_INFINITY;
+  /** The server's id of the blocking connection, for `CLIENT UNBLOCK`. */
+  private readerId?: number;
+  private readonly wakeTimers = new Set<NodeJS.Timeout>();
 
   constructor(
     private readonly context: RedisConsumerContext,
@@ -90,6 +93,12 @@ export class RedisGroupConsumer implements Consumer {
     this.settler = new RedisDeliverySettler(context, spec.group, spec.consumerName);
     this.reader = context.client.duplicate();
     this.reader.on('error', () => undefined);
+    this.reader.on('ready', () => {
+      this.reader
+        .client('ID')
+        .then((id) => (this.readerId = id))
+        .catch(() => undefined);
+    });
   }
 
   start(): void {
@@ -105,6 +114,7 @@ export class RedisGroupConsumer implements Consumer {
   async close(): Promise<void> {
     if (this.abort.signal.aborted) return;
     this.abort.abort();
+    for (const timer of this.wakeTimers) clearTimeout(timer);
     this.reader.disconnect();
     await this.running;
   }
@@ -238,11 +248,29 @@ export class RedisGroupConsumer implements Consumer {
         const dueAt = Date.now() + delayMs;
         this.nextDueAt = Math.min(this.nextDueAt, dueAt);
         await this.settler.retry(entryId, event.id, dueAt, attempt);
+        this.wakeAt(dueAt);
       },
       deadLetter: async (error: string, attempts = attempt) => {
         if (settle()) await this.settler.deadLetter(entryId, this.context.keys.event(event.id), body, error, attempts);
       },
     };
+  }
+
+  /**
+   * Ends the blocking read when a retry falls due (`CLIENT UNBLOCK`), so that it is claimed on
+   * time rather than when the read would have timed out.
+   */
+  private wakeAt(dueAt: number): void {
+    const timer = setTimeout(
+      () => {
+        this.wakeTimers.delete(timer);
+        if (this.readerId === undefined || this.abort.signal.aborted) return;
+        this.context.client.client('UNBLOCK', this.readerId).catch(() => undefined);
+      },
+      Math.max(0, dueAt - Date.now()),
+    );
+    timer.unref();
+    this.wakeTimers.add(timer);
   }
 
   /** Resets the idle time of the entries being worked on, so that no other consumer claims them. */
