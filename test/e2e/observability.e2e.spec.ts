@@ -196,6 +196,7 @@ describe('health', () => {
       reason: 'the redis transport did not answer within 300 ms',
     });
     await server.restart();
-    await waitFor(async () => (await health.isHealthy('eventBroker', { timeoutMs: 300 })).eventBroker.status === 'up', 'up again', 15_000);
-  }, 30_000);
+    // The default time budget: a loaded machine may take more than 300 ms to answer once Redis is back.
+    await waitFor(async () => (await health.isHealthy()).eventBroker.status === 'up', 'up again', 30_000);
+  }, 60_000);
 });
