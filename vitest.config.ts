@@ -3,7 +3,12 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   // The sample app imports the package by its name, as a user's app would: the tests run it on the sources.
-  resolve: { alias: { 'nestjs-event-broker': fileURLToPath(new URL('./lib/index.ts', import.meta.url)) } },
+  resolve: {
+    alias: [
+      { find: /^nestjs-event-broker$/, replacement: fileURLToPath(new URL('./lib/index.ts', import.meta.url)) },
+      { find: /^nestjs-event-broker\/(redis|nats|postgres)$/, replacement: fileURLToPath(new URL('./lib/$1.ts', import.meta.url)) },
+    ],
+  },
   test: {
     include: ['test/**/*.spec.ts'],
     environment: 'node',

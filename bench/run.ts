@@ -2,7 +2,9 @@
 // user would otherwise use, run in the same process; prints a table of ratios and writes
 // bench/results/latest.json.
 import 'reflect-metadata';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { Injectable, Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -15,14 +17,14 @@ import {
   EventBrokerModule,
   EventPublisher,
   MemoryTransport,
-  NatsTransport,
   OnEvent,
-  PostgresTransport,
-  RedisTransport,
   createEvent,
   type BrokerEvent,
   type EventTransport,
 } from 'nestjs-event-broker';
+import { NatsTransport } from 'nestjs-event-broker/nats';
+import { PostgresTransport } from 'nestjs-event-broker/postgres';
+import { RedisTransport } from 'nestjs-event-broker/redis';
 import { latency, payload, throughput, until, type Measurement } from './measure.js';
 
 const quick = process.argv.includes('--quick');
@@ -362,6 +364,20 @@ async function backlogRss(): Promise<void> {
   await deleteRedisKeys(keyPrefix);
 }
 
+/** Peak RSS while 100 000 events go through the memory transport, async mode, to one handler. */
+async function memoryRss(): Promise<void> {
+  const output = execFileSync(process.execPath, [fileURLToPath(new URL('./memory-rss.js', import.meta.url))], { encoding: 'utf8' });
+  const mb = (JSON.parse(output) as { peakRssMb: number }).peakRssMb;
+  rows.push({
+    name: 'peak RSS, 100 000 events through memory to one handler',
+    ours: `${mb} MB`,
+    theirs: '',
+    ratio: '',
+    target: `${mb < 200 ? 'met' : 'MISSED'} (< 200 MB)`,
+  });
+  results.memoryPeakRssMb = mb;
+}
+
 async function bootstrap1000(): Promise<void> {
   const providers = Array.from({ length: 1000 }, (_, index) => {
     class Handler {
@@ -399,6 +415,7 @@ function print(): void {
 }
 
 const sections: [string, () => Promise<void>][] = [
+  ['memory-rss', memoryRss],
   ['memory', memoryRows],
   ['redis', redisRows],
   ['nats', natsRows],

@@ -18,11 +18,12 @@ function createMetrics(options: EventBrokerModuleOptions): EventBrokerMetrics | 
   return new EventBrokerMetrics(options.metrics === true ? {} : options.metrics);
 }
 
-function createBroker(options: EventBrokerModuleOptions, metrics: EventBrokerMetrics | null): EventBroker {
+async function createBroker(options: EventBrokerModuleOptions, metrics: EventBrokerMetrics | null): Promise<EventBroker> {
   const publishInterceptors: PublishInterceptor[] = [];
   if (options.tracing) publishInterceptors.push(tracePublish);
   if (metrics) publishInterceptors.push(metrics.countPublish);
-  const broker = new EventBroker({ ...options, transport: createTransport(options), logger: new NestBrokerLogger(), publishInterceptors });
+  const transport = await createTransport(options);
+  const broker = new EventBroker({ ...options, transport, logger: new NestBrokerLogger(), publishInterceptors });
   metrics?.track(broker);
   return broker;
 }

@@ -1,5 +1,5 @@
 import { connect } from 'nats';
-import { NatsTransport } from '../../lib/index.js';
+import { NatsTransport } from '../../lib/nats.js';
 import { deleteStreams, NATS_URL, uniqueStream } from '../support/nats.js';
 import { describeTransportConformance } from './transport-conformance.js';
 

@@ -1,4 +1,4 @@
-import { PostgresTransport } from '../../lib/index.js';
+import { PostgresTransport } from '../../lib/postgres.js';
 import { DATABASE_URL, dropSchema, uniqueSchema } from '../support/postgres.js';
 import { describeTransportConformance } from './transport-conformance.js';
 

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { RedisTransport } from '../../lib/index.js';
+import { RedisTransport } from '../../lib/redis.js';
 import { deleteKeys, REDIS_URL, uniquePrefix } from '../support/redis.js';
 import { describeTransportConformance } from './transport-conformance.js';
 

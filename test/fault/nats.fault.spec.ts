@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventBroker, NatsTransport, createEvent, type BrokerEvent } from '../../lib/index.js';
+import { EventBroker, createEvent, type BrokerEvent } from '../../lib/index.js';
+import { NatsTransport } from '../../lib/nats.js';
 import { uniqueStream } from '../support/nats.js';
 import { TestNatsServer } from '../support/nats-server.js';
 import { RecordingLogger } from '../support/silent-logger.js';

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventBroker, RedisTransport, createEvent, type BrokerEvent } from '../../lib/index.js';
+import { EventBroker, createEvent, type BrokerEvent } from '../../lib/index.js';
+import { RedisTransport } from '../../lib/redis.js';
 import { uniquePrefix } from '../support/redis.js';
 import { TestRedisServer } from '../support/redis-server.js';
 import { RecordingLogger } from '../support/silent-logger.js';

@@ -1,6 +1,7 @@
 // A consumer in a process of its own, for the fault tests: it announces each event it starts
 // handling on stdout ("started <id>") and then never finishes, until the test kills it.
-import { EventBroker, NatsTransport } from '../../dist/index.js';
+import { EventBroker } from '../../dist/index.js';
+import { NatsTransport } from '../../dist/nats.js';
 
 const [servers, stream, subjectPrefix, group] = process.argv.slice(2);
 const quiet = { log() {}, warn() {}, error() {} };

@@ -1,6 +1,8 @@
 // An outbox relay in a process of its own, for the fault tests: a broker on Redis behind the
 // outbox, relaying rows in small batches, until the test kills it.
-import { EventBroker, OutboxTransport, RedisTransport } from '../../dist/index.js';
+import { EventBroker } from '../../dist/index.js';
+import { OutboxTransport } from '../../dist/postgres.js';
+import { RedisTransport } from '../../dist/redis.js';
 
 const [redisUrl, keyPrefix, databaseUrl, schema] = process.argv.slice(2);
 const quiet = { log() {}, warn() {}, error() {} };

@@ -1,6 +1,7 @@
 import { connect } from 'nats';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventBroker, EventBrokerError, NatsTransport, createEvent, type BrokerEvent } from '../../../lib/index.js';
+import { EventBroker, EventBrokerError, createEvent, type BrokerEvent } from '../../../lib/index.js';
+import { NatsTransport } from '../../../lib/nats.js';
 import { freePort } from '../../support/free-port.js';
 import { deleteStreams, NATS_URL, uniqueStream } from '../../support/nats.js';
 import { TestNatsServer } from '../../support/nats-server.js';

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventBroker, EventBrokerError, MemoryTransport, PostgresTransport, createEvent, type BrokerEvent } from '../../../lib/index.js';
+import { EventBroker, EventBrokerError, MemoryTransport, createEvent, type BrokerEvent } from '../../../lib/index.js';
+import { PostgresTransport } from '../../../lib/postgres.js';
 import { freePort } from '../../support/free-port.js';
 import { payloadNumbers } from '../../support/payload-numbers.js';
 import { DATABASE_URL, dropSchema, uniqueSchema } from '../../support/postgres.js';

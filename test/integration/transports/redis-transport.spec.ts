@@ -1,13 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  EventBroker,
-  EventBrokerError,
-  RedisTransport,
-  createEvent,
-  type BrokerEvent,
-  type RedisTransportOptions,
-} from '../../../lib/index.js';
+import { EventBroker, EventBrokerError, createEvent, type BrokerEvent, type RedisTransportOptions } from '../../../lib/index.js';
+import { RedisTransport } from '../../../lib/redis.js';
 import { freePort } from '../../support/free-port.js';
 import { deleteKeys, REDIS_URL, uniquePrefix } from '../../support/redis.js';
 import { RecordingLogger } from '../../support/silent-logger.js';
