@@ -1,4 +1,5 @@
 import type { KV } from 'nats';
+import { sleep } from '../../core/async-primitives.js';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
 import { fromCloudEvent } from '../cloud-event.codec.js';
 import { encodeName } from './nats-names.js';
@@ -18,7 +19,7 @@ export interface HistoryRecord {
   groups: Record<string, GroupOutcome>;
 }
 
-const MAX_CONFLICTS = 20;
+const MAX_CONFLICTS = 50;
 
 function isConflict(error: unknown): boolean {
   return error instanceof Error && /wrong last sequence|key exists/i.test(error.message);
@@ -75,6 +76,8 @@ export class NatsHistory {
         return true;
       } catch (error) {
         if (!isConflict(error)) throw error;
+        // Several groups settle one event at once: step aside a little, at random, before trying again.
+        await sleep(Math.random() * 5 * (conflicts + 1));
       }
     }
     throw new Error(`History record of event ${id} kept changing under ${MAX_CONFLICTS} updates`);
