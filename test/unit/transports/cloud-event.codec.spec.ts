@@ -48,3 +48,33 @@ describe('CloudEvents codec', () => {
     expect(event).toMatchObject({ id: 'x-1', payload: null, status: 'pending', instanceId: '', entity: 'invoices' });
   });
 });
+
+describe('CloudEvents codec against the official SDK', () => {
+  it('writes documents the cloudevents SDK validates, and reads documents it writes', async () => {
+    const { CloudEvent, HTTP } = await import('cloudevents');
+    const event = createEvent({
+      type: 'public.users.create',
+      source: 'database',
+      payload: { id: 1 },
+      userId: 'u-1',
+      sessionId: 's-1',
+      instanceId: 'api-1',
+      metadata: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', 'X-Odd-Key': 'kept' },
+    });
+    const document = toCloudEvent(event);
+    const parsed = new CloudEvent(document);
+    expect(parsed.validate()).toBe(true);
+    expect(parsed.type).toBe('public.users.create');
+
+    const written = new CloudEvent({
+      specversion: '1.0',
+      id: 'sdk-1',
+      source: 'system',
+      type: 'billing.invoices.create',
+      data: { total: 2 },
+      userid: 'u-9',
+    });
+    const { body } = HTTP.structured(written);
+    expect(fromCloudEvent(String(body))).toMatchObject({ id: 'sdk-1', source: 'system', payload: { total: 2 }, userId: 'u-9' });
+  });
+});
