@@ -53,3 +53,35 @@ export async function withTimeout(promise: Promise<unknown>, ms: number): Promis
     clearTimeout(timer);
   }
 }
+
+export interface RepeatOptions {
+  /** Pause after the first failure; each further failure doubles it (default 50 ms). */
+  firstPauseMs?: number;
+  /** Longest pause between failures (default 2000 ms). */
+  maxPauseMs?: number;
+}
+
+/**
+ * Runs `step` over and over until `signal` aborts: the loop of a consumer or relay. A step that
+ * throws is reported once per run of failures (`onFirstFailure`: a connection lost, say) and
+ * followed by a pause that grows exponentially.
+ */
+export async function repeatUntilAborted(
+  signal: AbortSignal,
+  step: () => Promise<unknown>,
+  onFirstFailure: (error: unknown) => void,
+  { firstPauseMs = 50, maxPauseMs = 2000 }: RepeatOptions = {},
+): Promise<void> {
+  let failures = 0;
+  while (!signal.aborted) {
+    try {
+      await step();
+      failures = 0;
+    } catch (error) {
+      if (signal.aborted) break;
+      failures++;
+      if (failures === 1) onFirstFailure(error);
+      await sleep(Math.min(maxPauseMs, firstPauseMs * 2 ** Math.min(failures, 6)), signal);
+    }
+  }
+}

@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventBroker, createEvent, type BrokerEvent } from '../../lib/index.js';
 import { NatsTransport } from '../../lib/nats.js';
 import { uniqueStream } from '../support/nats.js';
 import { TestNatsServer } from '../support/nats-server.js';
 import { RecordingLogger } from '../support/silent-logger.js';
+import { startTestProcess } from '../support/test-process.js';
 import { waitFor } from '../support/wait-for.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -73,25 +72,17 @@ describe('NATS faults', () => {
     const server = await TestNatsServer.start();
     cleanups.push(() => server.stop());
     const names = uniqueStream('sigkill');
-    const child = spawn(
-      process.execPath,
-      ['test/support/nats-consumer-process.mjs', server.url, names.stream, names.subjectPrefix, 'workers'],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
+    const child = await startTestProcess(
+      'test/support/nats-consumer-process.mjs',
+      [server.url, names.stream, names.subjectPrefix, 'workers'],
+      cleanups,
     );
-    cleanups.push(async () => {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    });
-    const lines: string[] = [];
-    createInterface({ input: child.stdout }).on('line', (line) => lines.push(line));
-    await waitFor(() => lines.includes('ready'), 'the child consumer to start', 15_000);
 
     const publisher = broker(server.url, names, 'publisher');
     await publisher.start();
     const published = await publisher.publish(event(1));
-    await waitFor(() => lines.includes(`started ${published.id}`), 'the child to start handling the event', 10_000);
-    child.kill('SIGKILL');
+    await waitFor(() => child.lines.includes(`started ${published.id}`), 'the child to start handling the event', 10_000);
+    child.kill();
 
     const survivor = broker(server.url, names, 'survivor');
     const handled: BrokerEvent[] = [];

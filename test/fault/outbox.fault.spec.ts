@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventBroker, createEvent, toCloudEvent, type BrokerEvent } from '../../lib/index.js';
@@ -9,6 +7,7 @@ import { DATABASE_URL, dropSchema, uniqueSchema } from '../support/postgres.js';
 import { deleteKeys, REDIS_URL, uniquePrefix } from '../support/redis.js';
 import { TestRedisServer } from '../support/redis-server.js';
 import { RecordingLogger } from '../support/silent-logger.js';
+import { startTestProcess } from '../support/test-process.js';
 import { waitFor } from '../support/wait-for.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -133,21 +132,13 @@ describe('transactional outbox in front of Redis', () => {
       ]);
     }
 
-    const child = spawn(
-      process.execPath,
-      ['test/support/outbox-relay-process.mjs', context.redisUrl, context.keyPrefix, DATABASE_URL, context.schema],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
+    const child = await startTestProcess(
+      'test/support/outbox-relay-process.mjs',
+      [context.redisUrl, context.keyPrefix, DATABASE_URL, context.schema],
+      cleanups,
     );
-    cleanups.push(async () => {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    });
-    const lines: string[] = [];
-    createInterface({ input: child.stdout }).on('line', (line) => lines.push(line));
-    await waitFor(() => lines.includes('ready'), 'the relay process to start', 15_000);
     await waitFor(() => counts.size > 0, 'the relay process to forward some events', 10_000);
-    child.kill('SIGKILL');
+    child.kill();
     const beforeTakeover = counts.size;
 
     const survivor = context.broker('survivor');

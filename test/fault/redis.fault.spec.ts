@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventBroker, createEvent, type BrokerEvent } from '../../lib/index.js';
 import { RedisTransport } from '../../lib/redis.js';
 import { uniquePrefix } from '../support/redis.js';
 import { TestRedisServer } from '../support/redis-server.js';
 import { RecordingLogger } from '../support/silent-logger.js';
+import { startTestProcess } from '../support/test-process.js';
 import { waitFor } from '../support/wait-for.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -79,21 +78,13 @@ describe('Redis faults', () => {
     const server = await TestRedisServer.start();
     cleanups.push(() => server.stop());
     const keyPrefix = uniquePrefix('sigkill');
-    const child = spawn(process.execPath, ['test/support/redis-consumer-process.mjs', server.url, keyPrefix, 'workers'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    cleanups.push(async () => {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    });
-    const lines: string[] = [];
-    createInterface({ input: child.stdout }).on('line', (line) => lines.push(line));
-    await waitFor(() => lines.includes('ready'), 'the child consumer to start', 15_000);
+    const child = await startTestProcess('test/support/redis-consumer-process.mjs', [server.url, keyPrefix, 'workers'], cleanups);
 
     const publisher = broker(server.url, keyPrefix, 'publisher');
     await publisher.start();
     const published = await publisher.publish(event(1));
-    await waitFor(() => lines.includes(`started ${published.id}`), 'the child to start handling the event', 10_000);
-    child.kill('SIGKILL');
+    await waitFor(() => child.lines.includes(`started ${published.id}`), 'the child to start handling the event', 10_000);
+    child.kill();
 
     const survivor = broker(server.url, keyPrefix, 'survivor');
     const handled: BrokerEvent[] = [];

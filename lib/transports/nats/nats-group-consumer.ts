@@ -1,5 +1,5 @@
 import { headers as createHeaders, type Consumer as JsConsumer, type ConsumerMessages, type JetStreamClient, type JsMsg } from 'nats';
-import { sleep } from '../../core/async-primitives.js';
+import { repeatUntilAborted } from '../../core/async-primitives.js';
 import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import { matchAnyPattern } from '../../core/match-pattern.js';
@@ -106,25 +106,20 @@ export class NatsGroupConsumer implements Consumer {
     for (const message of this.unsettled.release()) message.nak();
   }
 
-  private async loop(): Promise<void> {
+  private loop(): Promise<void> {
     const signal = this.abort.signal;
-    let failures = 0;
-    while (!signal.aborted) {
-      try {
+    return repeatUntilAborted(
+      signal,
+      async () => {
         if (this.flow.capacity() <= 0) {
           await this.flow.whenReady(signal);
-          continue;
+          return;
         }
         this.batch = await this.consumer.fetch({ max_messages: this.flow.capacity(), expires: this.context.fetchExpiresMs });
         for await (const message of this.batch) await this.dispatch(message);
-        failures = 0;
-      } catch (error) {
-        if (signal.aborted) break;
-        failures++;
-        if (failures === 1) this.context.logger.warn(`NATS consumer of group ${this.spec.group} failed, retrying: ${errorMessage(error)}`);
-        await sleep(Math.min(2000, 50 * 2 ** Math.min(failures, 6)), signal);
-      }
-    }
+      },
+      (error) => this.context.logger.warn(`NATS consumer of group ${this.spec.group} failed, retrying: ${errorMessage(error)}`),
+    );
   }
 
   private async dispatch(message: JsMsg): Promise<void> {

@@ -1,5 +1,5 @@
 import pg, { type Pool } from 'pg';
-import { Signal, sleep } from '../../core/async-primitives.js';
+import { repeatUntilAborted, Signal, sleep } from '../../core/async-primitives.js';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
 import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
 import { BrokerStateError, EventBrokerError } from '../../core/event-broker.errors.js';
@@ -149,26 +149,22 @@ export class OutboxTransport implements EventTransport {
   }
 
   /** Forwards committed rows until closed; a failed batch (transport down) is tried again. */
-  private async relay(): Promise<void> {
+  private relay(): Promise<void> {
     const signal = this.abort.signal;
-    let failures = 0;
     // One waiter at a time, made before the batch so that a notification during it is not missed.
     let arrival: Promise<void> | undefined;
-    while (!signal.aborted) {
-      try {
+    return repeatUntilAborted(
+      signal,
+      async () => {
         arrival ??= this.arrivals.wait(signal).then(() => {
           arrival = undefined;
         });
         const sent = await this.forwardBatch();
-        failures = 0;
         if (sent < this.batchSize) await Promise.race([arrival, sleep(this.pollIntervalMs, signal)]);
-      } catch (error) {
-        if (signal.aborted) break;
-        failures++;
-        if (failures === 1) this.logger.warn(`Outbox relay could not forward events, retrying: ${errorMessage(error)}`);
-        await sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)), signal);
-      }
-    }
+      },
+      (error) => this.logger.warn(`Outbox relay could not forward events, retrying: ${errorMessage(error)}`),
+      { firstPauseMs: 100, maxPauseMs: 5000 },
+    );
   }
 
   private async forwardBatch(): Promise<number> {

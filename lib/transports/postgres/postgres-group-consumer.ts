@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
-import { Signal, sleep } from '../../core/async-primitives.js';
+import { repeatUntilAborted, Signal, sleep } from '../../core/async-primitives.js';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import type { Consumer, ConsumerSpec, Delivery, FlowControl } from '../event-transport.interface.js';
 import { UnsettledDeliveries } from '../unsettled-deliveries.js';
@@ -137,31 +137,25 @@ export class PostgresGroupConsumer implements Consumer {
     );
   }
 
-  private async loop(): Promise<void> {
+  private loop(): Promise<void> {
     const signal = this.abort.signal;
-    let failures = 0;
     // One waiter at a time, made before the claim so that a notification during it is not missed.
     let arrival: Promise<void> | undefined;
-    while (!signal.aborted) {
-      try {
+    return repeatUntilAborted(
+      signal,
+      async () => {
         if (this.flow.capacity() <= 0) {
           await this.flow.whenReady(signal);
-          continue;
+          return;
         }
         arrival ??= this.context.arrivals.wait(signal).then(() => {
           arrival = undefined;
         });
         const claimed = await this.claim(this.flow.capacity());
-        failures = 0;
         if (claimed === 0) await Promise.race([arrival, sleep(this.context.pollIntervalMs, signal)]);
-      } catch (error) {
-        if (signal.aborted) break;
-        failures++;
-        if (failures === 1)
-          this.context.logger.warn(`PostgreSQL consumer of group ${this.spec.group} failed, retrying: ${errorMessage(error)}`);
-        await sleep(Math.min(2000, 50 * 2 ** Math.min(failures, 6)), signal);
-      }
-    }
+      },
+      (error) => this.context.logger.warn(`PostgreSQL consumer of group ${this.spec.group} failed, retrying: ${errorMessage(error)}`),
+    );
   }
 
   private async claim(count: number): Promise<number> {

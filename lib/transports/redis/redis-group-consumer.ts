@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { sleep } from '../../core/async-primitives.js';
+import { repeatUntilAborted } from '../../core/async-primitives.js';
 import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import { matchAnyPattern } from '../../core/match-pattern.js';
@@ -128,21 +128,16 @@ export class RedisGroupConsumer implements Consumer {
     await client.xclaim(keys.stream, this.spec.group, this.spec.consumerName, 0, ...ids, 'TIME', Date.now() - ackTimeoutMs, 'JUSTID');
   }
 
-  private async loop(): Promise<void> {
+  private loop(): Promise<void> {
     const signal = this.abort.signal;
-    let failures = 0;
-    while (!signal.aborted) {
-      try {
+    return repeatUntilAborted(
+      signal,
+      async () => {
         if (this.flow.capacity() <= 0) await this.flow.whenReady(signal);
         else if (!(await this.claim(this.flow.capacity()))) await this.read(this.flow.capacity());
-        failures = 0;
-      } catch (error) {
-        if (signal.aborted) break;
-        failures++;
-        if (failures === 1) this.context.logger.warn(`Redis consumer of group ${this.spec.group} failed, retrying: ${errorMessage(error)}`);
-        await sleep(Math.min(2000, 50 * 2 ** Math.min(failures, 6)), signal);
-      }
-    }
+      },
+      (error) => this.context.logger.warn(`Redis consumer of group ${this.spec.group} failed, retrying: ${errorMessage(error)}`),
+    );
   }
 
   /** Takes over entries that are due; whether it found any. */

@@ -1,0 +1,26 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { waitFor } from './wait-for.js';
+
+/** A Node script of the tests in a process of its own, with the lines it printed. */
+export interface TestProcess {
+  readonly lines: string[];
+  /** Kills it at once (SIGKILL), as a crash would. */
+  kill(): void;
+}
+
+/**
+ * Starts `script` with `args` and waits until it prints `ready`; `cleanups` gets what kills it
+ * when the test ends.
+ */
+export async function startTestProcess(script: string, args: string[], cleanups: (() => Promise<void>)[]): Promise<TestProcess> {
+  const child: ChildProcess = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const kill = (): void => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  };
+  cleanups.push(async () => kill());
+  const lines: string[] = [];
+  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => lines.push(line));
+  await waitFor(() => lines.includes('ready'), `${script} to start`, 15_000);
+  return { lines, kill };
+}
