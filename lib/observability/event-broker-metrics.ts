@@ -1,6 +1,9 @@
 import { Counter, Gauge, Histogram, register as defaultRegistry, type Registry } from 'prom-client';
+import { tap, type MonoTypeOperatorFunction } from 'rxjs';
+import type { BrokerEvent } from '../core/broker-event.interface.js';
 import type { PublishInterceptor } from '../core/event-broker-options.interface.js';
 import type { EventBroker } from '../core/event-broker.js';
+import type { DeliveryInfo } from '../core/subscription.interface.js';
 
 export interface EventBrokerMetricsOptions {
   /** Where the metrics are registered (default: prom-client's default registry). */
@@ -100,6 +103,23 @@ export class EventBrokerMetrics {
     await publish();
     this.published.inc({ source: event.source, type: event.type });
   };
+
+  /** Times a handler call and counts it as `success`, `retry` or `failed` (dead-lettered). */
+  countProcessing<T>(event: BrokerEvent, delivery: DeliveryInfo | undefined): MonoTypeOperatorFunction<T> {
+    const labels = { source: event.source, type: event.type };
+    const stopTimer = this.duration.startTimer(labels);
+    return tap({
+      complete: () => {
+        stopTimer();
+        this.processed.inc({ ...labels, status: 'success' });
+      },
+      error: () => {
+        stopTimer();
+        const last = !delivery || delivery.attempt >= delivery.maxAttempts;
+        this.processed.inc({ ...labels, status: last ? 'failed' : 'retry' });
+      },
+    });
+  }
 
   /** Makes the gauges follow `broker`'s worker pool. */
   track(broker: EventBroker): void {

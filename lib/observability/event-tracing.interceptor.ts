@@ -1,63 +1,14 @@
 import { Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type TextMapGetter } from '@opentelemetry/api';
-import { Observable } from 'rxjs';
-import type { BrokerEvent, EventMetadata } from '../core/broker-event.interface.js';
+import type { Observable } from 'rxjs';
+import type { BrokerEvent } from '../core/broker-event.interface.js';
 import type { DeliveryInfo } from '../core/subscription.interface.js';
-import { ATTRIBUTES, TRACER_NAME } from './tracing.constants.js';
+import { traceProcessing } from './processing-tracing.js';
 
-const metadataGetter: TextMapGetter<EventMetadata> = {
-  keys: (carrier) => Object.keys(carrier),
-  get: (carrier, key) => {
-    const value = carrier[key];
-    return value === undefined ? undefined : String(value);
-  },
-};
-
-/**
- * A `process <type>` consumer span around each handler call, child of the publisher's span (its
- * trace context travels in the event's metadata), with messaging attributes; a handler error is
- * recorded on the span. The handler runs with the span active.
- */
+/** A `process <type>` consumer span around each `@OnEvent` handler call (see `traceProcessing`). */
 @Injectable()
 export class EventTracingInterceptor implements NestInterceptor {
   intercept(execution: ExecutionContext, next: CallHandler): Observable<unknown> {
     const [event, delivery] = execution.getArgs<[BrokerEvent, DeliveryInfo | undefined]>();
-    const parent = propagation.extract(ROOT_CONTEXT, event.metadata, metadataGetter);
-    const span = trace.getTracer(TRACER_NAME).startSpan(
-      `process ${event.type}`,
-      {
-        kind: SpanKind.CONSUMER,
-        attributes: {
-          [ATTRIBUTES.system]: delivery?.transport ?? 'unknown',
-          [ATTRIBUTES.destination]: event.type,
-          [ATTRIBUTES.operationType]: 'process',
-          [ATTRIBUTES.operationName]: 'process',
-          [ATTRIBUTES.messageId]: event.id,
-          [ATTRIBUTES.consumerGroup]: delivery?.group ?? '',
-          [ATTRIBUTES.eventType]: event.type,
-          [ATTRIBUTES.eventSource]: event.source,
-          [ATTRIBUTES.retryCount]: event.retryCount,
-        },
-      },
-      parent,
-    );
-    const active = trace.setSpan(parent, span);
-    return new Observable((subscriber) =>
-      context.with(active, () =>
-        next.handle().subscribe({
-          next: (value) => subscriber.next(value),
-          error: (error: unknown) => {
-            span.recordException(error instanceof Error ? error : String(error));
-            span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
-            span.end();
-            subscriber.error(error);
-          },
-          complete: () => {
-            span.end();
-            subscriber.complete();
-          },
-        }),
-      ),
-    );
+    return traceProcessing(event, delivery, () => next.handle());
   }
 }
