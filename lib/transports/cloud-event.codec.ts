@@ -1,6 +1,7 @@
 import type { BrokerEvent, EventMetadata } from '../core/broker-event.interface.js';
 import { assertEventSource, createEvent } from '../core/create-event.js';
 import { InvalidEventError } from '../core/event-broker.errors.js';
+import type { EventCodec } from './event-codec.interface.js';
 
 /** A CloudEvents 1.0 document in structured JSON mode: how events travel on durable transports. */
 export interface CloudEvent {
@@ -116,3 +117,9 @@ export function fromCloudEvent(json: string): BrokerEvent {
     throw error;
   }
 }
+
+/** The default codec: CloudEvents 1.0 in structured JSON mode. */
+export const cloudEventCodec: EventCodec = {
+  encode: (event) => JSON.stringify(toCloudEvent(event)),
+  decode: fromCloudEvent,
+};

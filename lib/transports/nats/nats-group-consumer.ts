@@ -3,7 +3,7 @@ import { repeatUntilAborted } from '../../core/async-primitives.js';
 import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import { matchAnyPattern } from '../../core/match-pattern.js';
-import { fromCloudEvent } from '../cloud-event.codec.js';
+import type { EventCodec } from '../event-codec.interface.js';
 import type { Consumer, ConsumerSpec, Delivery, FlowControl } from '../event-transport.interface.js';
 import { UnsettledDeliveries } from '../unsettled-deliveries.js';
 import { settledStatus, type NatsHistory } from './nats-history.js';
@@ -18,6 +18,7 @@ export interface NatsConsumerContext {
   ackWaitMs: number;
   fetchExpiresMs: number;
   logger: BrokerLogger;
+  codec: EventCodec;
 }
 
 /** Records a group's outcome for an event and derives the event's status from all of them. */
@@ -133,7 +134,7 @@ export class NatsGroupConsumer implements Consumer {
     const attempt = message.info.redeliveryCount;
     let event: BrokerEvent;
     try {
-      event = fromCloudEvent(body);
+      event = this.context.codec.decode(body);
     } catch (error) {
       const problem = `Unreadable message ${message.seq} on ${message.subject}: ${errorMessage(error)}`;
       this.context.logger.error(`${problem}; dead-lettered for group ${this.spec.group}`);

@@ -1,14 +1,14 @@
 import type { KV } from 'nats';
 import { sleep } from '../../core/async-primitives.js';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
-import { fromCloudEvent } from '../cloud-event.codec.js';
+import type { EventCodec } from '../event-codec.interface.js';
 import { encodeName } from './nats-names.js';
 
 type GroupOutcome = 'pending' | 'done' | 'failed';
 
 /** The history record of one event, a JSON value in the history bucket. */
 export interface HistoryRecord {
-  /** The CloudEvents JSON of the event. */
+  /** The event as its messages carry it (encoded by the transport's codec). */
   event: string;
   status: EventStatus;
   error?: string;
@@ -26,8 +26,8 @@ function isConflict(error: unknown): boolean {
 }
 
 /** The event a record stands for. */
-export function recordEvent(record: HistoryRecord): BrokerEvent {
-  const event = fromCloudEvent(record.event);
+export function recordEvent(codec: EventCodec, record: HistoryRecord): BrokerEvent {
+  const event = codec.decode(record.event);
   event.status = record.status;
   event.retryCount = record.retryCount;
   if (record.error !== undefined) event.error = record.error;

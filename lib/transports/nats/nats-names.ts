@@ -1,5 +1,3 @@
-import { InvalidPatternError } from '../../core/event-broker.errors.js';
-
 /** Headers that steer who handles a message. */
 export const HEADER_ONLY = 'Eb-Only';
 export const HEADER_SKIP = 'Eb-Skip';
@@ -16,22 +14,4 @@ export const HEADER_TRACESTATE = 'tracestate';
  */
 export function encodeName(name: string): string {
   return name.replace(/[^A-Za-z0-9-]/g, (character) => `_${character.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
-
-/** The subject of an event: `<prefix>.<source>.<type>`. */
-export function eventSubject(prefix: string, source: string, type: string): string {
-  return `${prefix}.${source}.${type}`;
-}
-
-/**
- * The server-side filter of a group: a single pattern maps onto the subject (`*` stays `*`, a
- * trailing `**` becomes `>`); several patterns read everything and are filtered by the client
- * (servers before 2.10 allow one filter per consumer).
- */
-export function filterSubject(prefix: string, patterns: readonly string[]): string {
-  if (patterns.length !== 1) return `${prefix}.>`;
-  const [pattern] = patterns;
-  if (pattern === '*' || pattern === '**') return `${prefix}.>`;
-  if (pattern.includes(' ')) throw new InvalidPatternError(`Invalid event pattern: "${pattern}"`);
-  return `${prefix}.*.${pattern.replace(/\*\*$/, '>')}`;
 }

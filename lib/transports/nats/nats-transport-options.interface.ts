@@ -1,4 +1,6 @@
 import type { ConnectionOptions, NatsConnection } from 'nats';
+import type { EventCodec } from '../event-codec.interface.js';
+import type { NatsSubjectLayout } from './nats-subjects.js';
 
 export interface NatsTransportOptions {
   /** One server or several (default `nats://127.0.0.1:4222`). */
@@ -16,6 +18,13 @@ export interface NatsTransportOptions {
   stream?: string;
   /** First token of every subject (default `events`): subjects are `<prefix>.<source>.<type>`. */
   subjectPrefix?: string;
+  /**
+   * `prefix.source.type` (default), or `type`: the subject is the event type, which starts with
+   * `<subjectPrefix>.` (the layout of services that publish `auth.user.created` into `auth.>`).
+   */
+  subjectLayout?: NatsSubjectLayout;
+  /** How events are written to and read from messages (default CloudEvents JSON). */
+  codec?: EventCodec;
   /** A delivery not acked within this time is redelivered (consumer `ack_wait`, default 30 000 ms). */
   ackWaitMs?: number;
   /**

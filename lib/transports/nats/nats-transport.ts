@@ -18,7 +18,8 @@ import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface
 import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
 import { BrokerStateError, EventBrokerError } from '../../core/event-broker.errors.js';
 import { assertPattern, matchAnyPattern, matchPattern } from '../../core/match-pattern.js';
-import { fromCloudEvent, toCloudEvent } from '../cloud-event.codec.js';
+import { cloudEventCodec } from '../cloud-event.codec.js';
+import type { EventCodec } from '../event-codec.interface.js';
 import { assertEventFilter, matchesFilter, newestWindow } from '../event-filter.js';
 import type {
   Consumer,
@@ -41,8 +42,6 @@ import { NatsGroupConsumer, publishDeadLetter, recordOutcome, type NatsConsumerC
 import { NatsHistory, recordEvent, type HistoryRecord } from './nats-history.js';
 import {
   encodeName,
-  eventSubject,
-  filterSubject,
   HEADER_ATTEMPTS,
   HEADER_DEAD_AT,
   HEADER_ERROR,
@@ -52,6 +51,7 @@ import {
   HEADER_TRACEPARENT,
   HEADER_TRACESTATE,
 } from './nats-names.js';
+import { NatsSubjects } from './nats-subjects.js';
 import type { NatsTransportOptions } from './nats-transport-options.interface.js';
 import { errorMessage } from '../../core/error-message.js';
 import { resolveOptions } from '../../core/resolve-options.js';
@@ -93,6 +93,8 @@ export class NatsTransport implements EventTransport {
   private history?: NatsHistory;
   private groupsKv?: KV;
   /** Every group of the stream and its patterns, kept current by a watch of the groups bucket. */
+  private readonly codec: EventCodec;
+  private readonly subjects: NatsSubjects;
   private readonly knownGroups = new Map<string, readonly string[]>();
   private logger: BrokerLogger = consoleBrokerLogger;
   private readonly consumers = new Set<NatsGroupConsumer>();
@@ -101,6 +103,8 @@ export class NatsTransport implements EventTransport {
 
   constructor(private readonly options: NatsTransportOptions = {}) {
     this.settings = resolveOptions('NatsTransport', DEFAULTS, options);
+    this.codec = options.codec ?? cloudEventCodec;
+    this.subjects = new NatsSubjects(this.settings.subjectPrefix, options.subjectLayout ?? 'prefix.source.type');
     if (this.settings.fetchExpiresMs < 1000) {
       throw new EventBrokerError(
         `NatsTransport option fetchExpiresMs must be at least 1000 (a pull request's minimum), got ${this.settings.fetchExpiresMs}`,
@@ -135,7 +139,7 @@ export class NatsTransport implements EventTransport {
       if (!this.options.connection) await connection.close();
       throw new EventBrokerError(`NATS at ${connection.getServer()} has no JetStream (start nats-server with -js): ${errorMessage(error)}`);
     }
-    await this.ensureStream(jsm, this.settings.stream, [`${this.settings.subjectPrefix}.>`], {});
+    await this.ensureStream(jsm, this.settings.stream, [this.subjects.all], {});
     await this.ensureStream(jsm, this.deadLetterStream, [`${this.deadLetterPrefix}.>`], { max_msgs: this.settings.maxDeadLetters });
     const js = connection.jetstream();
     const ttl = this.settings.maxAgeMs;
@@ -152,7 +156,7 @@ export class NatsTransport implements EventTransport {
   async publish(event: BrokerEvent, options: PublishOptions = {}): Promise<Delivery[]> {
     const { js, history } = this.ready();
     const claimGroups = options.claimGroups ?? [];
-    const body = JSON.stringify(toCloudEvent(event));
+    const body = this.codec.encode(event);
     const groups: HistoryRecord['groups'] = {};
     for (const group of claimGroups) groups[group] = 'pending';
     for (const [group, patterns] of this.knownGroups) if (matchAnyPattern(patterns, event.type)) groups[group] = 'pending';
@@ -163,7 +167,7 @@ export class NatsTransport implements EventTransport {
     if (claimGroups.length > 0) headers.set(HEADER_SKIP, claimGroups.join(','));
     if (event.metadata.traceparent !== undefined) headers.set(HEADER_TRACEPARENT, String(event.metadata.traceparent));
     if (event.metadata.tracestate !== undefined) headers.set(HEADER_TRACESTATE, String(event.metadata.tracestate));
-    await js.publish(eventSubject(this.settings.subjectPrefix, event.source, event.type), body, { msgID: event.id, headers });
+    await js.publish(this.subjects.of(event), body, { msgID: event.id, headers });
     const context = this.consumerContext();
     // The group's consumers skip the message (its `Eb-Skip` header).
     return claimGroups.map((group) =>
@@ -188,7 +192,7 @@ export class NatsTransport implements EventTransport {
       // Unlimited unless asked: the broker dead-letters after its last retry; reaching MaxDeliver
       // would leave the message in the stream with only an advisory.
       max_deliver: this.options.maxDeliver ?? -1,
-      filter_subject: filterSubject(this.settings.subjectPrefix, spec.patterns),
+      filter_subject: this.subjects.filter(spec.patterns),
       deliver_policy: spec.fromBeginning ? DeliverPolicy.All : DeliverPolicy.New,
     };
     try {
@@ -223,12 +227,14 @@ export class NatsTransport implements EventTransport {
 
   async get(id: string): Promise<BrokerEvent | null> {
     const record = await this.ready().history.get(id);
-    return record ? recordEvent(record) : null;
+    return record ? recordEvent(this.codec, record) : null;
   }
 
   async list(filter: EventFilter = {}): Promise<BrokerEvent[]> {
     assertEventFilter(filter);
-    const events = (await this.ready().history.all()).map(recordEvent).filter((event) => matchesFilter(event, filter));
+    const events = (await this.ready().history.all())
+      .map((record) => recordEvent(this.codec, record))
+      .filter((event) => matchesFilter(event, filter));
     events.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
     return newestWindow(events, filter);
   }
@@ -252,7 +258,7 @@ export class NatsTransport implements EventTransport {
     assertPattern(pattern);
     const { connection } = this.ready();
     // A core subscription sees every message JetStream stores on the subject, from now on.
-    const subscription = connection.subscribe(filterSubject(this.settings.subjectPrefix, [pattern]));
+    const subscription = connection.subscribe(this.subjects.filter([pattern]));
     this.tails.add(subscription);
     const tail = new LiveTail<BrokerEvent>(() => {
       this.tails.delete(subscription);
@@ -262,7 +268,7 @@ export class NatsTransport implements EventTransport {
       for await (const message of subscription) {
         if (message.headers?.get(HEADER_ONLY)) continue;
         try {
-          const event = fromCloudEvent(message.string());
+          const event = this.codec.decode(message.string());
           if (matchPattern(pattern, event.type)) tail.push(event);
         } catch {
           // Not an event: a live tail shows events only.
@@ -295,7 +301,7 @@ export class NatsTransport implements EventTransport {
     if (!this.knownGroups.has(group)) throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: no consumer group ${group}`);
     let event: BrokerEvent;
     try {
-      event = fromCloudEvent(stored.string());
+      event = this.codec.decode(stored.string());
     } catch (error) {
       throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: its message is unreadable (${errorMessage(error)})`);
     }
@@ -309,7 +315,7 @@ export class NatsTransport implements EventTransport {
     });
     const headers = createHeaders();
     headers.set(HEADER_ONLY, group);
-    await js.publish(eventSubject(this.settings.subjectPrefix, event.source, event.type), stored.data, {
+    await js.publish(this.subjects.of(event), stored.data, {
       msgID: `${event.id}:replay:${seq}`,
       headers,
     });
@@ -416,7 +422,7 @@ export class NatsTransport implements EventTransport {
   private consumerContext(): NatsConsumerContext {
     const { js, history } = this.ready();
     const { ackWaitMs, fetchExpiresMs } = this.settings;
-    return { js, history, deadLetterPrefix: this.deadLetterPrefix, ackWaitMs, fetchExpiresMs, logger: this.logger };
+    return { js, history, deadLetterPrefix: this.deadLetterPrefix, ackWaitMs, fetchExpiresMs, logger: this.logger, codec: this.codec };
   }
 
   private async storedDeadLetters(): Promise<StoredMsg[]> {
@@ -441,7 +447,7 @@ export class NatsTransport implements EventTransport {
     const deadLetteredAt = new Date(Number(stored.header.get(HEADER_DEAD_AT)) || stored.time.getTime());
     let event: BrokerEvent;
     try {
-      event = fromCloudEvent(stored.string());
+      event = this.codec.decode(stored.string());
       event.status = 'failed';
       event.error = error;
       event.retryCount = attempts - 1;

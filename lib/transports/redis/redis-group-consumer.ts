@@ -1,9 +1,9 @@
 import type { Redis } from 'ioredis';
 import { repeatUntilAborted } from '../../core/async-primitives.js';
 import type { BrokerEvent } from '../../core/broker-event.interface.js';
+import type { EventCodec } from '../event-codec.interface.js';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import { matchAnyPattern } from '../../core/match-pattern.js';
-import { fromCloudEvent } from '../cloud-event.codec.js';
 import type { Consumer, ConsumerSpec, Delivery, FlowControl } from '../event-transport.interface.js';
 import { UnsettledDeliveries } from '../unsettled-deliveries.js';
 import type { RedisKeys } from './redis-keys.js';
@@ -26,6 +26,7 @@ export interface RedisConsumerContext {
   blockMs: number;
   maxDeadLetters: number;
   logger: BrokerLogger;
+  codec: EventCodec;
 }
 
 export function entryFields(fields: readonly string[]): Record<string, string> {
@@ -207,7 +208,7 @@ export class RedisGroupConsumer implements Consumer {
       let event: BrokerEvent;
       try {
         if (fields.event === undefined) throw new Error('the entry has no "event" field');
-        event = fromCloudEvent(body);
+        event = this.context.codec.decode(body);
       } catch (error) {
         const problem = `Unreadable message ${entryId}: ${errorMessage(error)}`;
         this.context.logger.error(`${problem}; dead-lettered for group ${this.spec.group}`);

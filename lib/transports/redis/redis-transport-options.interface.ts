@@ -1,4 +1,5 @@
 import type { Redis, RedisOptions } from 'ioredis';
+import type { EventCodec } from '../event-codec.interface.js';
 
 export interface RedisTransportOptions {
   /** `redis://[user:password@]host:port/db` or `rediss://` for TLS. */
@@ -28,4 +29,6 @@ export interface RedisTransportOptions {
   maxDeadLetters?: number;
   /** How often the stream is trimmed (default 10 000 ms). */
   trimIntervalMs?: number;
+  /** How events are written to and read from the stream (default CloudEvents JSON in the `event` field). */
+  codec?: EventCodec;
 }

@@ -3,7 +3,8 @@ import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface
 import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
 import { BrokerStateError, EventBrokerError } from '../../core/event-broker.errors.js';
 import { assertPattern, matchPattern } from '../../core/match-pattern.js';
-import { fromCloudEvent, toCloudEvent } from '../cloud-event.codec.js';
+import { cloudEventCodec } from '../cloud-event.codec.js';
+import type { EventCodec } from '../event-codec.interface.js';
 import { assertEventFilter, DEFAULT_LIST_LIMIT, matchesFilter, newestWindow } from '../event-filter.js';
 import type {
   Consumer,
@@ -77,9 +78,9 @@ export interface RedisTransportStats extends TransportStats {
 }
 
 /** An event of the history, from its hash. */
-function historyEvent(record: Record<string, string>): BrokerEvent | null {
+function historyEvent(codec: EventCodec, record: Record<string, string>): BrokerEvent | null {
   if (record.event === undefined) return null;
-  const event = fromCloudEvent(record.event);
+  const event = codec.decode(record.event);
   event.status = (record.status ?? 'pending') as EventStatus;
   event.retryCount = Number(record.retryCount ?? 0);
   if (record.error !== undefined) event.error = record.error;
@@ -97,6 +98,7 @@ export class RedisTransport implements EventTransport {
   readonly durable = true;
   readonly transactional = false;
   private readonly settings: Settings;
+  private readonly codec: EventCodec;
   private readonly keys: RedisKeys;
   private client?: Redis;
   private logger: BrokerLogger = consoleBrokerLogger;
@@ -108,6 +110,7 @@ export class RedisTransport implements EventTransport {
 
   constructor(private readonly options: RedisTransportOptions = {}) {
     this.settings = resolveOptions('RedisTransport', DEFAULTS, options);
+    this.codec = options.codec ?? cloudEventCodec;
     if (!/^[A-Za-z0-9_.:{}-]+$/.test(this.settings.keyPrefix)) {
       throw new EventBrokerError(`RedisTransport option keyPrefix must use [A-Za-z0-9_.:{}-], got "${this.settings.keyPrefix}"`);
     }
@@ -139,7 +142,7 @@ export class RedisTransport implements EventTransport {
   async publish(event: BrokerEvent, options: PublishOptions = {}): Promise<Delivery[]> {
     const client = this.connected();
     const claimGroups = options.claimGroups ?? [];
-    const body = JSON.stringify(toCloudEvent(event));
+    const body = this.codec.encode(event);
     const entryId = (await PUBLISH.run(
       client,
       [this.keys.stream, this.keys.groups, this.keys.history],
@@ -188,7 +191,7 @@ export class RedisTransport implements EventTransport {
   }
 
   async get(id: string): Promise<BrokerEvent | null> {
-    return historyEvent(await this.connected().hgetall(this.keys.event(id)));
+    return historyEvent(this.codec, await this.connected().hgetall(this.keys.event(id)));
   }
 
   /** Walks the history from the newest event back until the window of `filter` is full. */
@@ -205,7 +208,7 @@ export class RedisTransport implements EventTransport {
       const pipeline = client.pipeline();
       for (const id of ids) pipeline.hgetall(this.keys.event(id));
       for (const [, record] of (await pipeline.exec()) ?? []) {
-        const event = historyEvent(record as Record<string, string>);
+        const event = historyEvent(this.codec, record as Record<string, string>);
         if (event && matchesFilter(event, filter)) newestFirst.push(event);
       }
     }
@@ -263,7 +266,7 @@ export class RedisTransport implements EventTransport {
     const fields = entryFields(found[1]);
     let event: BrokerEvent;
     try {
-      event = fromCloudEvent(fields.event ?? '');
+      event = this.codec.decode(fields.event ?? '');
     } catch (error) {
       throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: its message is unreadable (${errorMessage(error)})`);
     }
@@ -347,13 +350,13 @@ export class RedisTransport implements EventTransport {
 
   private consumerContext(client: Redis): RedisConsumerContext {
     const { ackTimeoutMs, blockMs, maxDeadLetters } = this.settings;
-    return { client, keys: this.keys, ackTimeoutMs, blockMs, maxDeadLetters, logger: this.logger };
+    return { client, keys: this.keys, ackTimeoutMs, blockMs, maxDeadLetters, logger: this.logger, codec: this.codec };
   }
 
   private deadLetter(group: string, entryId: string, fields: Record<string, string>): DeadLetter {
     let event: BrokerEvent;
     try {
-      event = fromCloudEvent(fields.event ?? '');
+      event = this.codec.decode(fields.event ?? '');
       event.status = 'failed';
       event.error = fields.error;
       event.retryCount = Math.max(0, Number(fields.attempts) - 1);
@@ -397,7 +400,7 @@ export class RedisTransport implements EventTransport {
           if (fields.only !== undefined || fields.event === undefined) continue;
           let event: BrokerEvent;
           try {
-            event = fromCloudEvent(fields.event);
+            event = this.codec.decode(fields.event);
           } catch {
             continue;
           }

@@ -1,0 +1,53 @@
+import type { BrokerEvent } from '../../core/broker-event.interface.js';
+import { InvalidEventError, InvalidPatternError } from '../../core/event-broker.errors.js';
+
+/**
+ * Where events go in the stream:
+ * - `prefix.source.type` (default): `<prefix>.<source>.<type>`, so that subscribers may filter by source;
+ * - `type`: the subject is the type itself, which starts with `<prefix>.` (as other services publish
+ *   `auth.user.created` into a stream of `auth.>`).
+ */
+export type NatsSubjectLayout = 'prefix.source.type' | 'type';
+
+export class NatsSubjects {
+  constructor(
+    private readonly prefix: string,
+    private readonly layout: NatsSubjectLayout,
+  ) {
+    if (layout !== 'prefix.source.type' && layout !== 'type') {
+      throw new InvalidEventError(
+        `NatsTransport option subjectLayout must be 'prefix.source.type' or 'type', got ${JSON.stringify(layout)}`,
+      );
+    }
+  }
+
+  /** The subjects of the stream. */
+  get all(): string {
+    return `${this.prefix}.>`;
+  }
+
+  /** The subject of `event`. */
+  of(event: BrokerEvent): string {
+    if (this.layout === 'prefix.source.type') return `${this.prefix}.${event.source}.${event.type}`;
+    if (!event.type.startsWith(`${this.prefix}.`)) {
+      throw new InvalidEventError(
+        `Event type "${event.type}" cannot be published on NATS subjects laid out by type: it must start with the subject prefix "${this.prefix}."`,
+      );
+    }
+    return event.type;
+  }
+
+  /**
+   * The server-side filter of a group: a single pattern maps onto the subject (`*` stays `*`, a
+   * trailing `**` becomes `>`); several patterns read everything and are filtered by the client
+   * (servers before 2.10 allow one filter per consumer).
+   */
+  filter(patterns: readonly string[]): string {
+    if (patterns.length !== 1) return this.all;
+    const [pattern] = patterns;
+    if (pattern === '*' || pattern === '**') return this.all;
+    if (pattern.includes(' ')) throw new InvalidPatternError(`Invalid event pattern: "${pattern}"`);
+    const subject = pattern.replace(/\*\*$/, '>');
+    return this.layout === 'type' ? subject : `${this.prefix}.*.${subject}`;
+  }
+}

@@ -1,0 +1,169 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// The other tests run on the sources (see the aliases of vitest.config.ts) or on dist/ in place:
+// only a tarball installed by npm into an app of its own shows what users get (the `files` list,
+// the exports map, the peer dependencies, the Nest version the app brings).
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const TSC = join(REPO, 'node_modules/typescript/bin/tsc');
+// An install takes seconds from a warm npm cache; this leaves room for a cold cache and a slow registry.
+const SCENARIO_TIMEOUT_MS = 180_000;
+const MARKER = 'handled Ada: hello Ada';
+
+// A user's app, compiled as ESM for Nest 12 and as CommonJS for Nest 11: a constructor injection
+// and an @OnEvent handler on a provider of the app, an EventPublisher taken from the container.
+const APP_SOURCE = `import { Injectable, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { EventBrokerModule, EventPublisher, OnEvent, type BrokerEvent } from 'nestjs-event-broker';
+
+interface UserCreated {
+  name: string;
+}
+
+@Injectable()
+export class Greeter {
+  greet(name: string): string {
+    return \`hello \${name}\`;
+  }
+}
+
+@Injectable()
+export class Listener {
+  readonly handled: string[] = [];
+
+  constructor(private readonly greeter: Greeter) {}
+
+  @OnEvent('public.users.create')
+  onUserCreated(event: BrokerEvent<UserCreated>): void {
+    this.handled.push(\`handled \${event.payload.name}: \${this.greeter.greet(event.payload.name)}\`);
+  }
+}
+
+@Module({ imports: [EventBrokerModule.forRoot()], providers: [Greeter, Listener] })
+export class AppModule {}
+
+async function main(): Promise<void> {
+  const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
+  try {
+    const listener = app.get(Listener);
+    await app.get(EventPublisher).publish<UserCreated>({ type: 'public.users.create', payload: { name: 'Ada' } });
+    const deadline = Date.now() + 10_000;
+    while (listener.handled.length === 0) {
+      if (Date.now() > deadline) throw new Error('the @OnEvent handler did not run within 10 s');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    console.log(listener.handled.join('\\n'));
+  } finally {
+    await app.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
+`;
+
+interface Output {
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `command`, rejecting with everything it printed so that a failed step explains itself. */
+function run(command: string, args: string[], cwd: string, timeoutMs = 120_000): Promise<Output> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { cwd, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (!error) return resolve({ stdout, stderr });
+      const how = error.killed ? `was killed (${error.signal ?? 'timeout'}) after ${timeoutMs} ms` : `exited with ${String(error.code)}`;
+      reject(new Error(`\`${command} ${args.join(' ')}\` in ${cwd} ${how}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`));
+    });
+  });
+}
+
+interface Scenario {
+  app: string;
+  module: 'esm' | 'commonjs';
+  nest: string;
+}
+
+/** Writes, installs and compiles the app of `scenario` in `dir`, to `dir/dist/main.js`. */
+async function createApp(dir: string, tarball: string, scenario: Scenario): Promise<void> {
+  mkdirSync(join(dir, 'src'), { recursive: true });
+  const packageJson = {
+    name: `packed-install-${scenario.module}`,
+    private: true,
+    ...(scenario.module === 'esm' ? { type: 'module' } : {}),
+    dependencies: {
+      '@nestjs/common': scenario.nest,
+      '@nestjs/core': scenario.nest,
+      'nestjs-event-broker': `file:${tarball}`,
+      'reflect-metadata': '^0.2.0',
+      rxjs: '^7.8.0',
+    },
+  };
+  const compilerOptions = {
+    target: 'ES2023',
+    lib: ['ES2023'],
+    // TypeScript 6 deprecates moduleResolution node10: a CommonJS app leaves it to the default of `module`.
+    ...(scenario.module === 'esm' ? { module: 'nodenext', moduleResolution: 'nodenext' } : { module: 'commonjs' }),
+    strict: true,
+    experimentalDecorators: true,
+    emitDecoratorMetadata: true,
+    esModuleInterop: true,
+    skipLibCheck: true,
+    rootDir: 'src',
+    outDir: 'dist',
+    // The Node types of the repository, rather than one more package to install in each app.
+    typeRoots: [join(REPO, 'node_modules/@types')],
+    types: ['node'],
+  };
+  writeFileSync(join(dir, 'package.json'), `${JSON.stringify(packageJson, null, 2)}\n`);
+  writeFileSync(join(dir, 'tsconfig.json'), `${JSON.stringify({ compilerOptions, include: ['src'] }, null, 2)}\n`);
+  writeFileSync(join(dir, 'src/main.ts'), APP_SOURCE);
+  await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts'], dir);
+  await run(process.execPath, [TSC, '-p', 'tsconfig.json'], dir);
+}
+
+describe('the packed package, installed by npm in an app of its own', () => {
+  let workDir = '';
+  let tarball = '';
+
+  beforeAll(async () => {
+    if (!existsSync(join(REPO, 'dist/index.js'))) throw new Error('dist/ is missing: run `npm run build` first (`npm test` does)');
+    workDir = mkdtempSync(join(tmpdir(), 'event-broker-packed-'));
+    // --ignore-scripts: the tarball is what dist/ holds now, whatever a prepack script would do.
+    const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', workDir], REPO);
+    const [packed] = JSON.parse(stdout) as { filename: string }[];
+    if (!packed) throw new Error(`npm pack reported no tarball:\n${stdout}`);
+    tarball = join(workDir, packed.filename);
+  }, 60_000);
+
+  afterAll(() => {
+    if (workDir) rmSync(workDir, { recursive: true, force: true });
+  });
+
+  const scenarios: Scenario[] = [
+    { app: 'Nest 12 ES module app', module: 'esm', nest: '^12.0.0' },
+    // The package is an ES module: a CommonJS app loads it with require(esm), Node >= 20.19.
+    { app: 'Nest 11 CommonJS app', module: 'commonjs', nest: '^11.0.0' },
+  ];
+
+  for (const scenario of scenarios) {
+    it(
+      `runs an @OnEvent handler in a ${scenario.app}`,
+      async () => {
+        const appDir = join(workDir, scenario.module);
+        await createApp(appDir, tarball, scenario);
+        // The app exits on its own once closed: a handle the broker leaves open shows up as this timeout.
+        const { stdout, stderr } = await run(process.execPath, ['dist/main.js'], appDir, 30_000);
+        expect(stdout.split('\n'), `the app printed:\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`).toContain(MARKER);
+      },
+      SCENARIO_TIMEOUT_MS,
+    );
+  }
+});
