@@ -15,11 +15,14 @@ export function payload(bytes: number, n: number): { n: number; sentAt: number; 
   return { n, sentAt: performance.now(), pad: 'x'.repeat(Math.max(0, bytes - 40)) };
 }
 
+/** What `until` throws, so that a caller can tell a wait that ran out from a failed publish. */
+export class TimedOut extends Error {}
+
 /** Waits until `done()` holds, polling; fails after `timeoutMs`. */
 export async function until(done: () => boolean, what: string, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!done()) {
-    if (Date.now() > deadline) throw new Error(`bench: timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new TimedOut(`bench: timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
 }
@@ -33,6 +36,7 @@ export async function throughput(
   window: number,
   publish: (n: number) => Promise<unknown>,
   handled: () => number,
+  timeoutMs?: number,
 ): Promise<Measurement> {
   const started = performance.now();
   let next = 0;
@@ -40,7 +44,7 @@ export async function throughput(
     while (next < count) await publish(next++);
   };
   await Promise.all(Array.from({ length: window }, worker));
-  await until(() => handled() >= count, `${count} events handled`);
+  await until(() => handled() >= count, `${count} events handled`, timeoutMs);
   return { eventsPerSecond: Math.round(count / ((performance.now() - started) / 1000)) };
 }
 

@@ -9,8 +9,9 @@ import { randomUUID } from 'node:crypto';
 import { Injectable, Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { EventEmitter2, EventEmitterModule, OnEvent as OnEmitterEvent } from '@nestjs/event-emitter';
+import { Transport } from '@nestjs/microservices';
 import { Redis } from 'ioredis';
-import { AckPolicy, connect as connectNats, DeliverPolicy, type NatsConnection } from 'nats';
+import { AckPolicy, connect as connectNats, DeliverPolicy, type JetStreamManager, type NatsConnection } from 'nats';
 import pg from 'pg';
 import {
   EventBroker,
@@ -26,6 +27,7 @@ import { NatsTransport } from 'nestjs-event-broker/nats';
 import { PostgresTransport } from 'nestjs-event-broker/postgres';
 import { RedisTransport } from 'nestjs-event-broker/redis';
 import { latency, payload, throughput, until, type Measurement } from './measure.js';
+import { AT_MOST_ONCE_NOTE, microservicesEmit, oursInNestApp, type PeerRun } from './microservices-peers.js';
 
 const quick = process.argv.includes('--quick');
 const COUNT = quick ? 2000 : 20_000;
@@ -37,6 +39,7 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const quiet = { log() {}, warn() {}, error() {} };
+const peerRun: PeerRun = { count: COUNT, window: WINDOW };
 
 interface Row {
   name: string;
@@ -48,7 +51,8 @@ interface Row {
 const rows: Row[] = [];
 const results: Record<string, unknown> = { quick, count: COUNT, node: process.version, at: new Date().toISOString() };
 
-function record(name: string, ours: Measurement, theirs: Measurement | undefined, target: number | undefined): void {
+/** `target`: the least ratio that meets it, or a note put in the column as it is when no target applies. */
+function record(name: string, ours: Measurement, theirs: Measurement | undefined, target: number | string | undefined): void {
   const ratio = theirs ? ours.eventsPerSecond / theirs.eventsPerSecond : undefined;
   rows.push({
     name,
@@ -58,11 +62,32 @@ function record(name: string, ours: Measurement, theirs: Measurement | undefined
     target:
       ours.p99Ms !== undefined
         ? `${ours.p99Ms < 5 ? 'met' : 'MISSED'} (p99 < 5 ms)`
-        : target === undefined || ratio === undefined
-          ? ''
-          : `${ratio >= target ? 'met' : 'MISSED'} (>= ${target}x)`,
+        : typeof target === 'string'
+          ? target
+          : target === undefined || ratio === undefined
+            ? ''
+            : `${ratio >= target ? 'met' : 'MISSED'} (>= ${target}x)`,
   });
   results[name] = { ours, theirs, ratio };
+}
+
+function notMeasured(name: string, error: unknown): void {
+  rows.push({
+    name: `${name}: not measured`,
+    ours: error instanceof Error ? error.message : String(error),
+    theirs: '',
+    ratio: '',
+    target: '',
+  });
+}
+
+/** A row against @nestjs/microservices; its failure (a dropped message, say) is reported in the row, not by the section. */
+async function microservicesRow(name: string, ours: () => Promise<Measurement>, theirs: () => Promise<Measurement>): Promise<void> {
+  try {
+    record(name, await ours(), await theirs(), AT_MOST_ONCE_NOTE);
+  } catch (error) {
+    notMeasured(name, error);
+  }
 }
 
 /** Our broker on `transport`, one handler in one group, outside Nest (the transports' own cost). */
@@ -210,6 +235,16 @@ async function redisRows(): Promise<void> {
     undefined,
   );
   await deleteRedisKeys(keyPrefix);
+  const { hostname, port } = new URL(REDIS_URL);
+  for (const size of SIZES) {
+    const peerPrefix = `bench-${randomUUID().slice(0, 8)}`;
+    await microservicesRow(
+      `redis ${size} B in a Nest app vs @nestjs/microservices emit`,
+      () => oursInNestApp(peerRun, new RedisTransport({ url: REDIS_URL, keyPrefix: peerPrefix, blockMs: 100 }), size),
+      () => microservicesEmit(peerRun, { transport: Transport.REDIS, options: { host: hostname, port: Number(port || 6379) } }, size),
+    );
+    await deleteRedisKeys(peerPrefix);
+  }
 }
 
 async function deleteRedisKeys(prefix: string): Promise<void> {
@@ -262,8 +297,7 @@ async function natsRows(): Promise<void> {
       size,
     );
     record(`nats ${size} B vs raw JetStream loop`, ours, await rawNats(connection, size), 0.8);
-    for (const name of [stream, `${stream}_DLQ`, `KV_${stream}_HISTORY`, `KV_${stream}_GROUPS`])
-      await jsm.streams.delete(name).catch(() => false);
+    await deleteNatsStreams(jsm, stream);
   }
   const stream = `BENCH_${randomUUID().slice(0, 8)}`;
   record(
@@ -272,9 +306,27 @@ async function natsRows(): Promise<void> {
     undefined,
     undefined,
   );
+  await deleteNatsStreams(jsm, stream);
+  for (const size of SIZES) {
+    const peerStream = `BENCH_${randomUUID().slice(0, 8)}`;
+    await microservicesRow(
+      `nats ${size} B in a Nest app vs @nestjs/microservices emit`,
+      () =>
+        oursInNestApp(
+          peerRun,
+          new NatsTransport({ servers: NATS_URL, stream: peerStream, subjectPrefix: peerStream.toLowerCase(), fetchExpiresMs: 1000 }),
+          size,
+        ),
+      () => microservicesEmit(peerRun, { transport: Transport.NATS, options: { servers: NATS_URL } }, size),
+    );
+    await deleteNatsStreams(jsm, peerStream);
+  }
+  await connection.close();
+}
+
+async function deleteNatsStreams(jsm: JetStreamManager, stream: string): Promise<void> {
   for (const name of [stream, `${stream}_DLQ`, `KV_${stream}_HISTORY`, `KV_${stream}_GROUPS`])
     await jsm.streams.delete(name).catch(() => false);
-  await connection.close();
 }
 
 // ---- PostgreSQL vs a raw pg insert + SKIP LOCKED loop ----
@@ -429,13 +481,7 @@ for (const [name, run] of sections) {
   try {
     await run();
   } catch (error) {
-    rows.push({
-      name: `${name}: not measured`,
-      ours: error instanceof Error ? error.message : String(error),
-      theirs: '',
-      ratio: '',
-      target: '',
-    });
+    notMeasured(name, error);
   }
 }
 print();

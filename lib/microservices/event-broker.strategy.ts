@@ -34,7 +34,10 @@ export class EventBrokerStrategy extends Server implements CustomTransportStrate
 
   listen(callback: (error?: unknown) => void): void {
     this.start().then(
-      () => callback(),
+      () => {
+        this._status$.next('connected');
+        callback();
+      },
       (error: unknown) => callback(error),
     );
   }
@@ -50,6 +53,7 @@ export class EventBrokerStrategy extends Server implements CustomTransportStrate
       this.metrics?.untrack(broker);
     }
     this.subscriptions = [];
+    this._status$.next('disconnected');
   }
 
   /** The broker this server consumes from (once listening). */
