@@ -420,22 +420,30 @@ export class RedisTransport implements EventTransport {
    * Trims what every group has consumed, beyond `maxLen` entries: never past the oldest entry
    * still pending or not yet delivered in any group (`XADD MAXLEN` would drop those).
    */
+  /**
+   * Drops the oldest entries beyond `maxLen`, but none that a group has not read or acked yet:
+   * entries before the first of those, at most the excess (whole macro nodes, `~`), so that no
+   * entry is fetched (a backlog may hold millions).
+   */
   private async trim(): Promise<void> {
     const client = this.connected();
     const excess = (await client.xlen(this.keys.stream)) - this.settings.maxLen;
     if (excess <= 0) return;
     const groups = (await client.xinfo('GROUPS', this.keys.stream)) as unknown[][];
-    const [[cutId]] = (await client.xrange(this.keys.stream, '-', '+', 'COUNT', excess)).slice(-1) as StreamEntry[];
-    let safe = nextId(cutId);
+    if (groups.length === 0) {
+      await client.xtrim(this.keys.stream, 'MAXLEN', '~', this.settings.maxLen);
+      return;
+    }
+    let safe: string | undefined;
     for (const info of groups) {
       const record = entryFields(info.map(String));
       const undelivered = nextId(record['last-delivered-id']);
-      if (compareIds(undelivered, safe) < 0) safe = undelivered;
+      if (safe === undefined || compareIds(undelivered, safe) < 0) safe = undelivered;
       if (Number(record.pending) > 0) {
         const [oldest] = (await client.xpending(this.keys.stream, record.name, '-', '+', 1)) as [string, ...unknown[]][];
         if (oldest && compareIds(oldest[0], safe) < 0) safe = oldest[0];
       }
     }
-    await client.xtrim(this.keys.stream, 'MINID', '~', safe);
+    await client.xtrim(this.keys.stream, 'MINID', '~', safe as string, 'LIMIT', excess);
   }
 }
