@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { repeatUntilAborted } from '../../core/async-primitives.js';
 import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import type { EventCodec } from '../event-codec.interface.js';
+import { WriteBatcher } from '../write-batcher.js';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import { matchAnyPattern } from '../../core/match-pattern.js';
 import type { Consumer, ConsumerSpec, Delivery, FlowControl } from '../event-transport.interface.js';
@@ -43,9 +44,17 @@ export class RedisDeliverySettler {
     private readonly consumerName: string,
   ) {}
 
-  async ack(entryId: string, eventId: string): Promise<void> {
+  private readonly acks = new WriteBatcher<{ entryId: string; eventId: string }>(async (acks) => {
     const { client, keys } = this.context;
-    await ACK.run(client, [keys.stream, keys.event(eventId)], [this.group, entryId, Date.now()]);
+    await ACK.run(
+      client,
+      [keys.stream, ...acks.map(({ eventId }) => keys.event(eventId))],
+      [this.group, Date.now(), ...acks.map(({ entryId }) => entryId)],
+    );
+  });
+
+  ack(entryId: string, eventId: string): Promise<void> {
+    return this.acks.add({ entryId, eventId });
   }
 
   /** Makes the entry claimable again once the retry is due, by any consumer of the group. */
@@ -223,8 +232,12 @@ export class RedisGroupConsumer implements Consumer {
     }
     if (notForUs.length > 0) await client.xack(keys.stream, this.spec.group, ...notForUs);
     if (deliveries.length === 0) return;
-    const now = Date.now();
-    await Promise.all(deliveries.map(({ event }) => MARK_PROCESSING.run(client, [keys.event(event.id)], [now])));
+    // Not awaited: the handlers' acks go out after it on the same connection, so Redis applies it first.
+    MARK_PROCESSING.run(
+      client,
+      deliveries.map(({ event }) => keys.event(event.id)),
+      [Date.now()],
+    ).catch((error: unknown) => this.context.logger.warn(`Could not mark ${deliveries.length} events processing: ${errorMessage(error)}`));
     for (const delivery of deliveries) this.onDelivery(delivery);
   }
 

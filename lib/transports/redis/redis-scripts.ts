@@ -24,63 +24,71 @@ end
 `;
 
 /**
- * Appends an event and writes its history record in one step, so that the groups it is counted
- * for are exactly the groups that will read it. A second publish of the same id is a no-op.
- * KEYS: stream, groups, history. ARGV: cloud event JSON, id, created ms, type, skipped groups
- * (comma-separated), retention ms, max events, event key prefix, now ms, traceparent (or '').
- * Returns the entry id.
+ * Appends events and writes their history records in one step, so that the groups an event is
+ * counted for are exactly the groups that will read it. A second publish of an id is a no-op.
+ * KEYS: stream, groups, history. ARGV: retention ms, max events, event key prefix, now ms, then
+ * per event: its JSON, id, created ms, type, skipped groups (comma-separated), traceparent (or '').
+ * Returns the entry id of each event.
  */
 export const PUBLISH_SCRIPT = `${MATCHES}
-local key = ARGV[8] .. ARGV[2]
-local existing = redis.call('HGET', key, 'entry')
-if existing then return existing end
-local entryFields = {'event', ARGV[1]}
-if ARGV[5] ~= '' then
-  entryFields[#entryFields + 1] = 'skip'
-  entryFields[#entryFields + 1] = ARGV[5]
-end
-if ARGV[10] ~= '' then
-  entryFields[#entryFields + 1] = 'traceparent'
-  entryFields[#entryFields + 1] = ARGV[10]
-end
-local entry = redis.call('XADD', KEYS[1], '*', unpack(entryFields))
-local fields = {'event', ARGV[1], 'entry', entry, 'retryCount', 0, 'failed', 0}
-local targets = 0
-local skipped = {}
-for name in string.gmatch(ARGV[5], '[^,]+') do
-  skipped[name] = true
-  targets = targets + 1
-  fields[#fields + 1] = 'g:' .. name
-  fields[#fields + 1] = 'pending'
-end
-local groups = redis.call('HGETALL', KEYS[2])
-for i = 1, #groups, 2 do
-  local name = groups[i]
-  if not skipped[name] and matches_any(cjson.decode(groups[i + 1]).patterns, ARGV[4]) then
-    targets = targets + 1
-    fields[#fields + 1] = 'g:' .. name
+local retention, maxEvents, prefix, now = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local groups = {}
+local registered = redis.call('HGETALL', KEYS[2])
+for i = 1, #registered, 2 do groups[#groups + 1] = { name = registered[i], patterns = cjson.decode(registered[i + 1]).patterns } end
+local entries = {}
+for first = 5, #ARGV, 6 do
+  local body, id, created, eventType, skip, traceparent = ARGV[first], ARGV[first + 1], ARGV[first + 2], ARGV[first + 3], ARGV[first + 4], ARGV[first + 5]
+  local key = prefix .. id
+  local entry = redis.call('HGET', key, 'entry')
+  if not entry then
+    local entryFields = {'event', body}
+    if skip ~= '' then
+      entryFields[#entryFields + 1] = 'skip'
+      entryFields[#entryFields + 1] = skip
+    end
+    if traceparent ~= '' then
+      entryFields[#entryFields + 1] = 'traceparent'
+      entryFields[#entryFields + 1] = traceparent
+    end
+    entry = redis.call('XADD', KEYS[1], '*', unpack(entryFields))
+    local fields = {'event', body, 'entry', entry, 'retryCount', 0, 'failed', 0}
+    local targets = 0
+    local skipped = {}
+    for name in string.gmatch(skip, '[^,]+') do
+      skipped[name] = true
+      targets = targets + 1
+      fields[#fields + 1] = 'g:' .. name
+      fields[#fields + 1] = 'pending'
+    end
+    for _, group in ipairs(groups) do
+      if not skipped[group.name] and matches_any(group.patterns, eventType) then
+        targets = targets + 1
+        fields[#fields + 1] = 'g:' .. group.name
+        fields[#fields + 1] = 'pending'
+      end
+    end
     fields[#fields + 1] = 'pending'
+    fields[#fields + 1] = targets
+    fields[#fields + 1] = 'status'
+    if targets == 0 then
+      fields[#fields + 1] = 'completed'
+      fields[#fields + 1] = 'completedAt'
+      fields[#fields + 1] = now
+    else
+      fields[#fields + 1] = 'pending'
+    end
+    redis.call('HSET', key, unpack(fields))
+    redis.call('PEXPIRE', key, retention)
+    redis.call('ZADD', KEYS[3], created, id)
   end
+  entries[#entries + 1] = entry
 end
-fields[#fields + 1] = 'pending'
-fields[#fields + 1] = targets
-fields[#fields + 1] = 'status'
-if targets == 0 then
-  fields[#fields + 1] = 'completed'
-  fields[#fields + 1] = 'completedAt'
-  fields[#fields + 1] = ARGV[9]
-else
-  fields[#fields + 1] = 'pending'
-end
-redis.call('HSET', key, unpack(fields))
-redis.call('PEXPIRE', key, ARGV[6])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
-local excess = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[7])
+local excess = redis.call('ZCARD', KEYS[3]) - maxEvents
 if excess > 0 then
   local oldest = redis.call('ZPOPMIN', KEYS[3], excess)
-  for i = 1, #oldest, 2 do redis.call('DEL', ARGV[8] .. oldest[i]) end
+  for i = 1, #oldest, 2 do redis.call('DEL', prefix .. oldest[i]) end
 end
-return entry
+return entries
 `;
 
 /**
@@ -96,23 +104,28 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 1
 `;
 
-/** KEYS: event key. ARGV: now ms. */
+/** KEYS: the event keys. ARGV: now ms. */
 export const MARK_PROCESSING_SCRIPT = `
-if redis.call('HGET', KEYS[1], 'status') == 'pending' then
-  redis.call('HSET', KEYS[1], 'status', 'processing', 'processedAt', ARGV[1])
+for i = 1, #KEYS do
+  if redis.call('HGET', KEYS[i], 'status') == 'pending' then
+    redis.call('HSET', KEYS[i], 'status', 'processing', 'processedAt', ARGV[1])
+  end
 end
 return 1
 `;
 
-/** KEYS: stream, event key. ARGV: group, entry id, now ms. */
+/** Acks entries of a group and counts them done. KEYS: stream, then the event keys. ARGV: group, now ms, then the entry ids. */
 export const ACK_SCRIPT = `
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 local field = 'g:' .. ARGV[1]
-if redis.call('HGET', KEYS[2], field) ~= 'pending' then return 0 end
-redis.call('HSET', KEYS[2], field, 'done')
-local pending = redis.call('HINCRBY', KEYS[2], 'pending', -1)
-if pending <= 0 and redis.call('HGET', KEYS[2], 'failed') == '0' then
-  redis.call('HSET', KEYS[2], 'status', 'completed', 'completedAt', ARGV[3])
+for i = 2, #KEYS do
+  redis.call('XACK', KEYS[1], ARGV[1], ARGV[i + 1])
+  if redis.call('HGET', KEYS[i], field) == 'pending' then
+    redis.call('HSET', KEYS[i], field, 'done')
+    local pending = redis.call('HINCRBY', KEYS[i], 'pending', -1)
+    if pending <= 0 and redis.call('HGET', KEYS[i], 'failed') == '0' then
+      redis.call('HSET', KEYS[i], 'status', 'completed', 'completedAt', ARGV[2])
+    end
+  end
 end
 return 1
 `;

@@ -5,6 +5,7 @@ import { BrokerStateError, EventBrokerError } from '../../core/event-broker.erro
 import { assertPattern, matchPattern } from '../../core/match-pattern.js';
 import { cloudEventCodec } from '../cloud-event.codec.js';
 import type { EventCodec } from '../event-codec.interface.js';
+import { WriteBatcher } from '../write-batcher.js';
 import { assertEventFilter, DEFAULT_LIST_LIMIT, matchesFilter, newestWindow } from '../event-filter.js';
 import type {
   Consumer,
@@ -77,6 +78,13 @@ export interface RedisTransportStats extends TransportStats {
   streamLength: number;
 }
 
+/** A publish waiting for its batch: the event, its encoded body, the groups that skip it. */
+interface PendingPublish {
+  event: BrokerEvent;
+  body: string;
+  skip: string;
+}
+
 /** An event of the history, from its hash. */
 function historyEvent(codec: EventCodec, record: Record<string, string>): BrokerEvent | null {
   if (record.event === undefined) return null;
@@ -99,6 +107,7 @@ export class RedisTransport implements EventTransport {
   readonly transactional = false;
   private readonly settings: Settings;
   private readonly codec: EventCodec;
+  private readonly publishes = new WriteBatcher<PendingPublish, string>((batch) => this.append(batch));
   private readonly keys: RedisKeys;
   private client?: Redis;
   private logger: BrokerLogger = consoleBrokerLogger;
@@ -143,22 +152,7 @@ export class RedisTransport implements EventTransport {
     const client = this.connected();
     const claimGroups = options.claimGroups ?? [];
     const body = this.codec.encode(event);
-    const entryId = (await PUBLISH.run(
-      client,
-      [this.keys.stream, this.keys.groups, this.keys.history],
-      [
-        body,
-        event.id,
-        event.createdAt.getTime(),
-        event.type,
-        claimGroups.join(','),
-        this.settings.retentionMs,
-        this.settings.maxEvents,
-        this.keys.eventPrefix,
-        Date.now(),
-        String(event.metadata.traceparent ?? ''),
-      ],
-    )) as string;
+    const entryId = await this.publishes.add({ event, body, skip: claimGroups.join(',') });
     return claimGroups.map((group) => {
       // The group's consumers skip the entry (its `skip` field).
       const settler = new RedisDeliverySettler(this.consumerContext(client), group, 'inline');
@@ -167,6 +161,16 @@ export class RedisTransport implements EventTransport {
         deadLetter: (error, attempts) => settler.deadLetter(entryId, this.keys.event(event.id), body, error, attempts),
       });
     });
+  }
+
+  /** Appends a batch of events in one script call; gives their entry ids. */
+  private async append(batch: PendingPublish[]): Promise<string[]> {
+    const { retentionMs, maxEvents } = this.settings;
+    const args: (string | number)[] = [retentionMs, maxEvents, this.keys.eventPrefix, Date.now()];
+    for (const { event, body, skip } of batch) {
+      args.push(body, event.id, event.createdAt.getTime(), event.type, skip, String(event.metadata.traceparent ?? ''));
+    }
+    return (await PUBLISH.run(this.connected(), [this.keys.stream, this.keys.groups, this.keys.history], args)) as string[];
   }
 
   async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {
