@@ -21,18 +21,26 @@ export interface NatsConsumerContext {
   codec: EventCodec;
 }
 
+/** How long a delivery stays unsettled before its event is recorded as `processing`. */
+export const PROCESSING_MARK_DELAY_MS = 1000;
+
+/** How a delivery of an event to a group ended. */
+export interface SettledOutcome {
+  outcome: 'done' | 'failed';
+  error?: string;
+  /** The highest retry count seen. */
+  retryCount?: number;
+  /** When the handler started: the record's `processedAt` unless it was marked processing before. */
+  startedAt?: number;
+}
+
 /** Records a group's outcome for an event and derives the event's status from all of them. */
-export async function recordOutcome(
-  history: NatsHistory,
-  eventId: string,
-  group: string,
-  outcome: 'done' | 'failed',
-  error?: string,
-  retryCount?: number,
-): Promise<void> {
+export async function recordOutcome(history: NatsHistory, eventId: string, group: string, settled: SettledOutcome): Promise<void> {
+  const { outcome, error, retryCount, startedAt = Date.now() } = settled;
   await history.update(eventId, (record) => {
     if (outcome === 'done' && record.groups[group] !== 'pending') return false;
     record.groups[group] = outcome;
+    record.processedAt ??= startedAt;
     if (retryCount !== undefined) record.retryCount = Math.max(record.retryCount, retryCount);
     if (error !== undefined) record.error = error;
     const status = settledStatus(record);
@@ -146,21 +154,42 @@ export class NatsGroupConsumer implements Consumer {
       message.ack();
       return;
     }
-    // Not awaited: two key-value round trips per message would pace the whole pull; the outcome's
-    // own compare-and-set update comes after it or finds the status already settled.
-    this.context.history
-      .update(event.id, (record) => {
-        if (record.status !== 'pending') return false;
-        record.status = 'processing';
-        record.processedAt = Date.now();
-        return true;
-      })
-      .catch((error: unknown) => this.context.logger.warn(`Could not mark event ${event.id} processing: ${errorMessage(error)}`));
     this.onDelivery(this.delivery(message, body, event, attempt));
   }
 
+  /** Records that the handler of `event` has been running since `startedAt`. */
+  private markProcessing(eventId: string, startedAt: number): Promise<void> {
+    return this.context.history
+      .update(eventId, (record) => {
+        if (record.status !== 'pending') return false;
+        record.status = 'processing';
+        record.processedAt = startedAt;
+        return true;
+      })
+      .then(
+        () => undefined,
+        (error: unknown) => this.context.logger.warn(`Could not mark event ${eventId} processing: ${errorMessage(error)}`),
+      );
+  }
+
+  /**
+   * A key-value write per message would cost a third of the throughput, and most deliveries are
+   * settled before anyone could read it: `processing` is recorded only for a delivery still
+   * unsettled after `PROCESSING_MARK_DELAY_MS` (queued behind busy workers, or a long handler).
+   * Settling waits for that write, so that the two updates of the record do not collide.
+   */
   private delivery(message: JsMsg, body: string, event: BrokerEvent, attempt: number): Delivery {
-    const settle = this.unsettled.track(String(message.seq), message, `Delivery of message ${message.seq} to group ${this.spec.group}`);
+    const startedAt = Date.now();
+    let marking: Promise<void> | undefined;
+    const markTimer = setTimeout(() => (marking = this.markProcessing(event.id, startedAt)), PROCESSING_MARK_DELAY_MS);
+    const tracked = this.unsettled.track(String(message.seq), message, `Delivery of message ${message.seq} to group ${this.spec.group}`);
+    const settle = (): boolean => {
+      clearTimeout(markTimer);
+      return tracked();
+    };
+    const marked = async (): Promise<void> => {
+      await marking;
+    };
     const { history } = this.context;
     const group = this.spec.group;
     event.status = 'processing';
@@ -171,12 +200,14 @@ export class NatsGroupConsumer implements Consumer {
       attempt,
       ack: async () => {
         if (!settle()) return;
-        await message.ackAck();
-        await recordOutcome(history, event.id, group, 'done');
+        message.ack();
+        await marked();
+        await recordOutcome(history, event.id, group, { outcome: 'done', startedAt });
       },
       retry: async (delayMs: number) => {
         if (!settle()) return;
         message.nak(delayMs);
+        await marked();
         await history.update(event.id, (record) => {
           if (record.retryCount >= attempt) return false;
           record.retryCount = attempt;
@@ -187,7 +218,8 @@ export class NatsGroupConsumer implements Consumer {
         if (!settle()) return;
         await publishDeadLetter(this.context, group, body, error, attempts);
         message.term();
-        await recordOutcome(history, event.id, group, 'failed', error, attempts - 1);
+        await marked();
+        await recordOutcome(history, event.id, group, { outcome: 'failed', error, retryCount: attempts - 1, startedAt });
       },
     };
   }

@@ -44,14 +44,24 @@ export function settledStatus(record: HistoryRecord): EventStatus | undefined {
   return undefined;
 }
 
-/** History and status in a JetStream key-value bucket, updated with compare-and-set. */
+/** Records this process wrote last, with their revisions: kept for this many events at most. */
+const KNOWN_RECORDS = 10_000;
+
+/**
+ * History and status in a JetStream key-value bucket, updated with compare-and-set. The record a
+ * process wrote last is kept, so that its next update of that event (the outcome after the
+ * processing mark, say) is one round trip instead of a read and a write.
+ */
 export class NatsHistory {
+  private readonly known = new Map<string, { json: string; revision: number }>();
+
   constructor(private readonly kv: KV) {}
 
   /** Stores a new record; false when the event id is already known (a retried publish). */
   async create(id: string, record: HistoryRecord): Promise<boolean> {
+    const json = JSON.stringify(record);
     try {
-      await this.kv.create(encodeName(id), JSON.stringify(record));
+      this.remember(id, json, await this.kv.create(encodeName(id), json));
       return true;
     } catch (error) {
       if (isConflict(error)) return false;
@@ -66,16 +76,23 @@ export class NatsHistory {
 
   /** Applies `change` (which says whether it changed anything) until no other writer interferes. */
   async update(id: string, change: (record: HistoryRecord) => boolean): Promise<boolean> {
+    let current = this.known.get(id);
     for (let conflicts = 0; conflicts < MAX_CONFLICTS; conflicts++) {
-      const entry = await this.kv.get(encodeName(id));
-      if (!entry || entry.operation !== 'PUT') return false;
-      const record = entry.json<HistoryRecord>();
+      if (!current) {
+        const entry = await this.kv.get(encodeName(id));
+        if (!entry || entry.operation !== 'PUT') return false;
+        current = { json: entry.string(), revision: entry.revision };
+      }
+      const record = JSON.parse(current.json) as HistoryRecord;
       if (!change(record)) return true;
+      const json = JSON.stringify(record);
       try {
-        await this.kv.update(encodeName(id), JSON.stringify(record), entry.revision);
+        this.remember(id, json, await this.kv.update(encodeName(id), json, current.revision));
         return true;
       } catch (error) {
         if (!isConflict(error)) throw error;
+        current = undefined;
+        this.known.delete(id);
         // Several groups settle one event at once: step aside a little, at random, before trying again.
         await sleep(Math.random() * 5 * (conflicts + 1));
       }
@@ -83,7 +100,14 @@ export class NatsHistory {
     throw new Error(`History record of event ${id} kept changing under ${MAX_CONFLICTS} updates`);
   }
 
+  private remember(id: string, json: string, revision: number): void {
+    this.known.delete(id);
+    this.known.set(id, { json, revision });
+    if (this.known.size > KNOWN_RECORDS) this.known.delete(this.known.keys().next().value as string);
+  }
+
   async delete(id: string): Promise<boolean> {
+    this.known.delete(id);
     if (!(await this.get(id))) return false;
     await this.kv.delete(encodeName(id));
     return true;

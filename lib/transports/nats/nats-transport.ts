@@ -172,10 +172,10 @@ export class NatsTransport implements EventTransport {
     // The group's consumers skip the message (its `Eb-Skip` header).
     return claimGroups.map((group) =>
       inlineDelivery(event, group, {
-        ack: () => recordOutcome(history, event.id, group, 'done'),
+        ack: () => recordOutcome(history, event.id, group, { outcome: 'done' }),
         deadLetter: async (error, attempts) => {
           await publishDeadLetter(context, group, body, error, attempts);
-          await recordOutcome(history, event.id, group, 'failed', error, attempts - 1);
+          await recordOutcome(history, event.id, group, { outcome: 'failed', error, retryCount: attempts - 1 });
         },
       }),
     );
