@@ -1,12 +1,13 @@
 /**
  * Gathers the writes asked for while the event loop is busy and sends them as one (one round trip
- * and one script call for the acks of many handlers that finished together, or for many
- * publishes). A write settles with its batch: with the batch's result at its index, or its error.
+ * and one script call for the acks of many handlers that finished together, or one INSERT for
+ * many publishes). A write settles with its batch: the batch's error, or the outcome at its index
+ * when the write gives one per item (so that one bad item fails only its own caller).
  */
 export class WriteBatcher<T, R = void> {
   private pending: { item: T; resolve: (result: R) => void; reject: (error: unknown) => void }[] = [];
 
-  constructor(private readonly write: (items: T[]) => Promise<readonly R[] | void>) {}
+  constructor(private readonly write: (items: T[]) => Promise<readonly PromiseSettledResult<R>[] | void>) {}
 
   add(item: T): Promise<R> {
     return new Promise((resolve, reject) => {
@@ -18,8 +19,12 @@ export class WriteBatcher<T, R = void> {
     const batch = this.pending;
     this.pending = [];
     try {
-      const results = await this.write(batch.map(({ item }) => item));
-      batch.forEach(({ resolve }, index) => resolve(results?.[index] as R));
+      const outcomes = await this.write(batch.map(({ item }) => item));
+      batch.forEach(({ resolve, reject }, index) => {
+        const outcome = outcomes?.[index];
+        if (outcome?.status === 'rejected') reject(outcome.reason);
+        else resolve(outcome?.value as R);
+      });
     } catch (error) {
       for (const { reject } of batch) reject(error);
     }

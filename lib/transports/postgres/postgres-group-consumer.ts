@@ -3,6 +3,7 @@ import { repeatUntilAborted, Signal, sleep } from '../../core/async-primitives.j
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import type { Consumer, ConsumerSpec, Delivery, FlowControl } from '../event-transport.interface.js';
 import { UnsettledDeliveries } from '../unsettled-deliveries.js';
+import { WriteBatcher } from '../write-batcher.js';
 import type { PostgresNames } from './postgres-schema.js';
 import { rowEvent, type EventRow } from './postgres-rows.js';
 import { errorMessage } from '../../core/error-message.js';
@@ -21,22 +22,35 @@ export interface PostgresConsumerContext {
 export class PostgresSettler {
   constructor(private readonly context: PostgresConsumerContext) {}
 
+  private readonly acks = new WriteBatcher<{ eventId: string; group: string }>((acks) => this.settleDone(acks));
+
   /**
-   * Marks the pair done and, when no other group of the event is left, the event completed. The
-   * event row is locked first, so that two groups settling at once see each other's outcome.
+   * Marks the pair done and, when no other group of the event is left, the event completed. Acks
+   * that come together are settled in one transaction.
    */
-  async ack(eventId: string, group: string): Promise<void> {
+  ack(eventId: string, group: string): Promise<void> {
+    return this.acks.add({ eventId, group });
+  }
+
+  /**
+   * The event rows are locked first, so that two groups settling one event at once see each
+   * other's outcome.
+   */
+  private async settleDone(acks: { eventId: string; group: string }[]): Promise<void> {
     const { events, deliveries } = this.context.names;
-    await this.inTransaction(eventId, async (client) => {
+    const eventIds = acks.map(({ eventId }) => eventId);
+    await this.inTransaction(eventIds, async (client) => {
       await client.query(
-        `UPDATE ${deliveries} SET state = 'done', locked_by = NULL, locked_until = NULL
-         WHERE event_id = $1 AND group_name = $2 AND state = 'processing'`,
-        [eventId, group],
+        `UPDATE ${deliveries} d SET state = 'done', locked_by = NULL, locked_until = NULL
+         FROM unnest($1::text[], $2::text[]) AS acked(event_id, group_name)
+         WHERE d.event_id = acked.event_id AND d.group_name = acked.group_name AND d.state = 'processing'`,
+        [eventIds, acks.map(({ group }) => group)],
       );
       await client.query(
-        `UPDATE ${events} SET status = 'completed', completed_at = now()
-         WHERE id = $1 AND status <> 'failed' AND NOT EXISTS (SELECT 1 FROM ${deliveries} WHERE event_id = $1 AND state <> 'done')`,
-        [eventId],
+        `UPDATE ${events} e SET status = 'completed', completed_at = now()
+         WHERE e.id = ANY($1::text[]) AND e.status <> 'failed'
+           AND NOT EXISTS (SELECT 1 FROM ${deliveries} d WHERE d.event_id = e.id AND d.state <> 'done')`,
+        [eventIds],
       );
     });
   }
@@ -56,7 +70,7 @@ export class PostgresSettler {
 
   async deadLetter(eventId: string, group: string, error: string, attempts: number): Promise<void> {
     const { events, deliveries } = this.context.names;
-    await this.inTransaction(eventId, async (client) => {
+    await this.inTransaction([eventId], async (client) => {
       await client.query(
         `UPDATE ${deliveries} SET state = 'failed', locked_by = NULL, locked_until = NULL, error = $3,
            attempts = greatest(attempts, $4), dead_lettered_at = now()
@@ -71,20 +85,33 @@ export class PostgresSettler {
     });
   }
 
-  private async inTransaction(eventId: string, work: (client: PoolClient) => Promise<void>): Promise<void> {
-    const client = await this.context.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query(`SELECT 1 FROM ${this.context.names.events} WHERE id = $1 FOR UPDATE`, [eventId]);
-      await work(client);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
+  /**
+   * Runs `work` in a transaction that first locks the rows of `eventIds`, in id order. A claim
+   * marking events processing locks them in its own order: a deadlock between the two is retried.
+   */
+  private async inTransaction(eventIds: readonly string[], work: (client: PoolClient) => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.context.pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query(`SELECT 1 FROM ${this.context.names.events} WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`, [eventIds]);
+        await work(client);
+        await client.query('COMMIT');
+        return;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        if (!isDeadlock(error) || attempt === MAX_DEADLOCK_RETRIES) throw error;
+      } finally {
+        client.release();
+      }
     }
   }
+}
+
+const MAX_DEADLOCK_RETRIES = 3;
+
+function isDeadlock(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && 'code' in error && error.code === '40P01';
 }
 
 /**

@@ -21,6 +21,21 @@ export interface EventRow {
 }
 
 /** The columns of an event, in the order of `EVENT_INSERT`'s parameters. */
+/** The columns a publish writes, in the order of `eventValues`. */
+export const EVENT_COLUMNS = [
+  'id',
+  'source',
+  'type',
+  'payload',
+  'user_id',
+  'user_id_is_number',
+  'session_id',
+  'instance_id',
+  'metadata',
+  'created_at',
+  'skip_groups',
+] as const;
+
 export function eventValues(event: BrokerEvent, skipGroups: readonly string[]): unknown[] {
   return [
     event.id,

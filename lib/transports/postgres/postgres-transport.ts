@@ -22,8 +22,9 @@ import type {
 } from '../event-transport.interface.js';
 import { inlineDelivery } from '../inline-delivery.js';
 import { LiveTail } from '../live-tail.js';
+import { WriteBatcher } from '../write-batcher.js';
 import { PostgresGroupConsumer, PostgresSettler, type PostgresConsumerContext } from './postgres-group-consumer.js';
-import { eventValues, rowEvent, type EventRow } from './postgres-rows.js';
+import { EVENT_COLUMNS, eventValues, rowEvent, type EventRow } from './postgres-rows.js';
 import { PostgresNames, schemaStatements } from './postgres-schema.js';
 import type { PostgresTransportOptions } from './postgres-transport-options.interface.js';
 import { errorMessage } from '../../core/error-message.js';
@@ -58,6 +59,16 @@ export class PostgresTransport implements EventTransport {
   private readonly arrivals = new Signal();
   private readonly tails = new Set<{ pattern: string; tail: LiveTail<BrokerEvent> }>();
   private readonly consumers = new Set<PostgresGroupConsumer>();
+  /** Publishes issued together are one INSERT, one commit; if it fails, each is tried alone, for its own outcome. */
+  private readonly inserts = new WriteBatcher<unknown[]>(async (rows) => {
+    const pool = this.ready();
+    try {
+      await pool.query(this.insertEvents(rows.length), rows.flat());
+    } catch (error) {
+      if (rows.length === 1) throw error;
+      return Promise.allSettled(rows.map(async (row) => void (await pool.query(this.insertEvents(1), row))));
+    }
+  });
   private logger: BrokerLogger = consoleBrokerLogger;
   private cleanupTimer?: NodeJS.Timeout;
   private closed = false;
@@ -103,16 +114,11 @@ export class PostgresTransport implements EventTransport {
   }
 
   async publish(event: BrokerEvent, options: PublishOptions = {}): Promise<Delivery[]> {
-    const pool = this.ready();
+    this.ready();
     const claimGroups = options.claimGroups ?? [];
-    const runner = options.tx ?? pool;
-    await runner.query(
-      `INSERT INTO ${this.names.events}
-         (id, source, type, payload, user_id, user_id_is_number, session_id, instance_id, metadata, created_at, skip_groups)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-       ON CONFLICT (id) DO NOTHING`,
-      eventValues(event, claimGroups),
-    );
+    const values = eventValues(event, claimGroups);
+    if (options.tx) await options.tx.query(this.insertEvents(1), values);
+    else await this.inserts.add(values);
     const settler = new PostgresSettler(this.consumerContext());
     // Their delivery rows were inserted as taken (the trigger reads skip_groups).
     return claimGroups.map((group) =>
@@ -121,6 +127,16 @@ export class PostgresTransport implements EventTransport {
         deadLetter: (error, attempts) => settler.deadLetter(event.id, group, error, attempts),
       }),
     );
+  }
+
+  /** An INSERT of `rows` events; an id already stored is skipped (a retried publish). */
+  private insertEvents(rows: number): string {
+    const columns = EVENT_COLUMNS.length;
+    const tuples = Array.from(
+      { length: rows },
+      (_, row) => `(${EVENT_COLUMNS.map((_, column) => `$${row * columns + column + 1}`).join(', ')})`,
+    );
+    return `INSERT INTO ${this.names.events} (${EVENT_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT (id) DO NOTHING`;
   }
 
   async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {

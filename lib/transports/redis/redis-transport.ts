@@ -164,13 +164,14 @@ export class RedisTransport implements EventTransport {
   }
 
   /** Appends a batch of events in one script call; gives their entry ids. */
-  private async append(batch: PendingPublish[]): Promise<string[]> {
+  private async append(batch: PendingPublish[]): Promise<PromiseSettledResult<string>[]> {
     const { retentionMs, maxEvents } = this.settings;
     const args: (string | number)[] = [retentionMs, maxEvents, this.keys.eventPrefix, Date.now()];
     for (const { event, body, skip } of batch) {
       args.push(body, event.id, event.createdAt.getTime(), event.type, skip, String(event.metadata.traceparent ?? ''));
     }
-    return (await PUBLISH.run(this.connected(), [this.keys.stream, this.keys.groups, this.keys.history], args)) as string[];
+    const entryIds = (await PUBLISH.run(this.connected(), [this.keys.stream, this.keys.groups, this.keys.history], args)) as string[];
+    return entryIds.map((value) => ({ status: 'fulfilled', value }));
   }
 
   async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {

@@ -52,6 +52,23 @@ describe('PostgresTransport', () => {
     expect(failure.message).not.toContain('s3cret');
   });
 
+  it('stores the publishes issued together in one batch, and a publish the database refuses fails alone', async () => {
+    const { makeBroker } = setup();
+    const broker = makeBroker('a');
+    await broker.start();
+
+    const outcomes = await Promise.allSettled([
+      broker.publish(createEvent({ type: 'public.users.create', payload: { name: 'Ada' } })),
+      broker.publish(createEvent({ type: 'public.users.create', payload: { name: 'nul \u0000 char' } })),
+      broker.publish(createEvent({ type: 'public.users.create', payload: { name: 'Grace' } })),
+    ]);
+
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(String((outcomes[1] as PromiseRejectedResult).reason)).toMatch(/unsupported Unicode escape sequence/);
+    const stored = await broker.transport.list({ type: 'public.users.create' });
+    expect(stored.map((event) => (event.payload as { name: string }).name).toSorted()).toEqual(['Ada', 'Grace']);
+  });
+
   it('creates its schema once when several instances start at the same time', async () => {
     const { makeBroker } = setup();
     const brokers = [makeBroker('a'), makeBroker('b'), makeBroker('c')];
