@@ -1,4 +1,4 @@
-import type { Pool, PoolClient } from 'pg';
+import pg, { type Pool } from 'pg';
 import { repeatUntilAborted, Signal, sleep } from '../../core/async-primitives.js';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import type { Consumer, ConsumerSpec, Delivery, FlowControl } from '../event-transport.interface.js';
@@ -32,27 +32,18 @@ export class PostgresSettler {
     return this.acks.add({ eventId, group });
   }
 
-  /**
-   * The event rows are locked first, so that two groups settling one event at once see each
-   * other's outcome.
-   */
   private async settleDone(acks: { eventId: string; group: string }[]): Promise<void> {
     const { events, deliveries } = this.context.names;
+    const pairs = acks.map(({ eventId, group }) => `(${escapeLiteral(eventId)}, ${escapeLiteral(group)})`);
     const eventIds = acks.map(({ eventId }) => eventId);
-    await this.inTransaction(eventIds, async (client) => {
-      await client.query(
-        `UPDATE ${deliveries} d SET state = 'done', locked_by = NULL, locked_until = NULL
-         FROM unnest($1::text[], $2::text[]) AS acked(event_id, group_name)
-         WHERE d.event_id = acked.event_id AND d.group_name = acked.group_name AND d.state = 'processing'`,
-        [eventIds, acks.map(({ group }) => group)],
-      );
-      await client.query(
-        `UPDATE ${events} e SET status = 'completed', completed_at = now()
-         WHERE e.id = ANY($1::text[]) AND e.status <> 'failed'
-           AND NOT EXISTS (SELECT 1 FROM ${deliveries} d WHERE d.event_id = e.id AND d.state <> 'done')`,
-        [eventIds],
-      );
-    });
+    await this.inTransaction(eventIds, [
+      `UPDATE ${deliveries} d SET state = 'done', locked_by = NULL, locked_until = NULL
+       FROM (VALUES ${pairs.join(', ')}) AS acked(event_id, group_name)
+       WHERE d.event_id = acked.event_id AND d.group_name = acked.group_name AND d.state = 'processing'`,
+      `UPDATE ${events} e SET status = 'completed', completed_at = now()
+       WHERE e.id IN (${eventIds.map(escapeLiteral).join(', ')}) AND e.status <> 'failed'
+         AND NOT EXISTS (SELECT 1 FROM ${deliveries} d WHERE d.event_id = e.id AND d.state <> 'done')`,
+    ]);
   }
 
   async retry(eventId: string, group: string, delayMs: number, retryCount: number): Promise<void> {
@@ -70,44 +61,41 @@ export class PostgresSettler {
 
   async deadLetter(eventId: string, group: string, error: string, attempts: number): Promise<void> {
     const { events, deliveries } = this.context.names;
-    await this.inTransaction([eventId], async (client) => {
-      await client.query(
-        `UPDATE ${deliveries} SET state = 'failed', locked_by = NULL, locked_until = NULL, error = $3,
-           attempts = greatest(attempts, $4), dead_lettered_at = now()
-         WHERE event_id = $1 AND group_name = $2 AND state = 'processing'`,
-        [eventId, group, error, attempts],
-      );
-      await client.query(`UPDATE ${events} SET status = 'failed', error = $2, retry_count = greatest(retry_count, $3 - 1) WHERE id = $1`, [
-        eventId,
-        error,
-        attempts,
-      ]);
-    });
+    const [id, name, reason, count] = [escapeLiteral(eventId), escapeLiteral(group), escapeLiteral(error), Math.trunc(attempts)];
+    await this.inTransaction(
+      [eventId],
+      [
+        `UPDATE ${deliveries} SET state = 'failed', locked_by = NULL, locked_until = NULL, error = ${reason},
+           attempts = greatest(attempts, ${count}), dead_lettered_at = now()
+         WHERE event_id = ${id} AND group_name = ${name} AND state = 'processing'`,
+        `UPDATE ${events} SET status = 'failed', error = ${reason}, retry_count = greatest(retry_count, ${count - 1}) WHERE id = ${id}`,
+      ],
+    );
   }
 
   /**
-   * Runs `work` in a transaction that first locks the rows of `eventIds`, in id order. A claim
-   * marking events processing locks them in its own order: a deadlock between the two is retried.
+   * Runs `statements` in one transaction that first locks the rows of `eventIds`, in id order, so
+   * that two groups settling one event at once see each other's outcome (each statement reads
+   * what committed before it). They travel as one simple query: one round trip, hence the values
+   * written into them as literals. A claim marking events processing locks them in its own order:
+   * a deadlock between the two is retried.
    */
-  private async inTransaction(eventIds: readonly string[], work: (client: PoolClient) => Promise<void>): Promise<void> {
+  private async inTransaction(eventIds: readonly string[], statements: readonly string[]): Promise<void> {
+    const locking = `SELECT 1 FROM ${this.context.names.events} WHERE id IN (${eventIds.map(escapeLiteral).join(', ')}) ORDER BY id FOR UPDATE`;
+    // Statements sent as one simple query run as one transaction, rolled back whole if one fails.
+    const transaction = [locking, ...statements].join(';\n');
     for (let attempt = 1; ; attempt++) {
-      const client = await this.context.pool.connect();
       try {
-        await client.query('BEGIN');
-        await client.query(`SELECT 1 FROM ${this.context.names.events} WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`, [eventIds]);
-        await work(client);
-        await client.query('COMMIT');
+        await this.context.pool.query(transaction);
         return;
       } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
         if (!isDeadlock(error) || attempt === MAX_DEADLOCK_RETRIES) throw error;
-      } finally {
-        client.release();
       }
     }
   }
 }
 
+const { escapeLiteral } = pg;
 const MAX_DEADLOCK_RETRIES = 3;
 
 function isDeadlock(error: unknown): boolean {
