@@ -6,7 +6,10 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^nestjs-event-broker$/, replacement: fileURLToPath(new URL('./lib/index.ts', import.meta.url)) },
-      { find: /^nestjs-event-broker\/(redis|nats|postgres|microservices)$/, replacement: fileURLToPath(new URL('./lib/$1.ts', import.meta.url)) },
+      {
+        find: /^nestjs-event-broker\/(redis|nats|postgres|microservices)$/,
+        replacement: fileURLToPath(new URL('./lib/$1.ts', import.meta.url)),
+      },
     ],
   },
   test: {

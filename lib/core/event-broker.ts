@@ -15,7 +15,7 @@ import { createEvent, type CreateEventInput } from './create-event.js';
 import type { EventBrokerOptions, PublishInterceptor, PublishMode } from './event-broker-options.interface.js';
 import { BrokerStateError, EventBrokerError } from './event-broker.errors.js';
 import { assertPattern, matchAnyPattern } from './match-pattern.js';
-import { DEFAULT_MAX_PAYLOAD_BYTES, serializePayload } from './payload-validation.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, rememberPayloadJson, serializePayload } from './payload-validation.js';
 import { backoffDelay, resolveRetryOptions, type RetryOptions } from './retry-policy.js';
 import type { DeliveryInfo, EventHandler, SubscribeOptions, Subscription } from './subscription.interface.js';
 import { WorkerPool } from './worker-pool.js';
@@ -207,7 +207,9 @@ export class EventBroker {
   createEvent<T>(input: CreateEventInput<T>): BrokerEvent<T> {
     const event = createEvent(input);
     event.instanceId = this.instanceId;
-    event.payload = JSON.parse(serializePayload(event.payload, this.maxPayloadBytes)) as T;
+    const json = serializePayload(event.payload, this.maxPayloadBytes);
+    event.payload = JSON.parse(json) as T;
+    rememberPayloadJson(event, json);
     return event;
   }
 

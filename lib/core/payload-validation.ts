@@ -89,3 +89,16 @@ export function serializePayload(payload: unknown, maxBytes: number): string {
   }
   return json;
 }
+
+/** The JSON text of payloads checked by `serializePayload` on their way into an event. */
+const payloadTexts = new WeakMap<object, string>();
+
+/** Remembers `json` as the JSON text of `event`'s payload (which it must stay equal to). */
+export function rememberPayloadJson(event: object, json: string): void {
+  payloadTexts.set(event, json);
+}
+
+/** The JSON text of `event`'s payload, from the check that admitted it when there was one. */
+export function payloadJsonOf(event: { payload: unknown }): string {
+  return payloadTexts.get(event) ?? JSON.stringify(event.payload);
+}

@@ -13,8 +13,12 @@ const storage = new AsyncLocalStorage<EventRequestContextValue>();
  * `EventPublisher` and `@EmitsEvent`.
  */
 export const EventRequestContext = {
-  /** Runs `fn` with `value` as the current context. */
+  /**
+   * Runs `fn` with `value` as the current context. An empty one where none is current changes
+   * nothing, and is skipped: a first `run` makes Node track every promise of the process.
+   */
   run<R>(value: EventRequestContextValue, fn: () => R): R {
+    if (value.userId === undefined && value.sessionId === undefined && storage.getStore() === undefined) return fn();
     return storage.run(value, fn);
   },
   current(): EventRequestContextValue | undefined {

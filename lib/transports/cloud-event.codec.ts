@@ -1,6 +1,7 @@
 import type { BrokerEvent, EventMetadata } from '../core/broker-event.interface.js';
 import { assertEventSource, createEvent } from '../core/create-event.js';
 import { InvalidEventError } from '../core/event-broker.errors.js';
+import { payloadJsonOf } from '../core/payload-validation.js';
 import type { EventCodec } from './event-codec.interface.js';
 
 /** A CloudEvents 1.0 document in structured JSON mode: how events travel on durable transports. */
@@ -120,6 +121,12 @@ export function fromCloudEvent(json: string): BrokerEvent {
 
 /** The default codec: CloudEvents 1.0 in structured JSON mode. */
 export const cloudEventCodec: EventCodec = {
-  encode: (event) => JSON.stringify(toCloudEvent(event)),
+  encode: (event) => {
+    const cloudEvent = toCloudEvent(event);
+    if (event.payload === undefined) return JSON.stringify(cloudEvent);
+    // The payload's JSON text is known from its check at publish: written as is, not serialised again.
+    const { data: _payload, ...attributes } = cloudEvent;
+    return `${JSON.stringify(attributes).slice(0, -1)},"data":${payloadJsonOf(event)}}`;
+  },
   decode: fromCloudEvent,
 };

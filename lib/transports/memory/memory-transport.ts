@@ -22,6 +22,7 @@ import type {
 import { LiveTail } from '../live-tail.js';
 import type { MemoryTransportOptions } from './memory-transport-options.interface.js';
 import { resolveOptions } from '../../core/resolve-options.js';
+import { payloadJsonOf } from '../../core/payload-validation.js';
 
 /** An event in the history, with how the groups it was routed to have fared. */
 interface StoredEvent {
@@ -77,7 +78,7 @@ function snapshot({ event, payloadJson }: StoredEvent): BrokerEvent {
 }
 
 function store(event: BrokerEvent): StoredEvent {
-  return { event: copyEvent(event, null), payloadJson: JSON.stringify(event.payload), unsettled: 0, failed: 0 };
+  return { event: copyEvent(event, null), payloadJson: payloadJsonOf(event), unsettled: 0, failed: 0 };
 }
 
 function samePatterns(left: readonly string[], right: readonly string[]): boolean {
@@ -122,10 +123,11 @@ export class MemoryTransport implements EventTransport {
 
   async publish(event: BrokerEvent, options: PublishOptions = {}): Promise<Delivery[]> {
     this.assertOpen();
-    const claimed = new Set(options.claimGroups);
-    const targets = [...this.groups.values()].filter(
-      (group) => group.consumers > 0 && !claimed.has(group.name) && matchAnyPattern(group.patterns, event.type),
-    );
+    const claimed = options.claimGroups ?? [];
+    const targets: MemoryGroup[] = [];
+    for (const group of this.groups.values()) {
+      if (group.consumers > 0 && !claimed.includes(group.name) && matchAnyPattern(group.patterns, event.type)) targets.push(group);
+    }
     for (const group of targets) {
       while (group.ready.length >= this.options.maxQueued && !this.closed) await group.changed.wait();
     }
@@ -136,11 +138,11 @@ export class MemoryTransport implements EventTransport {
       group.ready.push({ stored, attempt: 1 });
       group.changed.notify();
     }
-    stored.unsettled = targets.length + claimed.size;
+    stored.unsettled = targets.length + claimed.length;
     if (stored.unsettled === 0) this.setStatus(stored.event, 'completed', { completedAt: new Date() });
     this.remember(stored);
     for (const { pattern, tail } of this.tails) if (matchPattern(pattern, event.type)) tail.push(snapshot(stored));
-    return [...claimed].map((name) => this.handOut(this.groups.get(name), name, { stored, attempt: 1 }));
+    return claimed.map((name) => this.handOut(this.groups.get(name), name, { stored, attempt: 1 }));
   }
 
   async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {

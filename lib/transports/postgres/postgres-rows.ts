@@ -1,3 +1,4 @@
+import { payloadJsonOf } from '../../core/payload-validation.js';
 import type { BrokerEvent, EventMetadata, EventSource, EventStatus } from '../../core/broker-event.interface.js';
 import { parseEventType } from '../../core/event-type.js';
 
@@ -41,7 +42,7 @@ export function eventValues(event: BrokerEvent, skipGroups: readonly string[]): 
     event.id,
     event.source,
     event.type,
-    JSON.stringify(event.payload),
+    payloadJsonOf(event),
     event.userId === undefined ? null : String(event.userId),
     typeof event.userId === 'number',
     event.sessionId ?? null,

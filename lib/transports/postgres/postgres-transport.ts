@@ -134,7 +134,7 @@ export class PostgresTransport implements EventTransport {
     const columns = EVENT_COLUMNS.length;
     const tuples = Array.from(
       { length: rows },
-      (_, row) => `(${EVENT_COLUMNS.map((_, column) => `$${row * columns + column + 1}`).join(', ')})`,
+      (_row, row) => `(${EVENT_COLUMNS.map((_column, column) => `$${row * columns + column + 1}`).join(', ')})`,
     );
     return `INSERT INTO ${this.names.events} (${EVENT_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT (id) DO NOTHING`;
   }
