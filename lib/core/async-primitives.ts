@@ -18,22 +18,32 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  */
 export class Signal {
   private waiters = new Set<() => void>();
+  private count = 0;
 
-  /** Resolves at the next `notify`, or when `abort` aborts. */
-  wait(abort?: AbortSignal): Promise<void> {
+  /** How many times `notify` was called: a change since an earlier reading means it was notified meanwhile. */
+  get notifications(): number {
+    return this.count;
+  }
+
+  /** Resolves at the next `notify`, when `abort` aborts, or after `timeoutMs` if given. */
+  wait(abort?: AbortSignal, timeoutMs?: number): Promise<void> {
     return new Promise((resolve) => {
       if (abort?.aborted) return resolve();
-      const done = (): void => {
-        this.waiters.delete(done);
+      const timer = timeoutMs === undefined ? undefined : setTimeout(done, timeoutMs);
+      function done(): void {
+        clearTimeout(timer);
+        waiters.delete(done);
         abort?.removeEventListener('abort', done);
         resolve();
-      };
-      this.waiters.add(done);
+      }
+      const waiters = this.waiters;
+      waiters.add(done);
       abort?.addEventListener('abort', done, { once: true });
     });
   }
 
   notify(): void {
+    this.count++;
     if (this.waiters.size === 0) return;
     const waiters = this.waiters;
     this.waiters = new Set();

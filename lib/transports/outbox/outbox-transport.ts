@@ -1,5 +1,5 @@
 import pg, { type Pool } from 'pg';
-import { repeatUntilAborted, Signal, sleep } from '../../core/async-primitives.js';
+import { repeatUntilAborted, Signal } from '../../core/async-primitives.js';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
 import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
 import { BrokerStateError, EventBrokerError } from '../../core/event-broker.errors.js';
@@ -151,16 +151,13 @@ export class OutboxTransport implements EventTransport {
   /** Forwards committed rows until closed; a failed batch (transport down) is tried again. */
   private relay(): Promise<void> {
     const signal = this.abort.signal;
-    // One waiter at a time, made before the batch so that a notification during it is not missed.
-    let arrival: Promise<void> | undefined;
     return repeatUntilAborted(
       signal,
       async () => {
-        arrival ??= this.arrivals.wait(signal).then(() => {
-          arrival = undefined;
-        });
+        // A notification during the batch may be for rows it did not see: forward again at once.
+        const seen = this.arrivals.notifications;
         const sent = await this.forwardBatch();
-        if (sent < this.batchSize) await Promise.race([arrival, sleep(this.pollIntervalMs, signal)]);
+        if (sent < this.batchSize && this.arrivals.notifications === seen) await this.arrivals.wait(signal, this.pollIntervalMs);
       },
       (error) => this.logger.warn(`Outbox relay could not forward events, retrying: ${errorMessage(error)}`),
       { firstPauseMs: 100, maxPauseMs: 5000 },

@@ -1,5 +1,5 @@
 import pg, { type Pool } from 'pg';
-import { repeatUntilAborted, Signal, sleep } from '../../core/async-primitives.js';
+import { repeatUntilAborted, Signal } from '../../core/async-primitives.js';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import type { Consumer, ConsumerSpec, Delivery, FlowControl } from '../event-transport.interface.js';
 import { UnsettledDeliveries } from '../unsettled-deliveries.js';
@@ -154,8 +154,7 @@ export class PostgresGroupConsumer implements Consumer {
 
   private loop(): Promise<void> {
     const signal = this.abort.signal;
-    // One waiter at a time, made before the claim so that a notification during it is not missed.
-    let arrival: Promise<void> | undefined;
+    const { arrivals, pollIntervalMs } = this.context;
     return repeatUntilAborted(
       signal,
       async () => {
@@ -163,11 +162,10 @@ export class PostgresGroupConsumer implements Consumer {
           await this.flow.whenReady(signal);
           return;
         }
-        arrival ??= this.context.arrivals.wait(signal).then(() => {
-          arrival = undefined;
-        });
+        // A notification during the claim may be for rows it did not see: claim again at once.
+        const seen = arrivals.notifications;
         const claimed = await this.claim(this.flow.capacity());
-        if (claimed === 0) await Promise.race([arrival, sleep(this.context.pollIntervalMs, signal)]);
+        if (claimed === 0 && arrivals.notifications === seen) await arrivals.wait(signal, pollIntervalMs);
       },
       (error) => this.context.logger.warn(`PostgreSQL consumer of group ${this.spec.group} failed, retrying: ${errorMessage(error)}`),
     );
