@@ -18,7 +18,7 @@ import { NestFactory } from '@nestjs/core';
 import { ClientProxy, ClientsModule, Ctx, EventPattern, MessagePattern, Payload, RpcException } from '@nestjs/microservices';
 import { firstValueFrom, lastValueFrom, of, throwError, type Observable } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { BrokerEvent, EventBroker, EventBrokerModuleOptions } from 'nestjs-event-broker';
+import { EventBroker, EventBrokerModule, EventPublisher, type BrokerEvent, type EventBrokerModuleOptions } from 'nestjs-event-broker';
 import { EventBrokerClient, EventBrokerContext, EventBrokerRecord, EventBrokerStrategy } from 'nestjs-event-broker/microservices';
 import { deleteStreams, NATS_URL, uniqueStream } from '../support/nats.js';
 import { deleteKeys, REDIS_URL, uniquePrefix } from '../support/redis.js';
@@ -256,5 +256,30 @@ describe.each([{ make: redisBridge }, { make: natsBridge }])('the microservices 
   it('rejects send() with an error that says to use emit()', async () => {
     const client = await startProducer();
     await expect(firstValueFrom(client.send('public.users.get', {}))).rejects.toThrow(/request-reply is not carried.*emit\(\)/);
+  });
+});
+
+describe('the microservices bridge in a hybrid app', () => {
+  it("runs @EventPattern handlers on the app's own broker when connected with connectMicroservice", async () => {
+    const recorder = new Recorder();
+    @Module({
+      imports: [EventBrokerModule.forRoot({ serviceName: 'hybrid' })],
+      controllers: [UsersEventsController],
+      providers: [{ provide: Recorder, useValue: recorder }, RecordContextType],
+    })
+    class HybridModule {}
+    const app = await NestFactory.create(HybridModule, { logger: false });
+    try {
+      app.connectMicroservice({ strategy: new EventBrokerStrategy({ broker: app.get(EventBroker) }) });
+      await app.startAllMicroservices();
+      await app.init();
+
+      const event = await app.get(EventPublisher).publish('public.users.create', { name: 'Barbara' });
+
+      await waitFor(() => recorder.handled.length === 1, 'the @EventPattern handler ran on the shared broker');
+      expect(recorder.handled[0]).toMatchObject({ payload: { name: 'Barbara' }, event: { id: event.id }, pattern: 'public.users.*' });
+    } finally {
+      await app.close();
+    }
   });
 });
