@@ -15,7 +15,7 @@ import { createEvent, type CreateEventInput } from './create-event.js';
 import type { EventBrokerOptions, PublishInterceptor, PublishMode } from './event-broker-options.interface.js';
 import { BrokerStateError, EventBrokerError } from './event-broker.errors.js';
 import { assertPattern, matchAnyPattern } from './match-pattern.js';
-import { DEFAULT_MAX_PAYLOAD_BYTES, rememberPayloadJson, serializePayload } from './payload-validation.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, forgetPayloadJson, rememberPayloadJson, serializePayload } from './payload-validation.js';
 import { backoffDelay, resolveRetryOptions, type RetryOptions } from './retry-policy.js';
 import type { DeliveryInfo, EventHandler, SubscribeOptions, Subscription } from './subscription.interface.js';
 import { WorkerPool } from './worker-pool.js';
@@ -109,7 +109,7 @@ export class EventBroker {
     if (this.mode !== 'async' && this.mode !== 'sync')
       throw new EventBrokerError(`EventBroker option mode must be 'async' or 'sync', got ${String(this.mode)}`);
     this.workerCount = positiveInteger('workerCount', options.workerCount ?? 10);
-    this.bufferSize = positiveInteger('bufferSize', options.bufferSize ?? 1000);
+    this.bufferSize = positiveInteger('bufferSize', options.bufferSize ?? 2 * this.workerCount);
     this.maxPayloadBytes = positiveInteger('maxPayloadBytes', options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
     this.shutdownTimeoutMs = positiveInteger('shutdownTimeoutMs', options.shutdownTimeoutMs ?? 10_000);
     this.retry = resolveRetryOptions(options.retry, 'EventBroker');
@@ -431,6 +431,8 @@ export class EventBroker {
     const run = this.publishInterceptors.reduceRight<() => Promise<void>>(
       (inner, interceptor) => () => interceptor(event, inner, this.transport.type),
       async () => {
+        // An interceptor may have changed the payload: the transport serialises it again.
+        if (this.publishInterceptors.length > 0) forgetPayloadJson(event);
         await publish();
       },
     );

@@ -98,6 +98,11 @@ export function rememberPayloadJson(event: object, json: string): void {
   payloadTexts.set(event, json);
 }
 
+/** Forgets the JSON text of `event`'s payload: something may have changed the payload since. */
+export function forgetPayloadJson(event: object): void {
+  payloadTexts.delete(event);
+}
+
 /** The JSON text of `event`'s payload, from the check that admitted it when there was one. */
 export function payloadJsonOf(event: { payload: unknown }): string {
   return payloadTexts.get(event) ?? JSON.stringify(event.payload);

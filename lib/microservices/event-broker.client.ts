@@ -41,6 +41,7 @@ export class EventBrokerClient extends ClientProxy {
     const broker = await opening;
     await broker.stop();
     this.metrics?.untrack(broker);
+    this._status$.next('disconnected');
   }
 
   /** The broker events are published through (once connected). */
@@ -59,7 +60,7 @@ export class EventBrokerClient extends ClientProxy {
   }
 
   protected async dispatchEvent<T = BrokerEvent>(packet: ReadPacket): Promise<T> {
-    const { pattern, data } = packet as ReadPacket<unknown>;
+    const { pattern, data, metadata: outOfBand } = packet as ReadPacket<unknown> & { metadata?: Record<string, string> };
     if (typeof pattern !== 'string') {
       throw new EventBrokerError(
         `EventBrokerClient.emit: the pattern must be an event type string such as 'public.users.create', got ${JSON.stringify(pattern)}`,
@@ -70,6 +71,8 @@ export class EventBrokerClient extends ClientProxy {
     const request = EventRequestContext.current();
     const event = await broker.publish({
       ...record.options,
+      // What Nest's dispatch hook attached (a trace id, a tenant) travels as metadata too.
+      metadata: { ...outOfBand, ...record.options.metadata },
       type: pattern,
       payload: record.payload,
       userId: record.options.userId ?? request?.userId,
@@ -83,6 +86,7 @@ export class EventBrokerClient extends ClientProxy {
     this.metrics = createMetrics(this.options);
     const broker = await createBroker(this.options, this.metrics);
     await broker.start();
+    this._status$.next('connected');
     return (this.connected = broker);
   }
 

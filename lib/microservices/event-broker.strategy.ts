@@ -16,7 +16,8 @@ import { asHandlerError } from './handler-error.js';
 
 /**
  * A Nest microservice server on the broker: every `@EventPattern` becomes a durable subscription,
- * in the group `<serviceName>:<pattern>` (`*` written `_`), unless the pattern's extras name one
+ * in the group `<serviceName>:<pattern>` (`*` written `:any`, `**` `:all`, which no event type
+ * segment can be), unless the pattern's extras name one
  * (`@EventPattern('a.b.*', { group, retry, concurrency, fromBeginning })`). A handler that throws,
  * or whose Observable errors, is retried and dead-lettered as an `@OnEvent` handler is.
  */
@@ -98,7 +99,7 @@ export class EventBrokerStrategy extends Server implements CustomTransportStrate
 
   private subscribeOptions(broker: EventBroker, pattern: string, handler: MessageHandler): SubscribeOptions {
     const extras = (handler.extras ?? {}) as SubscribeOptions;
-    const group = extras.group ?? `${broker.serviceName}:${pattern.replaceAll('*', '_')}`;
+    const group = extras.group ?? `${broker.serviceName}:${pattern.replaceAll('**', ':all').replaceAll('*', ':any')}`;
     return { group, retry: extras.retry, concurrency: extras.concurrency, fromBeginning: extras.fromBeginning };
   }
 

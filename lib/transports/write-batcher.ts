@@ -1,3 +1,5 @@
+const DEFAULT_MAX_BATCH = 500;
+
 /**
  * Gathers the writes asked for while the event loop is busy and sends them as one (one round trip
  * and one script call for the acks of many handlers that finished together, or one INSERT for
@@ -7,7 +9,11 @@
 export class WriteBatcher<T, R = void> {
   private pending: { item: T; resolve: (result: R) => void; reject: (error: unknown) => void }[] = [];
 
-  constructor(private readonly write: (items: T[]) => Promise<readonly PromiseSettledResult<R>[] | void>) {}
+  /** `maxBatch` bounds one write (the arguments of a call, the parameters of a statement). */
+  constructor(
+    private readonly write: (items: T[]) => Promise<readonly PromiseSettledResult<R>[] | void>,
+    private readonly maxBatch = DEFAULT_MAX_BATCH,
+  ) {}
 
   add(item: T): Promise<R> {
     return new Promise((resolve, reject) => {
@@ -16,8 +22,8 @@ export class WriteBatcher<T, R = void> {
   }
 
   private async flush(): Promise<void> {
-    const batch = this.pending;
-    this.pending = [];
+    const batch = this.pending.splice(0, this.maxBatch);
+    if (this.pending.length > 0) setImmediate(() => void this.flush());
     try {
       const outcomes = await this.write(batch.map(({ item }) => item));
       batch.forEach(({ resolve, reject }, index) => {

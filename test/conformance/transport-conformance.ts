@@ -22,6 +22,7 @@ const TEST_TIMEOUT_MS = 30_000;
 interface Order {
   n: number;
   poison?: boolean;
+  note?: string;
 }
 
 type BrokerSettings = Partial<Omit<EventBrokerOptions, 'transport'>>;
@@ -418,6 +419,74 @@ export function describeTransportConformance(name: string, factory: TransportFix
       await pause(QUIET_MS);
       expect(handled).toEqual([event.id]);
       expect(await broker.transport.deadLetters({ group: 'replayed' })).toEqual([]);
+    });
+
+    it('completes a dead letter that another instance replayed, once the handler succeeds', async () => {
+      const worker = makeBroker();
+      const admin = makeBroker();
+      let healthy = false;
+      const handled: string[] = [];
+      await worker.subscribe(
+        PATTERN,
+        (event) => {
+          if (!healthy) throw new Error('downstream unavailable');
+          handled.push(event.id);
+        },
+        { group: 'replayed-elsewhere', retry: { maxRetries: 0 } },
+      );
+      await worker.start();
+      await admin.start();
+
+      const event = await worker.publish(order(1));
+      await eventually(async () => (await statusOf(admin, event.id)) === 'failed', 'event failed');
+      const [deadLetter] = await admin.transport.deadLetters({ group: 'replayed-elsewhere' });
+      healthy = true;
+      await admin.transport.replay(deadLetter.id);
+
+      await eventually(
+        async () => (await statusOf(admin, event.id)) === 'completed',
+        'event completed after the replay from the other instance',
+        async () => ({ handled, status: await statusOf(admin, event.id) }),
+      );
+      expect(handled).toEqual([event.id]);
+    });
+
+    it('stores and handles once an event published again with the same id', async () => {
+      const broker = makeBroker();
+      const counts = new Map<string, number>();
+      await broker.subscribe(PATTERN, (event) => countInto(counts, event.id), { group: 'idempotent' });
+      await broker.start();
+
+      const first = await broker.publish(order(1));
+      await broker.publish({ ...order(1), id: first.id });
+      await Promise.all([broker.publish({ ...order(2), id: 'retried-together' }), broker.publish({ ...order(2), id: 'retried-together' })]);
+
+      await eventually(
+        () => counts.size === 2,
+        'both events handled',
+        () => ({ counts: [...counts] }),
+      );
+      await pause(QUIET_MS);
+      expect(duplicates(counts)).toEqual([]);
+      expect((await broker.transport.list({ type: TYPE })).map((event) => event.id).toSorted()).toEqual(
+        [first.id, 'retried-together'].toSorted(),
+      );
+    });
+
+    it('stores the payload as a publish interceptor left it', async () => {
+      const broker = makeBroker({
+        publishInterceptors: [
+          async (event, publish) => {
+            event.payload = { ...(event.payload as Order), note: 'redacted' };
+            await publish();
+          },
+        ],
+      });
+      await broker.start();
+
+      const event = await broker.publish(order(1, { note: 'card 4111 1111 1111 1111' }));
+
+      expect((await broker.transport.get(event.id))?.payload).toEqual({ n: 1, note: 'redacted' });
     });
 
     it('loses nothing it accepted when a broker is stopped in the middle of a publish burst', async () => {

@@ -181,7 +181,9 @@ export class NatsGroupConsumer implements Consumer {
   private delivery(message: JsMsg, body: string, event: BrokerEvent, attempt: number): Delivery {
     const startedAt = Date.now();
     let marking: Promise<void> | undefined;
-    const markTimer = setTimeout(() => (marking = this.markProcessing(event.id, startedAt)), PROCESSING_MARK_DELAY_MS);
+    const markTimer = setTimeout(() => {
+      if (!this.abort.signal.aborted) marking = this.markProcessing(event.id, startedAt);
+    }, PROCESSING_MARK_DELAY_MS).unref();
     const tracked = this.unsettled.track(String(message.seq), message, `Delivery of message ${message.seq} to group ${this.spec.group}`);
     const settle = (): boolean => {
       clearTimeout(markTimer);

@@ -44,8 +44,8 @@ export function settledStatus(record: HistoryRecord): EventStatus | undefined {
   return undefined;
 }
 
-/** Records this process wrote last, with their revisions: kept for this many events at most. */
-const KNOWN_RECORDS = 10_000;
+/** Records this process wrote last, with their revisions: kept up to this many characters of JSON. */
+const KNOWN_RECORDS_CHARS = 16 * 1024 * 1024;
 
 /**
  * History and status in a JetStream key-value bucket, updated with compare-and-set. The record a
@@ -54,6 +54,7 @@ const KNOWN_RECORDS = 10_000;
  */
 export class NatsHistory {
   private readonly known = new Map<string, { json: string; revision: number }>();
+  private knownChars = 0;
 
   constructor(private readonly kv: KV) {}
 
@@ -77,22 +78,30 @@ export class NatsHistory {
   /** Applies `change` (which says whether it changed anything) until no other writer interferes. */
   async update(id: string, change: (record: HistoryRecord) => boolean): Promise<boolean> {
     let current = this.known.get(id);
+    let cached = current !== undefined;
     for (let conflicts = 0; conflicts < MAX_CONFLICTS; conflicts++) {
       if (!current) {
         const entry = await this.kv.get(encodeName(id));
         if (!entry || entry.operation !== 'PUT') return false;
         current = { json: entry.string(), revision: entry.revision };
+        cached = false;
       }
       const record = JSON.parse(current.json) as HistoryRecord;
-      if (!change(record)) return true;
+      if (!change(record)) {
+        if (!cached) return true;
+        // "Nothing to change" read from memory may be stale (another instance replayed it, say): read again.
+        this.forget(id);
+        current = undefined;
+        continue;
+      }
       const json = JSON.stringify(record);
       try {
         this.remember(id, json, await this.kv.update(encodeName(id), json, current.revision));
         return true;
       } catch (error) {
         if (!isConflict(error)) throw error;
+        this.forget(id);
         current = undefined;
-        this.known.delete(id);
         // Several groups settle one event at once: step aside a little, at random, before trying again.
         await sleep(Math.random() * 5 * (conflicts + 1));
       }
@@ -101,13 +110,21 @@ export class NatsHistory {
   }
 
   private remember(id: string, json: string, revision: number): void {
-    this.known.delete(id);
+    this.forget(id);
     this.known.set(id, { json, revision });
-    if (this.known.size > KNOWN_RECORDS) this.known.delete(this.known.keys().next().value as string);
+    this.knownChars += json.length;
+    while (this.knownChars > KNOWN_RECORDS_CHARS) this.forget(this.known.keys().next().value as string);
+  }
+
+  private forget(id: string): void {
+    const known = this.known.get(id);
+    if (!known) return;
+    this.known.delete(id);
+    this.knownChars -= known.json.length;
   }
 
   async delete(id: string): Promise<boolean> {
-    this.known.delete(id);
+    this.forget(id);
     if (!(await this.get(id))) return false;
     await this.kv.delete(encodeName(id));
     return true;

@@ -48,6 +48,8 @@ export class NatsSubjects {
     if (pattern === '*' || pattern === '**') return this.all;
     if (pattern.includes(' ')) throw new InvalidPatternError(`Invalid event pattern: "${pattern}"`);
     const subject = pattern.replace(/\*\*$/, '>');
-    return this.layout === 'type' ? subject : `${this.prefix}.*.${subject}`;
+    if (this.layout === 'prefix.source.type') return `${this.prefix}.*.${subject}`;
+    // A pattern that does not start with the prefix (`*.user.created`) reads the whole stream, filtered by the client.
+    return subject.startsWith(`${this.prefix}.`) ? subject : this.all;
   }
 }

@@ -178,7 +178,11 @@ export class PostgresGroupConsumer implements Consumer {
     );
   }
 
-  /** Takes up to `count` due deliveries; the commit does not wait for the disk (see `QUICK_COMMIT`). */
+  /**
+   * Takes up to `count` due deliveries; the commit does not wait for the disk (see `QUICK_COMMIT`).
+   * An event row another transaction holds (a group settling it) is not marked processing rather
+   * than waited for: waiting, in another order than the settle's, could deadlock.
+   */
   private async claim(count: number): Promise<number> {
     const { events, deliveries } = this.context.names;
     const { rows } = await this.context.pool.query<EventRow & { attempts: number }>(
@@ -196,7 +200,10 @@ export class PostgresGroupConsumer implements Consumer {
          RETURNING d.event_id, d.attempts
        ), started AS (
          UPDATE ${events} e SET status = 'processing', processed_at = now()
-         FROM taken WHERE e.id = taken.event_id AND e.status = 'pending'
+         WHERE e.id IN (
+           SELECT pending.id FROM ${events} pending JOIN taken ON pending.id = taken.event_id
+           WHERE pending.status = 'pending' FOR UPDATE OF pending SKIP LOCKED
+         )
        ), quick_commit AS (${QUICK_COMMIT})
        SELECT e.*, taken.attempts FROM taken JOIN ${events} e ON e.id = taken.event_id CROSS JOIN quick_commit ORDER BY e.seq`,
       [this.spec.group, count, this.spec.consumerName, this.context.ackTimeoutMs],

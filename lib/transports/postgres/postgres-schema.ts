@@ -73,12 +73,18 @@ export function schemaStatements(names: PostgresNames): string[] {
     `CREATE OR REPLACE FUNCTION "${schema}".route_event() RETURNS trigger LANGUAGE plpgsql AS $route$
     DECLARE routed integer;
     BEGIN
+      -- An id already stored (a retried publish) is skipped, as ON CONFLICT (id) DO NOTHING would skip the row.
+      IF EXISTS (SELECT 1 FROM ${events} WHERE id = NEW.id) THEN
+        RETURN NULL;
+      END IF;
       INSERT INTO ${deliveries} (event_id, event_seq, group_name)
         SELECT NEW.id, NEW.seq, g.name FROM ${groups} g
-        WHERE NEW.type ~ g.type_regex AND NOT (g.name = ANY (NEW.skip_groups));
+        WHERE NEW.type ~ g.type_regex AND NOT (g.name = ANY (NEW.skip_groups))
+        ON CONFLICT DO NOTHING;
       GET DIAGNOSTICS routed = ROW_COUNT;
       INSERT INTO ${deliveries} (event_id, event_seq, group_name, state, attempts, locked_by, locked_until)
-        SELECT NEW.id, NEW.seq, claimed, 'processing', 1, 'inline', 'infinity' FROM unnest(NEW.skip_groups) AS claimed;
+        SELECT NEW.id, NEW.seq, claimed, 'processing', 1, 'inline', 'infinity' FROM unnest(NEW.skip_groups) AS claimed
+        ON CONFLICT DO NOTHING;
       IF routed + coalesce(array_length(NEW.skip_groups, 1), 0) = 0 THEN
         NEW.status := 'completed';
         NEW.completed_at := now();

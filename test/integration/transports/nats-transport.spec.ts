@@ -40,6 +40,28 @@ async function startFailure(transport: NatsTransport): Promise<Error> {
 }
 
 describe('NatsTransport', () => {
+  it("with subjectLayout 'type', publishes on the type and delivers to a pattern that starts with a wildcard", async () => {
+    const names = uniqueStream('layout');
+    cleanups.push(() => deleteStreams(names.stream));
+    const broker = new EventBroker({
+      transport: new NatsTransport({ servers: NATS_URL, ...names, subjectLayout: 'type', ackWaitMs: 1000, fetchExpiresMs: 1000 }),
+      logger: new RecordingLogger(),
+    });
+    cleanups.push(() => broker.stop());
+    const seen: string[] = [];
+    await broker.subscribe('*.user.created', (event) => void seen.push(event.type), { group: 'any-schema' });
+    await broker.start();
+
+    await broker.publish(createEvent({ type: `${names.subjectPrefix}.user.created`, payload: { id: 1 } }));
+    await broker.publish(createEvent({ type: `${names.subjectPrefix}.user.deleted`, payload: { id: 1 } }));
+
+    await waitFor(() => seen.length === 1, 'the matching event delivered');
+    expect(seen).toEqual([`${names.subjectPrefix}.user.created`]);
+    await expect(broker.publish(createEvent({ type: 'billing.invoice.paid', payload: {} }))).rejects.toThrow(
+      `it must start with the subject prefix "${names.subjectPrefix}."`,
+    );
+  });
+
   it('fails to start with an error naming the server when NATS cannot be reached', async () => {
     const port = await freePort();
     const failure = await startFailure(new NatsTransport({ servers: `nats://127.0.0.1:${port}`, pass: 's3cret', user: 'u' }));

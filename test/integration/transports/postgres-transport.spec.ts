@@ -69,6 +69,19 @@ describe('PostgresTransport', () => {
     expect(stored.map((event) => (event.payload as { name: string }).name).toSorted()).toEqual(['Ada', 'Grace']);
   });
 
+  it('accepts 8 000 publishes issued at once: more rows than one INSERT can carry parameters for', async () => {
+    const { makeBroker } = setup();
+    const broker = makeBroker('importer');
+    await broker.start();
+
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 8000 }, (_, n) => broker.publish(createEvent({ type: 'public.rows.import', payload: { n } }))),
+    );
+
+    expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toEqual([]);
+    expect((await broker.stats()).transport.events).toBe(8000);
+  }, 60_000);
+
   it('creates its schema once when several instances start at the same time', async () => {
     const { makeBroker } = setup();
     const brokers = [makeBroker('a'), makeBroker('b'), makeBroker('c')];

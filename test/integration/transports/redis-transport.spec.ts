@@ -103,6 +103,19 @@ describe('RedisTransport', () => {
     expect(seen[0]).toMatchObject({ id: 'invoice-1', source: 'system', payload: { total: 12.5 }, userId: 'u-1', entity: 'invoices' });
   });
 
+  it('accepts 25 000 publishes issued at once (a bulk import): they go out in bounded batches', async () => {
+    const { makeBroker } = setup();
+    const broker = makeBroker('importer');
+    await broker.start();
+
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 25_000 }, (_, n) => broker.publish(createEvent({ type: 'public.rows.import', payload: { n } }))),
+    );
+
+    expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toEqual([]);
+    expect((await broker.stats()).transport).toMatchObject({ streamLength: 25_000 });
+  }, 60_000);
+
   it('stores a publish retried with the same event id once', async () => {
     const { makeBroker } = setup();
     const broker = makeBroker('api');
