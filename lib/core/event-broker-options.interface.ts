@@ -21,10 +21,7 @@ export interface EventBrokerOptions {
   mode?: PublishMode;
   /** Handlers running at once on this instance (default 10). */
   workerCount?: number;
-  /**
-   * Deliveries taken from the transport and not yet settled, at most (default `2 × workerCount`):
-   * what an instance holds beyond what its workers run is left to the other instances of its group.
-   */
+  /** Deliveries taken from the transport and not yet settled, at most (default 1000). */
   bufferSize?: number;
   /** Default retry policy of every subscription. */
   retry?: Partial<RetryOptions>;

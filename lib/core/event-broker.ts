@@ -109,7 +109,7 @@ export class EventBroker {
     if (this.mode !== 'async' && this.mode !== 'sync')
       throw new EventBrokerError(`EventBroker option mode must be 'async' or 'sync', got ${String(this.mode)}`);
     this.workerCount = positiveInteger('workerCount', options.workerCount ?? 10);
-    this.bufferSize = positiveInteger('bufferSize', options.bufferSize ?? 2 * this.workerCount);
+    this.bufferSize = positiveInteger('bufferSize', options.bufferSize ?? 1000);
     this.maxPayloadBytes = positiveInteger('maxPayloadBytes', options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
     this.shutdownTimeoutMs = positiveInteger('shutdownTimeoutMs', options.shutdownTimeoutMs ?? 10_000);
     this.retry = resolveRetryOptions(options.retry, 'EventBroker');
@@ -331,7 +331,8 @@ export class EventBroker {
 
   private async openConsumer(subscription: ActiveSubscription): Promise<void> {
     const flow: FlowControl = {
-      capacity: () => Math.min(this.bufferSize - this.inFlight, subscription.concurrency - subscription.inFlight),
+      // One read takes at most twice what the workers run: in a burst, the other instances of the group get their share.
+      capacity: () => Math.min(this.bufferSize - this.inFlight, subscription.concurrency - subscription.inFlight, 2 * this.workerCount),
       whenReady: async (signal) => {
         while (flow.capacity() <= 0 && !signal.aborted) await this.settled.wait(signal);
       },

@@ -65,7 +65,7 @@ export interface Delivery {
 
 /** What a consumer may take, set by the broker's worker pool (back-pressure). */
 export interface FlowControl {
-  /** How many more deliveries the consumer may take now. */
+  /** How many more deliveries the consumer may take now, in one read. */
   capacity(): number;
   /** Resolves once `capacity()` is above zero, or when `signal` aborts. */
   whenReady(signal: AbortSignal): Promise<void>;
