@@ -5,6 +5,7 @@ import { NestFactory } from '@nestjs/core';
 import { connect, type NatsConnection } from 'nats';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventBroker, EventBrokerModule, EventPublisher, goEnvelopeCodec, OnEvent, type BrokerEvent } from 'nestjs-event-broker';
+import { GO_ENVELOPE } from '../support/go-envelope.js';
 import { deleteStreams, NATS_URL } from '../support/nats.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -63,15 +64,7 @@ describe('the Go services’ event envelope on NATS', () => {
   it('hands an envelope a Go service published to an @OnEvent handler, and dead-letters a message that is no envelope', async () => {
     const started = await startApp();
     const js = connection.jetstream();
-    const envelope = {
-      id: randomUUID(),
-      type: 'user.created',
-      source: 'auth-service',
-      organization_id: 'org-123',
-      timestamp: '2024-01-15T10:30:45Z',
-      schema_version: '1.0',
-      data: { user_id: 12345, email: 'user@example.com', role: 'admin' },
-    };
+    const envelope = { ...GO_ENVELOPE, id: randomUUID() };
 
     await js.publish(`${schema}.user.updated`, 'not an envelope');
     await js.publish(`${schema}.user.created`, JSON.stringify(envelope));
