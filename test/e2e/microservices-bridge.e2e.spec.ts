@@ -6,8 +6,11 @@ import {
   Inject,
   Injectable,
   Module,
+  ParseIntPipe,
   UseFilters,
+  UseGuards,
   UseInterceptors,
+  type CanActivate,
   type ExecutionContext,
   type INestApplicationContext,
   type INestMicroservice,
@@ -42,6 +45,7 @@ class Recorder {
   readonly handled: Handled[] = [];
   readonly failures: number[] = [];
   readonly contextTypes: string[] = [];
+  readonly quantities: number[] = [];
 }
 
 @Injectable()
@@ -61,6 +65,14 @@ class DuplicateUserError extends Error {}
 class IgnoreDuplicates implements RpcExceptionFilter<DuplicateUserError> {
   catch(): Observable<undefined> {
     return of(undefined);
+  }
+}
+
+/** Lets through events whose payload names the warehouse as their origin. */
+@Injectable()
+class AllowWarehouseOnly implements CanActivate {
+  canActivate(execution: ExecutionContext): boolean {
+    return execution.switchToRpc().getData<{ origin?: string }>().origin === 'warehouse';
   }
 }
 
@@ -96,6 +108,12 @@ class UsersEventsController {
   @UseFilters(IgnoreDuplicates)
   onDuplicate(): void {
     throw new DuplicateUserError();
+  }
+
+  @EventPattern<string>('public.stock.adjust', { retry: { maxRetries: 1, initialDelayMs: 20, jitter: 0 } })
+  @UseGuards(AllowWarehouseOnly)
+  onStockAdjust(@Payload('quantity', ParseIntPipe) quantity: number): void {
+    this.recorder.quantities.push(quantity);
   }
 }
 
@@ -245,6 +263,25 @@ describe.each([{ make: redisBridge }, { make: natsBridge }])('the microservices 
     expect(recorder.failures).toEqual([1, 2]);
     await waitFor(async () => (await transport.get(duplicate.id))?.status === 'completed', 'the filtered event is completed', 10_000);
     expect(await transport.deadLetters({ group: 'users-consumer:public.users.duplicate' })).toEqual([]);
+  });
+
+  it('runs guards and pipes as on any microservice handler: a denied event is retried, then dead-lettered', async () => {
+    const recorder = new Recorder();
+    const consumer = await startConsumer(recorder);
+    const client = await startProducer();
+
+    await lastValueFrom(client.emit('public.stock.adjust', { origin: 'warehouse', quantity: '12' }));
+    const denied = (await lastValueFrom(client.emit('public.stock.adjust', { origin: 'shop', quantity: '3' }))) as BrokerEvent;
+
+    const transport = consumer.unwrap<EventBroker>().transport;
+    await waitFor(
+      async () => (await transport.deadLetters({ group: 'users-consumer:public.stock.adjust' })).length === 1,
+      'the event the guard denied is dead-lettered',
+      10_000,
+    );
+    const [deadLetter] = await transport.deadLetters({ group: 'users-consumer:public.stock.adjust' });
+    expect(deadLetter).toMatchObject({ error: 'Forbidden resource', attempts: 2, event: { id: denied.id } });
+    expect(recorder.quantities).toEqual([12]);
   });
 
   it('refuses a @MessagePattern handler at listen, naming it', async () => {
