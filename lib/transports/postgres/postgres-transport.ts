@@ -2,7 +2,7 @@ import pg, { type Pool, type PoolClient } from 'pg';
 import { Signal } from '../../core/async-primitives.js';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
 import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
-import { BrokerStateError, EventBrokerError } from '../../core/event-broker.errors.js';
+import { BrokerStateError, EventBrokerError, InvalidEventError } from '../../core/event-broker.errors.js';
 import { assertPattern, matchPattern, patternsToRegExpSource } from '../../core/match-pattern.js';
 import { assertEventFilter, DEFAULT_LIST_LIMIT } from '../event-filter.js';
 import type {
@@ -117,8 +117,17 @@ export class PostgresTransport implements EventTransport {
     this.ready();
     const claimGroups = options.claimGroups ?? [];
     const values = eventValues(event, claimGroups);
-    if (options.tx) await options.tx.query(this.insertEvents(1), values);
-    else await this.inserts.add(values);
+    try {
+      if (options.tx) await options.tx.query(this.insertEvents(1), values);
+      else await this.inserts.add(values);
+    } catch (error) {
+      if (isUntranslatableCharacter(error)) {
+        throw new InvalidEventError(
+          `Event ${event.id} (${event.type}) cannot be stored in PostgreSQL: its payload or metadata holds the character \\u0000, which jsonb refuses`,
+        );
+      }
+      throw error;
+    }
     const settler = new PostgresSettler(this.consumerContext());
     // Their delivery rows were inserted as taken (the trigger reads skip_groups).
     return claimGroups.map((group) =>
@@ -364,4 +373,9 @@ export class PostgresTransport implements EventTransport {
     const { ackTimeoutMs, pollIntervalMs } = this.settings;
     return { pool: this.ready(), names: this.names, ackTimeoutMs, pollIntervalMs, arrivals: this.arrivals, logger: this.logger };
   }
+}
+
+/** PostgreSQL's `untranslatable_character`: a `\u0000` in JSON that `jsonb` cannot hold. */
+function isUntranslatableCharacter(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && 'code' in error && error.code === '22P05';
 }

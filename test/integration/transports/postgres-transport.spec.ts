@@ -64,7 +64,9 @@ describe('PostgresTransport', () => {
     ]);
 
     expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-    expect(String((outcomes[1] as PromiseRejectedResult).reason)).toMatch(/unsupported Unicode escape sequence/);
+    expect(String((outcomes[1] as PromiseRejectedResult).reason)).toMatch(
+      /cannot be stored in PostgreSQL: its payload or metadata holds the character \\u0000/,
+    );
     const stored = await broker.transport.list({ type: 'public.users.create' });
     expect(stored.map((event) => (event.payload as { name: string }).name).toSorted()).toEqual(['Ada', 'Grace']);
   });
