@@ -391,10 +391,18 @@ export class RedisTransport implements EventTransport {
 
   /** Feeds the live tails from a reader of new stream entries (replays are not new events). */
   private async followStream(client: Redis): Promise<void> {
+    // The newest entry, asked on the publishing connection before any later publish: the tail
+    // starts right after it, not at whatever is newest once the reader has connected.
+    const newest = client.xrevrange(this.keys.stream, '+', '-', 'COUNT', 1);
     const reader = client.duplicate();
     reader.on('error', () => undefined);
     this.tailReader = reader;
     let lastId = '$';
+    try {
+      lastId = (await newest)[0]?.[0] ?? '0-0';
+    } catch (error) {
+      this.logger.warn(`Live tail of ${this.keys.stream} starts at the next new entry: ${errorMessage(error)}`);
+    }
     while (!this.closed && this.tails.size > 0) {
       try {
         const result = (await reader.xread('COUNT', 100, 'BLOCK', this.settings.blockMs, 'STREAMS', this.keys.stream, lastId)) as
