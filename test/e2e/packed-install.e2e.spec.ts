@@ -13,13 +13,17 @@ const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const TSC = join(REPO, 'node_modules/typescript/bin/tsc');
 // An install takes seconds from a warm npm cache; this leaves room for a cold cache and a slow registry.
 const SCENARIO_TIMEOUT_MS = 180_000;
-const MARKER = 'handled Ada: hello Ada';
+const MARKERS = ['handled Ada: hello Ada', 'bridged Grace'];
 
 // A user's app, compiled as ESM for Nest 12 and as CommonJS for Nest 11: a constructor injection
-// and an @OnEvent handler on a provider of the app, an EventPublisher taken from the container.
-const APP_SOURCE = `import { Injectable, Module } from '@nestjs/common';
+// and an @OnEvent handler on a provider of the app, an EventPublisher taken from the container;
+// then the microservices bridge of the same Nest major: EventBrokerClient.emit to an @EventPattern.
+const APP_SOURCE = `import { Controller, Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { EventBrokerModule, EventPublisher, OnEvent, type BrokerEvent } from 'nestjs-event-broker';
+import { EventPattern, Payload } from '@nestjs/microservices';
+import { lastValueFrom } from 'rxjs';
+import { EventBrokerModule, EventPublisher, MemoryTransport, OnEvent, type BrokerEvent } from 'nestjs-event-broker';
+import { EventBrokerClient, EventBrokerStrategy } from 'nestjs-event-broker/microservices';
 
 interface UserCreated {
   name: string;
@@ -47,20 +51,53 @@ export class Listener {
 @Module({ imports: [EventBrokerModule.forRoot()], providers: [Greeter, Listener] })
 export class AppModule {}
 
+const bridged: string[] = [];
+
+@Controller()
+export class UsersEvents {
+  @EventPattern('public.users.create')
+  onUserCreated(@Payload() user: UserCreated): void {
+    bridged.push(\`bridged \${user.name}\`);
+  }
+}
+
+@Module({ controllers: [UsersEvents] })
+export class MicroserviceModule {}
+
+async function until(done: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(\`\${what} within 10 s\`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+async function bridge(): Promise<void> {
+  const transport = new MemoryTransport();
+  const microservice = await NestFactory.createMicroservice(MicroserviceModule, { strategy: new EventBrokerStrategy({ transport }), logger: false });
+  await microservice.listen();
+  const client = new EventBrokerClient({ transport });
+  try {
+    await lastValueFrom(client.emit('public.users.create', { name: 'Grace' }));
+    await until(() => bridged.length > 0, 'the @EventPattern handler did not run');
+    console.log(bridged.join('\\n'));
+  } finally {
+    await client.close();
+    await microservice.close();
+  }
+}
+
 async function main(): Promise<void> {
   const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
   try {
     const listener = app.get(Listener);
     await app.get(EventPublisher).publish<UserCreated>({ type: 'public.users.create', payload: { name: 'Ada' } });
-    const deadline = Date.now() + 10_000;
-    while (listener.handled.length === 0) {
-      if (Date.now() > deadline) throw new Error('the @OnEvent handler did not run within 10 s');
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await until(() => listener.handled.length > 0, 'the @OnEvent handler did not run');
     console.log(listener.handled.join('\\n'));
   } finally {
     await app.close();
   }
+  await bridge();
 }
 
 main().catch((error: unknown) => {
@@ -101,6 +138,7 @@ async function createApp(dir: string, tarball: string, scenario: Scenario): Prom
     dependencies: {
       '@nestjs/common': scenario.nest,
       '@nestjs/core': scenario.nest,
+      '@nestjs/microservices': scenario.nest,
       'nestjs-event-broker': `file:${tarball}`,
       'reflect-metadata': '^0.2.0',
       rxjs: '^7.8.0',
@@ -155,13 +193,15 @@ describe('the packed package, installed by npm in an app of its own', () => {
 
   for (const scenario of scenarios) {
     it(
-      `runs an @OnEvent handler in a ${scenario.app}`,
+      `runs an @OnEvent handler and an @EventPattern handler on the bridge in a ${scenario.app}`,
       async () => {
         const appDir = join(workDir, scenario.module);
         await createApp(appDir, tarball, scenario);
         // The app exits on its own once closed: a handle the broker leaves open shows up as this timeout.
         const { stdout, stderr } = await run(process.execPath, ['dist/main.js'], appDir, 30_000);
-        expect(stdout.split('\n'), `the app printed:\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`).toContain(MARKER);
+        expect(stdout.split('\n'), `the app printed:\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`).toEqual(
+          expect.arrayContaining(MARKERS),
+        );
       },
       SCENARIO_TIMEOUT_MS,
     );
