@@ -47,6 +47,9 @@ export async function recordOutcome(history: NatsHistory, eventId: string, group
     if (status && status !== record.status) {
       record.status = status;
       if (status === 'completed') record.completedAt = Date.now();
+    } else if (!status && record.status === 'pending') {
+      // A group is done and others are not: the event is being processed, marked or not.
+      record.status = 'processing';
     }
     return true;
   });
