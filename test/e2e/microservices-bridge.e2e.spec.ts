@@ -21,7 +21,14 @@ import { NestFactory } from '@nestjs/core';
 import { ClientProxy, ClientsModule, Ctx, EventPattern, MessagePattern, Payload, RpcException } from '@nestjs/microservices';
 import { firstValueFrom, lastValueFrom, of, throwError, type Observable } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventBroker, EventBrokerModule, EventPublisher, type BrokerEvent, type EventBrokerModuleOptions } from 'nestjs-event-broker';
+import {
+  EventBroker,
+  EventBrokerModule,
+  EventPublisher,
+  type BrokerEvent,
+  type DeadLetter,
+  type EventBrokerModuleOptions,
+} from 'nestjs-event-broker';
 import { EventBrokerClient, EventBrokerContext, EventBrokerRecord, EventBrokerStrategy } from 'nestjs-event-broker/microservices';
 import { deleteStreams, NATS_URL, uniqueStream } from '../support/nats.js';
 import { deleteKeys, REDIS_URL, uniquePrefix } from '../support/redis.js';
@@ -149,6 +156,14 @@ function natsBridge(): Bridge {
   };
 }
 
+/** The one dead letter of `group` on the consumer's broker, once it is there. */
+async function theDeadLetter(consumer: INestMicroservice, group: string): Promise<DeadLetter> {
+  const { transport } = consumer.unwrap<EventBroker>();
+  await waitFor(async () => (await transport.deadLetters({ group })).length === 1, `one dead letter in group ${group}`, 10_000);
+  const [deadLetter] = await transport.deadLetters({ group });
+  return deadLetter;
+}
+
 describe.each([{ make: redisBridge }, { make: natsBridge }])('the microservices bridge on $make.name', ({ make }) => {
   const bridge = make();
   const opened: (INestMicroservice | INestApplicationContext)[] = [];
@@ -232,13 +247,7 @@ describe.each([{ make: redisBridge }, { make: natsBridge }])('the microservices 
 
     const event = (await lastValueFrom(client.emit('public.crm.sync', { name: 'Linus' }))) as BrokerEvent;
 
-    const broker = consumer.unwrap<EventBroker>();
-    await waitFor(
-      async () => (await broker.transport.deadLetters({ group: 'users-consumer:public.crm.sync' })).length === 1,
-      'the failing event reached the dead letters',
-      10_000,
-    );
-    const [deadLetter] = await broker.transport.deadLetters({ group: 'users-consumer:public.crm.sync' });
+    const deadLetter = await theDeadLetter(consumer, 'users-consumer:public.crm.sync');
     expect(recorder.failures).toEqual([1, 2, 3]);
     expect(deadLetter).toMatchObject({ error: 'CRM is down', attempts: 3 });
     expect(deadLetter.event.id).toBe(event.id);
@@ -252,13 +261,8 @@ describe.each([{ make: redisBridge }, { make: natsBridge }])('the microservices 
     await lastValueFrom(client.emit('public.billing.charge', { name: 'Edsger' }));
     const duplicate = (await lastValueFrom(client.emit('public.users.duplicate', { name: 'Edsger' }))) as BrokerEvent;
 
+    const deadLetter = await theDeadLetter(consumer, 'users-consumer:public.billing.charge');
     const transport = consumer.unwrap<EventBroker>().transport;
-    await waitFor(
-      async () => (await transport.deadLetters({ group: 'users-consumer:public.billing.charge' })).length === 1,
-      'the erroring Observable dead-lettered the event',
-      10_000,
-    );
-    const [deadLetter] = await transport.deadLetters({ group: 'users-consumer:public.billing.charge' });
     expect(deadLetter).toMatchObject({ error: 'card declined', attempts: 2 });
     expect(recorder.failures).toEqual([1, 2]);
     await waitFor(async () => (await transport.get(duplicate.id))?.status === 'completed', 'the filtered event is completed', 10_000);
@@ -273,13 +277,7 @@ describe.each([{ make: redisBridge }, { make: natsBridge }])('the microservices 
     await lastValueFrom(client.emit('public.stock.adjust', { origin: 'warehouse', quantity: '12' }));
     const denied = (await lastValueFrom(client.emit('public.stock.adjust', { origin: 'shop', quantity: '3' }))) as BrokerEvent;
 
-    const transport = consumer.unwrap<EventBroker>().transport;
-    await waitFor(
-      async () => (await transport.deadLetters({ group: 'users-consumer:public.stock.adjust' })).length === 1,
-      'the event the guard denied is dead-lettered',
-      10_000,
-    );
-    const [deadLetter] = await transport.deadLetters({ group: 'users-consumer:public.stock.adjust' });
+    const deadLetter = await theDeadLetter(consumer, 'users-consumer:public.stock.adjust');
     expect(deadLetter).toMatchObject({ error: 'Forbidden resource', attempts: 2, event: { id: denied.id } });
     expect(recorder.quantities).toEqual([12]);
   });

@@ -192,9 +192,6 @@ export class NatsGroupConsumer implements Consumer {
       clearTimeout(markTimer);
       return tracked();
     };
-    const marked = async (): Promise<void> => {
-      await marking;
-    };
     const { history } = this.context;
     const group = this.spec.group;
     event.status = 'processing';
@@ -206,13 +203,13 @@ export class NatsGroupConsumer implements Consumer {
       ack: async () => {
         if (!settle()) return;
         message.ack();
-        await marked();
+        await marking;
         await recordOutcome(history, event.id, group, { outcome: 'done', startedAt });
       },
       retry: async (delayMs: number) => {
         if (!settle()) return;
         message.nak(delayMs);
-        await marked();
+        await marking;
         await history.update(event.id, (record) => {
           if (record.retryCount >= attempt) return false;
           record.retryCount = attempt;
@@ -223,7 +220,7 @@ export class NatsGroupConsumer implements Consumer {
         if (!settle()) return;
         await publishDeadLetter(this.context, group, body, error, attempts);
         message.term();
-        await marked();
+        await marking;
         await recordOutcome(history, event.id, group, { outcome: 'failed', error, retryCount: attempts - 1, startedAt });
       },
     };

@@ -4,6 +4,7 @@ import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import type { Consumer, ConsumerSpec, Delivery, FlowControl } from '../event-transport.interface.js';
 import { UnsettledDeliveries } from '../unsettled-deliveries.js';
 import { WriteBatcher } from '../write-batcher.js';
+import { hasPostgresErrorCode, POSTGRES_ERROR_CODES } from './postgres-errors.js';
 import type { PostgresNames } from './postgres-schema.js';
 import { rowEvent, type EventRow } from './postgres-rows.js';
 import { errorMessage } from '../../core/error-message.js';
@@ -89,7 +90,7 @@ export class PostgresSettler {
         await this.context.pool.query(transaction);
         return;
       } catch (error) {
-        if (!isDeadlock(error) || attempt === MAX_DEADLOCK_RETRIES) throw error;
+        if (!hasPostgresErrorCode(error, POSTGRES_ERROR_CODES.deadlock) || attempt === MAX_DEADLOCK_RETRIES) throw error;
       }
     }
   }
@@ -104,10 +105,6 @@ const { escapeLiteral } = pg;
  */
 const QUICK_COMMIT = `SELECT set_config('synchronous_commit', 'off', true)`;
 const MAX_DEADLOCK_RETRIES = 3;
-
-function isDeadlock(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && 'code' in error && error.code === '40P01';
-}
 
 /**
  * One consumer of one group: claims due deliveries with `FOR UPDATE SKIP LOCKED` (pending ones

@@ -21,8 +21,7 @@ export interface EventRow {
   retry_count: number;
 }
 
-/** The columns of an event, in the order of `EVENT_INSERT`'s parameters. */
-/** The columns a publish writes, in the order of `eventValues`. */
+/** The columns a publish writes. */
 export const EVENT_COLUMNS = [
   'id',
   'source',
@@ -37,6 +36,7 @@ export const EVENT_COLUMNS = [
   'skip_groups',
 ] as const;
 
+/** The values a publish writes, in the order of `EVENT_COLUMNS`. */
 export function eventValues(event: BrokerEvent, skipGroups: readonly string[]): unknown[] {
   return [
     event.id,

@@ -23,6 +23,7 @@ import type {
 import { inlineDelivery } from '../inline-delivery.js';
 import { LiveTail } from '../live-tail.js';
 import { WriteBatcher } from '../write-batcher.js';
+import { hasPostgresErrorCode, POSTGRES_ERROR_CODES } from './postgres-errors.js';
 import { PostgresGroupConsumer, PostgresSettler, type PostgresConsumerContext } from './postgres-group-consumer.js';
 import { EVENT_COLUMNS, eventValues, rowEvent, type EventRow } from './postgres-rows.js';
 import { PostgresNames, schemaStatements } from './postgres-schema.js';
@@ -121,7 +122,7 @@ export class PostgresTransport implements EventTransport {
       if (options.tx) await options.tx.query(this.insertEvents(1), values);
       else await this.inserts.add(values);
     } catch (error) {
-      if (isUntranslatableCharacter(error)) {
+      if (hasPostgresErrorCode(error, POSTGRES_ERROR_CODES.untranslatableCharacter)) {
         throw new InvalidEventError(
           `Event ${event.id} (${event.type}) cannot be stored in PostgreSQL: its payload or metadata holds the character \\u0000, which jsonb refuses`,
         );
@@ -373,9 +374,4 @@ export class PostgresTransport implements EventTransport {
     const { ackTimeoutMs, pollIntervalMs } = this.settings;
     return { pool: this.ready(), names: this.names, ackTimeoutMs, pollIntervalMs, arrivals: this.arrivals, logger: this.logger };
   }
-}
-
-/** PostgreSQL's `untranslatable_character`: a `\u0000` in JSON that `jsonb` cannot hold. */
-function isUntranslatableCharacter(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && 'code' in error && error.code === '22P05';
 }

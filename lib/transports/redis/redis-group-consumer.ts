@@ -1,12 +1,12 @@
 import type { Redis } from 'ioredis';
 import { repeatUntilAborted } from '../../core/async-primitives.js';
 import type { BrokerEvent } from '../../core/broker-event.interface.js';
-import type { EventCodec } from '../event-codec.interface.js';
-import { WriteBatcher } from '../write-batcher.js';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import { matchAnyPattern } from '../../core/match-pattern.js';
+import type { EventCodec } from '../event-codec.interface.js';
 import type { Consumer, ConsumerSpec, Delivery, FlowControl } from '../event-transport.interface.js';
 import { UnsettledDeliveries } from '../unsettled-deliveries.js';
+import { WriteBatcher } from '../write-batcher.js';
 import type { RedisKeys } from './redis-keys.js';
 import { RedisScript } from './redis-script-runner.js';
 import { ACK_SCRIPT, DEAD_LETTER_SCRIPT, MARK_PROCESSING_SCRIPT, RETRY_SCRIPT } from './redis-scripts.js';

@@ -430,10 +430,6 @@ export class RedisTransport implements EventTransport {
   }
 
   /**
-   * Trims what every group has consumed, beyond `maxLen` entries: never past the oldest entry
-   * still pending or not yet delivered in any group (`XADD MAXLEN` would drop those).
-   */
-  /**
    * Drops the oldest entries beyond `maxLen`, but none that a group has not read or acked yet:
    * entries before the first of those, at most the excess (whole macro nodes, `~`), so that no
    * entry is fetched (a backlog may hold millions).

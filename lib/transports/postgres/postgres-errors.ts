@@ -1,0 +1,12 @@
+/** SQLSTATE codes the transport reacts to. */
+export const POSTGRES_ERROR_CODES = {
+  /** Two transactions waited on each other: one was rolled back and may be run again. */
+  deadlock: '40P01',
+  /** A `\u0000` in JSON, which `jsonb` cannot hold. */
+  untranslatableCharacter: '22P05',
+} as const;
+
+/** Whether `error` is a PostgreSQL error with the SQLSTATE `code`. */
+export function hasPostgresErrorCode(error: unknown, code: string): boolean {
+  return typeof error === 'object' && error !== null && 'code' in error && error.code === code;
+}
