@@ -59,6 +59,16 @@ function positiveInteger(name: string, value: number): number {
   return value;
 }
 
+function requireTransport(transport: EventTransport | undefined): EventTransport {
+  if (transport === undefined || transport === null)
+    throw new EventBrokerError('EventBroker option transport is required: give an EventTransport (new MemoryTransport(), for one)');
+  if (typeof transport !== 'object' || typeof transport.connect !== 'function' || typeof transport.consume !== 'function')
+    throw new EventBrokerError(
+      `EventBroker option transport must be an EventTransport, got ${typeof transport === 'string' ? `"${transport}"` : typeof transport}`,
+    );
+  return transport;
+}
+
 type Outcome = { ok: true } | { ok: false; error: unknown };
 const SUCCESS: Outcome = { ok: true };
 
@@ -102,7 +112,7 @@ export class EventBroker {
   private totalFailed = 0;
 
   constructor(options: EventBrokerOptions) {
-    this.transport = options.transport;
+    this.transport = requireTransport(options.transport);
     this.instanceId = options.instanceId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
     this.serviceName = options.serviceName ?? 'app';
     this.mode = options.mode ?? 'async';

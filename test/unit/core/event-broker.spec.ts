@@ -47,6 +47,15 @@ describe('EventBroker lifecycle', () => {
     await expect(broker.start()).rejects.toThrow(BrokerStateError);
   });
 
+  it('refuses to be built without a transport, naming the option', () => {
+    expect(() => new EventBroker({} as EventBrokerOptions)).toThrow(
+      /EventBroker option transport is required: give an EventTransport \(new MemoryTransport\(\), for one\)/,
+    );
+    expect(() => new EventBroker({ transport: 'memory' } as unknown as EventBrokerOptions)).toThrow(
+      /EventBroker option transport must be an EventTransport, got "memory"/,
+    );
+  });
+
   it('names the option that is wrong', () => {
     expect(() => makeBroker({ workerCount: 0 })).toThrow(/workerCount must be a positive integer, got 0/);
     expect(() => makeBroker({ bufferSize: 1.5 })).toThrow(/bufferSize/);
