@@ -145,7 +145,8 @@ export interface EventTransport {
   readonly durable: boolean;
   /** Whether `publish` takes the caller's database transaction (`PublishOptions.tx`). */
   readonly transactional: boolean;
-  connect(context: TransportContext): Promise<void>;
+  /** Without `context` (a transport used on its own), it logs to the console. */
+  connect(context?: TransportContext): Promise<void>;
   /** Stores `event` and routes it to every consumer group whose patterns match its type. */
   publish(event: BrokerEvent, options?: PublishOptions): Promise<Delivery[]>;
   /** Starts handing the group's deliveries to `onDelivery`, as far as `flow` allows. */

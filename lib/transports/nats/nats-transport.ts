@@ -36,6 +36,7 @@ import type {
   TransportContext,
   TransportStats,
 } from '../event-transport.interface.js';
+import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
 import { inlineDelivery } from '../inline-delivery.js';
 import { LiveTail } from '../live-tail.js';
 import { NatsGroupConsumer, publishDeadLetter, recordOutcome, type NatsConsumerContext } from './nats-group-consumer.js';
@@ -127,7 +128,7 @@ export class NatsTransport implements EventTransport {
     return `${this.settings.subjectPrefix}-dlq`;
   }
 
-  async connect(context: TransportContext): Promise<void> {
+  async connect(context: TransportContext = DEFAULT_TRANSPORT_CONTEXT): Promise<void> {
     if (this.closed) throw new BrokerStateError('NatsTransport is closed');
     this.logger = context.logger;
     if (this.connection) return;

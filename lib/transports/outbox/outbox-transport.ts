@@ -18,6 +18,7 @@ import type {
   TransportContext,
   TransportStats,
 } from '../event-transport.interface.js';
+import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
 import type { OutboxOptions } from './outbox-options.interface.js';
 import { errorMessage } from '../../core/error-message.js';
 
@@ -64,7 +65,7 @@ export class OutboxTransport implements EventTransport {
     return this.inner.durable;
   }
 
-  async connect(context: TransportContext): Promise<void> {
+  async connect(context: TransportContext = DEFAULT_TRANSPORT_CONTEXT): Promise<void> {
     this.logger = context.logger;
     await this.inner.connect(context);
     const pool = this.options.client ?? new pg.Pool(this.options.pool ?? { connectionString: this.options.connectionString });

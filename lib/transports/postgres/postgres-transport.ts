@@ -20,6 +20,7 @@ import type {
   TransportContext,
   TransportStats,
 } from '../event-transport.interface.js';
+import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
 import { inlineDelivery } from '../inline-delivery.js';
 import { LiveTail } from '../live-tail.js';
 import { WriteBatcher } from '../write-batcher.js';
@@ -84,7 +85,7 @@ export class PostgresTransport implements EventTransport {
     this.names = new PostgresNames(this.settings.schema);
   }
 
-  async connect(context: TransportContext): Promise<void> {
+  async connect(context: TransportContext = DEFAULT_TRANSPORT_CONTEXT): Promise<void> {
     if (this.closed) throw new BrokerStateError('PostgresTransport is closed');
     this.logger = context.logger;
     if (this.pool) return;

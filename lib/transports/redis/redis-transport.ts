@@ -22,6 +22,7 @@ import type {
   TransportContext,
   TransportStats,
 } from '../event-transport.interface.js';
+import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
 import { inlineDelivery } from '../inline-delivery.js';
 import { LiveTail } from '../live-tail.js';
 import {
@@ -126,7 +127,7 @@ export class RedisTransport implements EventTransport {
     this.keys = new RedisKeys(this.settings.keyPrefix);
   }
 
-  async connect(context: TransportContext): Promise<void> {
+  async connect(context: TransportContext = DEFAULT_TRANSPORT_CONTEXT): Promise<void> {
     this.assertOpen();
     this.logger = context.logger;
     if (this.client) return;

@@ -1,0 +1,49 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryTransport, createEvent, type EventTransport } from '../../../lib/index.js';
+import { NatsTransport } from '../../../lib/nats.js';
+import { OutboxTransport, PostgresTransport } from '../../../lib/postgres.js';
+import { RedisTransport } from '../../../lib/redis.js';
+import { NATS_URL, deleteStreams, uniqueStream } from '../../support/nats.js';
+import { DATABASE_URL, dropSchema, uniqueSchema } from '../../support/postgres.js';
+import { REDIS_URL, deleteKeys, uniquePrefix } from '../../support/redis.js';
+
+const cleanups: (() => Promise<unknown>)[] = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).toReversed()) await cleanup();
+});
+
+const transports: Record<string, () => EventTransport> = {
+  memory: () => new MemoryTransport(),
+  redis: () => {
+    const keyPrefix = uniquePrefix('standalone');
+    cleanups.push(() => deleteKeys(keyPrefix));
+    return new RedisTransport({ url: REDIS_URL, keyPrefix });
+  },
+  nats: () => {
+    const names = uniqueStream('standalone');
+    cleanups.push(() => deleteStreams(names.stream));
+    return new NatsTransport({ servers: NATS_URL, ...names });
+  },
+  postgres: () => {
+    const schema = uniqueSchema('standalone');
+    cleanups.push(() => dropSchema(schema));
+    return new PostgresTransport({ connectionString: DATABASE_URL, schema });
+  },
+  outbox: () => {
+    const schema = uniqueSchema('standalone_outbox');
+    cleanups.push(() => dropSchema(schema));
+    return new OutboxTransport(new MemoryTransport(), { connectionString: DATABASE_URL, schema });
+  },
+};
+
+describe.each(Object.keys(transports))('%s transport used on its own', (name) => {
+  it('connects without arguments, publishes, gets the event back and closes', async () => {
+    const transport = transports[name]();
+    await transport.connect();
+    cleanups.push(() => transport.close());
+    const event = createEvent({ source: 'system', type: 'standalone.check.run', payload: { ok: true } });
+    await transport.publish(event);
+    expect(await transport.get(event.id)).toMatchObject({ id: event.id, type: 'standalone.check.run', payload: { ok: true } });
+  });
+});
