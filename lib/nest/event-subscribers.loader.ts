@@ -20,6 +20,7 @@ import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js'
 import type { BrokerEvent } from '../core/broker-event.interface.js';
 import { EventBroker } from '../core/event-broker.js';
 import { EventBrokerError } from '../core/event-broker.errors.js';
+import { errorMessage } from '../core/error-message.js';
 import { describeInvalidPattern } from '../core/match-pattern.js';
 import type { DeliveryInfo, EventHandler } from '../core/subscription.interface.js';
 import {
@@ -115,7 +116,7 @@ export class EventSubscribersLoader implements OnApplicationBootstrap, BeforeApp
     try {
       await this.broker.subscribe(metadata.patterns, handler, { ...metadata.options, group });
     } catch (error) {
-      throw new EventBrokerError(`${where}: ${error instanceof Error ? error.message : String(error)}`);
+      throw new EventBrokerError(`${where}: ${errorMessage(error)}`, { cause: error });
     }
   }
 

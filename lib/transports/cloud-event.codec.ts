@@ -1,5 +1,6 @@
 import type { BrokerEvent, EventMetadata } from '../core/broker-event.interface.js';
 import { assertEventSource, createEvent } from '../core/create-event.js';
+import { errorMessage } from '../core/error-message.js';
 import { InvalidEventError } from '../core/event-broker.errors.js';
 import { payloadJsonOf } from '../core/payload-validation.js';
 import type { EventCodec } from './event-codec.interface.js';
@@ -48,8 +49,8 @@ export function toCloudEvent(event: BrokerEvent): CloudEvent {
   return cloudEvent;
 }
 
-function fail(problem: string): never {
-  throw new InvalidEventError(`Malformed CloudEvent: ${problem}`);
+function fail(problem: string, cause?: unknown): never {
+  throw new InvalidEventError(`Malformed CloudEvent: ${problem}`, { cause });
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -87,7 +88,7 @@ export function fromCloudEvent(json: string): BrokerEvent {
   try {
     document = JSON.parse(json);
   } catch (error) {
-    fail(`not JSON (${error instanceof Error ? error.message : String(error)})`);
+    fail(`not JSON (${errorMessage(error)})`, error);
   }
   if (!isRecord(document)) fail('not a JSON object');
   if (document.specversion !== '1.0') fail(`specversion must be "1.0", got ${JSON.stringify(document.specversion)}`);
@@ -114,7 +115,7 @@ export function fromCloudEvent(json: string): BrokerEvent {
       metadata: parseMetadata(document),
     });
   } catch (error) {
-    if (error instanceof InvalidEventError && !error.message.startsWith('Malformed')) fail(error.message);
+    if (error instanceof InvalidEventError && !error.message.startsWith('Malformed')) fail(error.message, error);
     throw error;
   }
 }

@@ -1,5 +1,6 @@
 import type { BrokerEvent, EventMetadata, EventSource } from '../core/broker-event.interface.js';
 import { createEvent } from '../core/create-event.js';
+import { errorMessage } from '../core/error-message.js';
 import { InvalidEventError } from '../core/event-broker.errors.js';
 import type { EventCodec } from './event-codec.interface.js';
 
@@ -18,8 +19,8 @@ export interface GoEnvelopeCodecOptions {
 /** The envelope fields the codec maps; every other scalar field travels as metadata. */
 const ENVELOPE_FIELDS = new Set(['id', 'type', 'source', 'timestamp', 'data', 'user_id', 'session_id']);
 
-function fail(problem: string): never {
-  throw new InvalidEventError(`Malformed event envelope: ${problem}`);
+function fail(problem: string, cause?: unknown): never {
+  throw new InvalidEventError(`Malformed event envelope: ${problem}`, { cause });
 }
 
 function isScalar(value: unknown): value is string | number | boolean {
@@ -60,7 +61,7 @@ export function goEnvelopeCodec(options: GoEnvelopeCodecOptions): EventCodec {
       try {
         envelope = JSON.parse(body);
       } catch (error) {
-        fail(`not JSON (${error instanceof Error ? error.message : String(error)})`);
+        fail(`not JSON (${errorMessage(error)})`, error);
       }
       if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope)) fail('not a JSON object');
       const fields = envelope as Record<string, unknown>;
@@ -89,7 +90,7 @@ export function goEnvelopeCodec(options: GoEnvelopeCodecOptions): EventCodec {
           metadata,
         });
       } catch (error) {
-        fail(error instanceof Error ? error.message : String(error));
+        fail(errorMessage(error), error);
       }
     },
   };

@@ -222,6 +222,20 @@ describe('EventBrokerModule', () => {
     );
   });
 
+  it('fails bootstrap on options the broker refuses, naming the method and keeping the refusal as the cause', async () => {
+    @Injectable()
+    class BadGroup {
+      @OnEvent('public.users.create', { group: 'no spaces' })
+      handle(): void {}
+    }
+    await expect(boot([BadGroup])).rejects.toThrow(
+      expect.objectContaining({
+        message: expect.stringMatching(/^@OnEvent on BadGroup\.handle: Invalid subscription group "no spaces"/),
+        cause: expect.objectContaining({ message: expect.stringMatching(/^Invalid subscription group/) }),
+      }),
+    );
+  });
+
   it('drains accepted events on shutdown', async () => {
     let handled = 0;
     @Injectable()

@@ -138,7 +138,12 @@ export class NatsTransport implements EventTransport {
       jsm = await connection.jetstreamManager();
     } catch (error) {
       if (!this.options.connection) await connection.close();
-      throw new EventBrokerError(`NATS at ${connection.getServer()} has no JetStream (start nats-server with -js): ${errorMessage(error)}`);
+      throw new EventBrokerError(
+        `NATS at ${connection.getServer()} has no JetStream (start nats-server with -js): ${errorMessage(error)}`,
+        {
+          cause: error,
+        },
+      );
     }
     await this.ensureStream(jsm, this.settings.stream, [this.subjects.all], {});
     await this.ensureStream(jsm, this.deadLetterStream, [`${this.deadLetterPrefix}.>`], { max_msgs: this.settings.maxDeadLetters });
@@ -304,7 +309,9 @@ export class NatsTransport implements EventTransport {
     try {
       event = this.codec.decode(stored.string());
     } catch (error) {
-      throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: its message is unreadable (${errorMessage(error)})`);
+      throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: its message is unreadable (${errorMessage(error)})`, {
+        cause: error,
+      });
     }
     await history.update(event.id, (record) => {
       record.groups[group] = 'pending';
@@ -371,7 +378,7 @@ export class NatsTransport implements EventTransport {
         maxReconnectAttempts: -1,
       });
     } catch (error) {
-      throw new EventBrokerError(`Cannot reach NATS at ${[servers].flat().join(', ')}: ${errorMessage(error)}`);
+      throw new EventBrokerError(`Cannot reach NATS at ${[servers].flat().join(', ')}: ${errorMessage(error)}`, { cause: error });
     }
   }
 

@@ -74,7 +74,7 @@ export class OutboxTransport implements EventTransport {
       this.listener = await pool.connect();
     } catch (error) {
       if (!this.options.client) await pool.end().catch(() => undefined);
-      throw new EventBrokerError(`Cannot reach the outbox database: ${errorMessage(error)}`);
+      throw new EventBrokerError(`Cannot reach the outbox database: ${errorMessage(error)}`, { cause: error });
     }
     await this.listener.query('BEGIN');
     await this.listener.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`nestjs-event-broker:outbox:${this.schema}`]);

@@ -96,7 +96,7 @@ export class PostgresTransport implements EventTransport {
       listener = await pool.connect();
     } catch (error) {
       if (!this.options.client) await pool.end().catch(() => undefined);
-      throw new EventBrokerError(`Cannot reach PostgreSQL at ${this.describeServer()}: ${errorMessage(error)}`);
+      throw new EventBrokerError(`Cannot reach PostgreSQL at ${this.describeServer()}: ${errorMessage(error)}`, { cause: error });
     }
     try {
       await this.migrate(listener);

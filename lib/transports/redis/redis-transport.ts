@@ -139,7 +139,7 @@ export class RedisTransport implements EventTransport {
       } catch (error) {
         client.disconnect();
         const { host, port } = client.options;
-        throw new EventBrokerError(`Cannot reach Redis at ${host}:${port}: ${errorMessage(error)}`);
+        throw new EventBrokerError(`Cannot reach Redis at ${host}:${port}: ${errorMessage(error)}`, { cause: error });
       }
     }
     this.client = client;
@@ -274,7 +274,9 @@ export class RedisTransport implements EventTransport {
     try {
       event = this.codec.decode(fields.event ?? '');
     } catch (error) {
-      throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: its message is unreadable (${errorMessage(error)})`);
+      throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: its message is unreadable (${errorMessage(error)})`, {
+        cause: error,
+      });
     }
     try {
       await REPLAY.run(
@@ -283,7 +285,7 @@ export class RedisTransport implements EventTransport {
         [group, entryId, fields.event],
       );
     } catch (error) {
-      throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: ${errorMessage(error)}`);
+      throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: ${errorMessage(error)}`, { cause: error });
     }
   }
 

@@ -68,6 +68,7 @@ describe('NatsTransport', () => {
     expect(failure).toBeInstanceOf(EventBrokerError);
     expect(failure.message).toContain(`Cannot reach NATS at nats://127.0.0.1:${port}`);
     expect(failure.message).not.toContain('s3cret');
+    expect(failure.cause).toBeInstanceOf(Error);
   });
 
   it('fails to start with a clear error when JetStream is disabled', async () => {
@@ -75,6 +76,7 @@ describe('NatsTransport', () => {
     cleanups.push(() => server.stop());
     const failure = await startFailure(new NatsTransport({ servers: server.url }));
     expect(failure.message).toMatch(/has no JetStream \(start nats-server with -js\)/);
+    expect(failure.cause).toBeInstanceOf(Error);
   });
 
   it('delivers a CloudEvent published by a raw nats client on <prefix>.<source>.<type>', async () => {

@@ -50,6 +50,7 @@ describe('PostgresTransport', () => {
     expect(failure).toBeInstanceOf(EventBrokerError);
     expect(failure.message).toContain(`Cannot reach PostgreSQL at 127.0.0.1:${port}`);
     expect(failure.message).not.toContain('s3cret');
+    expect(failure.cause).toBeInstanceOf(Error);
   });
 
   it('stores the publishes issued together in one batch, and a publish the database refuses fails alone', async () => {

@@ -49,6 +49,7 @@ describe('RedisTransport', () => {
     expect(failure).toBeInstanceOf(EventBrokerError);
     expect((failure as Error).message).toContain(`Cannot reach Redis at 127.0.0.1:${port}`);
     expect((failure as Error).message).not.toContain('s3cret-pass');
+    expect((failure as Error).cause).toBeInstanceOf(Error);
   });
 
   it('writes CloudEvents 1.0 JSON to <prefix>:stream, readable by any client', async () => {

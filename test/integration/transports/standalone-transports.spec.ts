@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryTransport, createEvent, type EventTransport } from '../../../lib/index.js';
+import { EventBrokerError, MemoryTransport, createEvent, type EventTransport } from '../../../lib/index.js';
 import { NatsTransport } from '../../../lib/nats.js';
 import { OutboxTransport, PostgresTransport } from '../../../lib/postgres.js';
 import { RedisTransport } from '../../../lib/redis.js';
 import { NATS_URL, deleteStreams, uniqueStream } from '../../support/nats.js';
+import { freePort } from '../../support/free-port.js';
 import { DATABASE_URL, dropSchema, uniqueSchema } from '../../support/postgres.js';
 import { REDIS_URL, deleteKeys, uniquePrefix } from '../../support/redis.js';
 
@@ -45,5 +46,19 @@ describe.each(Object.keys(transports))('%s transport used on its own', (name) =>
     const event = createEvent({ source: 'system', type: 'standalone.check.run', payload: { ok: true } });
     await transport.publish(event);
     expect(await transport.get(event.id)).toMatchObject({ id: event.id, type: 'standalone.check.run', payload: { ok: true } });
+  });
+});
+
+describe('OutboxTransport', () => {
+  it("fails to connect to a database that is not there with the driver's error as the cause", async () => {
+    const port = await freePort();
+    const outbox = new OutboxTransport(new MemoryTransport(), { connectionString: `postgres://postgres@127.0.0.1:${port}/test` });
+    const failure = await outbox.connect().then(
+      () => new Error('connected'),
+      (error: Error) => error,
+    );
+    expect(failure).toBeInstanceOf(EventBrokerError);
+    expect(failure.message).toMatch(/^Cannot reach the outbox database/);
+    expect(failure.cause).toBeInstanceOf(Error);
   });
 });

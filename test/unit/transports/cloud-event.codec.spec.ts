@@ -43,6 +43,10 @@ describe('CloudEvents codec', () => {
     expect(() => fromCloudEvent(body)).toThrow(message);
   });
 
+  it("keeps the parser's error as the cause of a body that is not JSON", () => {
+    expect(() => fromCloudEvent('not json')).toThrow(expect.objectContaining({ cause: expect.any(SyntaxError) }));
+  });
+
   it('accepts a minimal foreign document', () => {
     const event = fromCloudEvent('{"specversion":"1.0","id":"x-1","source":"system","type":"billing.invoices.create"}');
     expect(event).toMatchObject({ id: 'x-1', payload: null, status: 'pending', instanceId: '', entity: 'invoices' });

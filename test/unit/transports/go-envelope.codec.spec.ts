@@ -71,6 +71,13 @@ describe('goEnvelopeCodec', () => {
     expect(() => codec.decode(body)).toThrow(message);
   });
 
+  it("keeps the parser's or the event check's error as the cause", () => {
+    expect(() => codec.decode('{')).toThrow(expect.objectContaining({ cause: expect.any(SyntaxError) }));
+    expect(() => codec.decode(JSON.stringify({ ...GO_ENVELOPE, type: 'user created' }))).toThrow(
+      expect.objectContaining({ cause: expect.any(InvalidEventError) }),
+    );
+  });
+
   it('refuses to write an event of another schema', () => {
     expect(() => codec.encode(createEvent({ type: 'billing.invoice.paid', payload: {} }))).toThrow(
       'Event type "billing.invoice.paid" cannot be written as a Go envelope of schema "auth"',
