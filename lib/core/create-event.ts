@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EVENT_SOURCES, type BrokerEvent, type EventMetadata, type EventSource } from './broker-event.interface.js';
 import { InvalidEventError } from './event-broker.errors.js';
 import { assertEventType, parseEventType } from './event-type.js';
+import { quote } from './quote-input.js';
 
 export interface CreateEventInput<T = unknown> {
   type: string;
@@ -20,7 +21,7 @@ export interface CreateEventInput<T = unknown> {
 
 export function assertEventSource(source: unknown): asserts source is EventSource {
   if (!(EVENT_SOURCES as readonly unknown[]).includes(source)) {
-    throw new InvalidEventError(`Invalid event source ${JSON.stringify(source)}: must be one of ${EVENT_SOURCES.join(', ')}`);
+    throw new InvalidEventError(`Invalid event source ${quote(source)}: must be one of ${EVENT_SOURCES.join(', ')}`);
   }
 }
 

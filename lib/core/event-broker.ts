@@ -20,6 +20,7 @@ import { backoffDelay, resolveRetryOptions, type RetryOptions } from './retry-po
 import type { DeliveryInfo, EventHandler, SubscribeOptions, Subscription } from './subscription.interface.js';
 import { WorkerPool } from './worker-pool.js';
 import { errorMessage } from './error-message.js';
+import { quote } from './quote-input.js';
 
 export interface BrokerPublishOptions {
   /** The caller's database transaction: the event is delivered if and only if it commits. */
@@ -240,7 +241,7 @@ export class EventBroker {
     const group = options.group ?? `${this.serviceName}.${handler.name.replace(/^bound /, '')}`;
     if (!GROUP_NAME.test(group) || group.endsWith('.')) {
       throw new EventBrokerError(
-        `Invalid subscription group "${group}": use [A-Za-z0-9_.:-] (give options.group when the handler has no name)`,
+        `Invalid subscription group ${quote(group)}: use [A-Za-z0-9_.:-] (give options.group when the handler has no name)`,
       );
     }
     if (this.subscriptions.has(group)) throw new EventBrokerError(`Group ${group} already has a subscription on this broker`);

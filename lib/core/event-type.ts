@@ -1,4 +1,5 @@
 import { InvalidEventError } from './event-broker.errors.js';
+import { quote } from './quote-input.js';
 
 const SEGMENT = /^[A-Za-z0-9_-]+$/;
 
@@ -8,7 +9,7 @@ export function describeInvalidEventType(type: unknown): string | undefined {
   if (type.length === 0) return 'must not be empty';
   const bad = type.split('.').findIndex((segment) => !SEGMENT.test(segment));
   if (bad === -1) return undefined;
-  return `segment ${bad + 1} of "${type}" must match [A-Za-z0-9_-]+`;
+  return `segment ${bad + 1} of ${quote(type)} must match [A-Za-z0-9_-]+`;
 }
 
 export function assertEventType(type: unknown): asserts type is string {
@@ -20,7 +21,7 @@ export function assertEventType(type: unknown): asserts type is string {
 export function eventType(schema: string, entity: string, operation: string): string {
   for (const [name, segment] of Object.entries({ schema, entity, operation })) {
     if (typeof segment !== 'string' || !SEGMENT.test(segment)) {
-      throw new InvalidEventError(`Invalid event type: ${name} ${JSON.stringify(segment)} must match [A-Za-z0-9_-]+`);
+      throw new InvalidEventError(`Invalid event type: ${name} ${quote(segment)} must match [A-Za-z0-9_-]+`);
     }
   }
   return `${schema}.${entity}.${operation}`;

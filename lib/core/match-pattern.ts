@@ -1,4 +1,5 @@
 import { InvalidPatternError } from './event-broker.errors.js';
+import { quote } from './quote-input.js';
 
 const SEGMENT = /^[A-Za-z0-9_-]+$/;
 
@@ -8,7 +9,7 @@ export function describeInvalidPattern(pattern: unknown): string | undefined {
   if (pattern.length === 0) return 'must not be empty';
   const segments = pattern.split('.');
   for (const [index, segment] of segments.entries()) {
-    const position = `segment ${index + 1} of "${pattern}"`;
+    const position = `segment ${index + 1} of ${quote(pattern)}`;
     if (segment === '**') {
       if (index !== segments.length - 1) return `${position}: "**" is only allowed as the last segment`;
     } else if (segment !== '*' && !SEGMENT.test(segment)) {

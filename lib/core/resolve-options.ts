@@ -1,4 +1,5 @@
 import { EventBrokerError } from './event-broker.errors.js';
+import { quote } from './quote-input.js';
 
 /**
  * `defaults` overridden by the options `given` that are set (an explicit `undefined` keeps the
@@ -13,7 +14,7 @@ export function resolveOptions<T extends object>(owner: string, defaults: T, giv
   for (const [name, fallback] of Object.entries(defaults)) {
     const value = resolved[name];
     if (typeof fallback === 'number' && (typeof value !== 'number' || !Number.isInteger(value) || value <= 0)) {
-      throw new EventBrokerError(`${owner} option ${name} must be a positive integer, got ${String(value)}`);
+      throw new EventBrokerError(`${owner} option ${name} must be a positive integer, got ${quote(value)}`);
     }
   }
   return resolved as T;

@@ -8,6 +8,7 @@ import { EventRequestContext } from '../nest/event-request-context.js';
 import type { EventBrokerMetrics } from '../observability/event-broker-metrics.js';
 import type { EventBrokerMicroserviceOptions } from './event-broker-microservice-options.interface.js';
 import { EventBrokerRecord } from './event-broker.record.js';
+import { quote } from '../core/quote-input.js';
 
 /**
  * A `ClientProxy` whose `emit(type, payload)` publishes a whole event through the broker:
@@ -63,7 +64,7 @@ export class EventBrokerClient extends ClientProxy {
     const { pattern, data, metadata: outOfBand } = packet as ReadPacket<unknown> & { metadata?: Record<string, string> };
     if (typeof pattern !== 'string') {
       throw new EventBrokerError(
-        `EventBrokerClient.emit: the pattern must be an event type string such as 'public.users.create', got ${JSON.stringify(pattern)}`,
+        `EventBrokerClient.emit: the pattern must be an event type string such as 'public.users.create', got ${quote(pattern)}`,
       );
     }
     const broker = await this.connect();
@@ -92,7 +93,7 @@ export class EventBrokerClient extends ClientProxy {
 
   private requestReplyError(pattern: unknown): EventBrokerError {
     return new EventBrokerError(
-      `EventBrokerClient.send(${JSON.stringify(pattern)}): request-reply is not carried by the event broker; use emit() for events, or a request-reply transport for send()`,
+      `EventBrokerClient.send(${quote(pattern)}): request-reply is not carried by the event broker; use emit() for events, or a request-reply transport for send()`,
     );
   }
 }

@@ -13,6 +13,7 @@ import type { EventBrokerMicroserviceOptions } from './event-broker-microservice
 import { EventBrokerContext } from './event-broker.context.js';
 import { EVENT_BROKER_TRANSPORT } from './event-broker.transport.js';
 import { asHandlerError } from './handler-error.js';
+import { quote } from '../core/quote-input.js';
 
 /**
  * A Nest microservice server on the broker: every `@EventPattern` becomes a durable subscription,
@@ -85,14 +86,14 @@ export class EventBrokerStrategy extends Server implements CustomTransportStrate
   private assertBindable(pattern: string, handler: MessageHandler): void {
     if (!handler.isEventHandler) {
       throw new EventBrokerError(
-        `@MessagePattern(${JSON.stringify(pattern)}) is request-reply, which EventBrokerStrategy does not carry: ` +
+        `@MessagePattern(${quote(pattern)}) is request-reply, which EventBrokerStrategy does not carry: ` +
           `make that handler an @EventPattern (it then returns nothing to the sender), or serve it on a request-reply transport`,
       );
     }
     const problem = describeInvalidPattern(pattern);
     if (problem) {
       throw new EventBrokerError(
-        `@EventPattern(${JSON.stringify(pattern)}): invalid pattern for EventBrokerStrategy: ${problem} (use an event type such as 'public.users.create', with * or ** as in @OnEvent)`,
+        `@EventPattern(${quote(pattern)}): invalid pattern for EventBrokerStrategy: ${problem} (use an event type such as 'public.users.create', with * or ** as in @OnEvent)`,
       );
     }
   }

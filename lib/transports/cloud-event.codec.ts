@@ -4,6 +4,7 @@ import { errorMessage } from '../core/error-message.js';
 import { InvalidEventError } from '../core/event-broker.errors.js';
 import { payloadJsonOf } from '../core/payload-validation.js';
 import type { EventCodec } from './event-codec.interface.js';
+import { printable, quote } from '../core/quote-input.js';
 
 /** A CloudEvents 1.0 document in structured JSON mode: how events travel on durable transports. */
 export interface CloudEvent {
@@ -88,16 +89,16 @@ export function fromCloudEvent(json: string): BrokerEvent {
   try {
     document = JSON.parse(json);
   } catch (error) {
-    fail(`not JSON (${errorMessage(error)})`, error);
+    fail(`not JSON (${printable(errorMessage(error))})`, error);
   }
   if (!isRecord(document)) fail('not a JSON object');
-  if (document.specversion !== '1.0') fail(`specversion must be "1.0", got ${JSON.stringify(document.specversion)}`);
+  if (document.specversion !== '1.0') fail(`specversion must be "1.0", got ${quote(document.specversion)}`);
   if (typeof document.id !== 'string' || document.id === '') fail('id must be a non-empty string');
   if (document.datacontenttype !== undefined && document.datacontenttype !== 'application/json') {
-    fail(`datacontenttype must be application/json, got ${JSON.stringify(document.datacontenttype)}`);
+    fail(`datacontenttype must be application/json, got ${quote(document.datacontenttype)}`);
   }
   const createdAt = document.time === undefined ? new Date() : new Date(String(document.time));
-  if (Number.isNaN(createdAt.getTime())) fail(`time ${JSON.stringify(document.time)} is not a timestamp`);
+  if (Number.isNaN(createdAt.getTime())) fail(`time ${quote(document.time)} is not a timestamp`);
   const { userid, sessionid, instanceid } = document;
   if (userid !== undefined && typeof userid !== 'string' && typeof userid !== 'number') fail('userid must be a string or number');
   if (sessionid !== undefined && typeof sessionid !== 'string') fail('sessionid must be a string');

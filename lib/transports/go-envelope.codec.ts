@@ -3,6 +3,7 @@ import { createEvent } from '../core/create-event.js';
 import { errorMessage } from '../core/error-message.js';
 import { InvalidEventError } from '../core/event-broker.errors.js';
 import type { EventCodec } from './event-codec.interface.js';
+import { printable, quote } from '../core/quote-input.js';
 
 export interface GoEnvelopeCodecOptions {
   /**
@@ -61,7 +62,7 @@ export function goEnvelopeCodec(options: GoEnvelopeCodecOptions): EventCodec {
       try {
         envelope = JSON.parse(body);
       } catch (error) {
-        fail(`not JSON (${errorMessage(error)})`, error);
+        fail(`not JSON (${printable(errorMessage(error))})`, error);
       }
       if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope)) fail('not a JSON object');
       const fields = envelope as Record<string, unknown>;
@@ -69,7 +70,7 @@ export function goEnvelopeCodec(options: GoEnvelopeCodecOptions): EventCodec {
       if (typeof fields.type !== 'string' || fields.type === '') fail('type must be a non-empty string');
       if (typeof fields.source !== 'string') fail('source must be a string');
       const createdAt = new Date(String(fields.timestamp));
-      if (Number.isNaN(createdAt.getTime())) fail(`timestamp ${JSON.stringify(fields.timestamp)} is not an RFC 3339 time`);
+      if (Number.isNaN(createdAt.getTime())) fail(`timestamp ${quote(fields.timestamp)} is not an RFC 3339 time`);
       const { user_id: userId, session_id: sessionId } = fields;
       if (userId !== undefined && typeof userId !== 'string' && typeof userId !== 'number') fail('user_id must be a string or number');
       if (sessionId !== undefined && typeof sessionId !== 'string') fail('session_id must be a string');

@@ -9,6 +9,7 @@ import { UnsettledDeliveries } from '../unsettled-deliveries.js';
 import { settledStatus, type NatsHistory } from './nats-history.js';
 import { encodeName, HEADER_ATTEMPTS, HEADER_DEAD_AT, HEADER_ERROR, HEADER_GROUP, HEADER_ONLY, HEADER_SKIP } from './nats-names.js';
 import { errorMessage } from '../../core/error-message.js';
+import { printable } from '../../core/quote-input.js';
 
 export interface NatsConsumerContext {
   js: JetStreamClient;
@@ -147,7 +148,7 @@ export class NatsGroupConsumer implements Consumer {
     try {
       event = this.context.codec.decode(body);
     } catch (error) {
-      const problem = `Unreadable message ${message.seq} on ${message.subject}: ${errorMessage(error)}`;
+      const problem = `Unreadable message ${message.seq} on ${message.subject}: ${printable(errorMessage(error))}`;
       this.context.logger.error(`${problem}; dead-lettered for group ${this.spec.group}`);
       await publishDeadLetter(this.context, this.spec.group, body, problem, attempt);
       message.ack();

@@ -1,5 +1,6 @@
 import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import { InvalidEventError, InvalidPatternError } from '../../core/event-broker.errors.js';
+import { quote } from '../../core/quote-input.js';
 
 /**
  * Where events go in the stream:
@@ -15,9 +16,7 @@ export class NatsSubjects {
     private readonly layout: NatsSubjectLayout,
   ) {
     if (layout !== 'prefix.source.type' && layout !== 'type') {
-      throw new InvalidEventError(
-        `NatsTransport option subjectLayout must be 'prefix.source.type' or 'type', got ${JSON.stringify(layout)}`,
-      );
+      throw new InvalidEventError(`NatsTransport option subjectLayout must be 'prefix.source.type' or 'type', got ${quote(layout)}`);
     }
   }
 
@@ -31,7 +30,7 @@ export class NatsSubjects {
     if (this.layout === 'prefix.source.type') return `${this.prefix}.${event.source}.${event.type}`;
     if (!event.type.startsWith(`${this.prefix}.`)) {
       throw new InvalidEventError(
-        `Event type "${event.type}" cannot be published on NATS subjects laid out by type: it must start with the subject prefix "${this.prefix}."`,
+        `Event type ${quote(event.type)} cannot be published on NATS subjects laid out by type: it must start with the subject prefix "${this.prefix}."`,
       );
     }
     return event.type;

@@ -56,6 +56,7 @@ import { NatsSubjects } from './nats-subjects.js';
 import type { NatsTransportOptions } from './nats-transport-options.interface.js';
 import { errorMessage } from '../../core/error-message.js';
 import { resolveOptions } from '../../core/resolve-options.js';
+import { printable, quote } from '../../core/quote-input.js';
 
 const DEFAULTS = {
   stream: 'EVENTS',
@@ -112,10 +113,10 @@ export class NatsTransport implements EventTransport {
       );
     }
     if (!/^[A-Za-z0-9_-]+$/.test(this.settings.stream))
-      throw new EventBrokerError(`NatsTransport option stream must use [A-Za-z0-9_-], got "${this.settings.stream}"`);
+      throw new EventBrokerError(`NatsTransport option stream must use [A-Za-z0-9_-], got ${quote(this.settings.stream)}`);
     if (!/^[A-Za-z0-9_-]+$/.test(this.settings.subjectPrefix)) {
       throw new EventBrokerError(
-        `NatsTransport option subjectPrefix must be one token of [A-Za-z0-9_-], got "${this.settings.subjectPrefix}"`,
+        `NatsTransport option subjectPrefix must be one token of [A-Za-z0-9_-], got ${quote(this.settings.subjectPrefix)}`,
       );
     }
   }
@@ -309,9 +310,12 @@ export class NatsTransport implements EventTransport {
     try {
       event = this.codec.decode(stored.string());
     } catch (error) {
-      throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: its message is unreadable (${errorMessage(error)})`, {
-        cause: error,
-      });
+      throw new EventBrokerError(
+        `Cannot replay dead letter ${deadLetterId}: its message is unreadable (${printable(errorMessage(error))})`,
+        {
+          cause: error,
+        },
+      );
     }
     await history.update(event.id, (record) => {
       record.groups[group] = 'pending';

@@ -21,6 +21,7 @@ import type {
 import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
 import type { OutboxOptions } from './outbox-options.interface.js';
 import { errorMessage } from '../../core/error-message.js';
+import { quote } from '../../core/quote-input.js';
 
 /**
  * The transactional outbox in front of a transport that lives outside the app's database (Redis,
@@ -50,7 +51,7 @@ export class OutboxTransport implements EventTransport {
   ) {
     this.schema = options.schema ?? 'event_broker';
     if (!/^[a-z_][a-z0-9_]*$/.test(this.schema))
-      throw new EventBrokerError(`Outbox option schema must be a lower-case identifier, got "${this.schema}"`);
+      throw new EventBrokerError(`Outbox option schema must be a lower-case identifier, got ${quote(this.schema)}`);
     this.table = `"${this.schema}".outbox`;
     this.channel = `${this.schema}_outbox`;
     this.batchSize = options.batchSize ?? 100;

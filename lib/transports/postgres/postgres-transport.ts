@@ -31,6 +31,7 @@ import { PostgresNames, schemaStatements } from './postgres-schema.js';
 import type { PostgresTransportOptions } from './postgres-transport-options.interface.js';
 import { errorMessage } from '../../core/error-message.js';
 import { resolveOptions } from '../../core/resolve-options.js';
+import { quote } from '../../core/quote-input.js';
 
 const DEFAULTS = {
   schema: 'event_broker',
@@ -79,7 +80,7 @@ export class PostgresTransport implements EventTransport {
     this.settings = resolveOptions('PostgresTransport', DEFAULTS, options);
     if (!/^[a-z_][a-z0-9_]*$/.test(this.settings.schema)) {
       throw new EventBrokerError(
-        `PostgresTransport option schema must be a lower-case identifier ([a-z_][a-z0-9_]*), got "${this.settings.schema}"`,
+        `PostgresTransport option schema must be a lower-case identifier ([a-z_][a-z0-9_]*), got ${quote(this.settings.schema)}`,
       );
     }
     this.names = new PostgresNames(this.settings.schema);

@@ -11,6 +11,7 @@ import type { RedisKeys } from './redis-keys.js';
 import { RedisScript } from './redis-script-runner.js';
 import { ACK_SCRIPT, DEAD_LETTER_SCRIPT, MARK_PROCESSING_SCRIPT, RETRY_SCRIPT } from './redis-scripts.js';
 import { errorMessage } from '../../core/error-message.js';
+import { printable } from '../../core/quote-input.js';
 
 export const ACK = new RedisScript(ACK_SCRIPT);
 export const RETRY = new RedisScript(RETRY_SCRIPT);
@@ -219,7 +220,7 @@ export class RedisGroupConsumer implements Consumer {
         if (fields.event === undefined) throw new Error('the entry has no "event" field');
         event = this.context.codec.decode(body);
       } catch (error) {
-        const problem = `Unreadable message ${entryId}: ${errorMessage(error)}`;
+        const problem = `Unreadable message ${entryId}: ${printable(errorMessage(error))}`;
         this.context.logger.error(`${problem}; dead-lettered for group ${this.spec.group}`);
         await this.settler.deadLetter(entryId, keys.event(`malformed:${entryId}`), body, problem, attempts[index]);
         continue;

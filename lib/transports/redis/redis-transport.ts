@@ -38,6 +38,7 @@ import { PUBLISH_SCRIPT, REGISTER_GROUP_SCRIPT, REPLAY_SCRIPT } from './redis-sc
 import type { RedisTransportOptions } from './redis-transport-options.interface.js';
 import { errorMessage } from '../../core/error-message.js';
 import { resolveOptions } from '../../core/resolve-options.js';
+import { printable, quote } from '../../core/quote-input.js';
 
 const PUBLISH = new RedisScript(PUBLISH_SCRIPT);
 const REGISTER_GROUP = new RedisScript(REGISTER_GROUP_SCRIPT);
@@ -122,7 +123,7 @@ export class RedisTransport implements EventTransport {
     this.settings = resolveOptions('RedisTransport', DEFAULTS, options);
     this.codec = options.codec ?? cloudEventCodec;
     if (!/^[A-Za-z0-9_.:{}-]+$/.test(this.settings.keyPrefix)) {
-      throw new EventBrokerError(`RedisTransport option keyPrefix must use [A-Za-z0-9_.:{}-], got "${this.settings.keyPrefix}"`);
+      throw new EventBrokerError(`RedisTransport option keyPrefix must use [A-Za-z0-9_.:{}-], got ${quote(this.settings.keyPrefix)}`);
     }
     this.keys = new RedisKeys(this.settings.keyPrefix);
   }
@@ -274,9 +275,12 @@ export class RedisTransport implements EventTransport {
     try {
       event = this.codec.decode(fields.event ?? '');
     } catch (error) {
-      throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: its message is unreadable (${errorMessage(error)})`, {
-        cause: error,
-      });
+      throw new EventBrokerError(
+        `Cannot replay dead letter ${deadLetterId}: its message is unreadable (${printable(errorMessage(error))})`,
+        {
+          cause: error,
+        },
+      );
     }
     try {
       await REPLAY.run(

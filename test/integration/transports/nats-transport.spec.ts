@@ -18,11 +18,11 @@ afterEach(async () => {
 function setup() {
   const names = uniqueStream('nats');
   cleanups.push(() => deleteStreams(names.stream));
-  const makeBroker = (instanceId: string): EventBroker => {
+  const makeBroker = (instanceId: string, logger = new RecordingLogger()): EventBroker => {
     const broker = new EventBroker({
       transport: new NatsTransport({ servers: NATS_URL, ...names, ackWaitMs: 1000, fetchExpiresMs: 1000 }),
       instanceId,
-      logger: new RecordingLogger(),
+      logger,
       retry: { initialDelayMs: 10, maxDelayMs: 50, jitter: 0 },
     });
     cleanups.push(() => broker.stop());
@@ -98,6 +98,31 @@ describe('NatsTransport', () => {
     await connection.jetstream().publish(`${subjectPrefix}.system.billing.invoices.create`, JSON.stringify(document));
     await waitFor(() => seen.length === 1, 'the foreign event to be handled');
     expect(seen[0]).toMatchObject({ id: 'inv-1', source: 'system', payload: { total: 3 }, userId: 'u-9' });
+  });
+
+  it('logs and dead-letters an unreadable message with its control characters escaped and its quotes bounded', async () => {
+    const { subjectPrefix, makeBroker } = setup();
+    const logger = new RecordingLogger();
+    const broker = makeBroker('consumer', logger);
+    await broker.subscribe('**', () => undefined, { group: 'all' });
+    await broker.start();
+    const connection = await connect({ servers: NATS_URL });
+    cleanups.push(() => connection.close());
+    const js = connection.jetstream();
+    await js.publish(`${subjectPrefix}.system.bad.message`, 'not json\u0000\r\nsecond line');
+    await js.publish(`${subjectPrefix}.system.bad.message`, JSON.stringify({ specversion: `1.0\r\n${'x'.repeat(5000)}`, id: '1' }));
+
+    const unreadable = () => logger.lines.filter((line) => line.message.startsWith('Unreadable message'));
+    await waitFor(() => unreadable().length === 2, 'both messages reported');
+    const deadLetters = await broker.transport.deadLetters({ group: 'all' });
+    const texts = [...unreadable().map((line) => line.message), ...deadLetters.map((deadLetter) => deadLetter.error)];
+    expect(texts).toHaveLength(4);
+    for (const text of texts) {
+      expect(text).not.toMatch(/\p{Cc}/u);
+      expect(text.length).toBeLessThan(500);
+    }
+    expect(unreadable()[0].message).toContain('"not json\\u0000\\r\\n"');
+    expect(unreadable()[1].message).toMatch(/specversion must be "1\.0", got "1\.0\\r\\nx+"… \(5005 chars\)/);
   });
 
   it('stores a publish retried with the same event id once', async () => {

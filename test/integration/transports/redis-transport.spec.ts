@@ -21,12 +21,12 @@ function setup(options: RedisTransportOptions = {}) {
     raw.disconnect();
     await deleteKeys(keyPrefix);
   });
-  const makeBroker = (instanceId: string, mode: 'async' | 'sync' = 'async'): EventBroker => {
+  const makeBroker = (instanceId: string, mode: 'async' | 'sync' = 'async', logger = new RecordingLogger()): EventBroker => {
     const broker = new EventBroker({
       transport: new RedisTransport({ url: REDIS_URL, keyPrefix, blockMs: 100, ackTimeoutMs: 1000, ...options }),
       instanceId,
       mode,
-      logger: new RecordingLogger(),
+      logger,
       retry: { initialDelayMs: 10, maxDelayMs: 50, jitter: 0 },
     });
     cleanups.push(() => broker.stop());
@@ -102,6 +102,28 @@ describe('RedisTransport', () => {
     await raw.xadd(`${keyPrefix}:stream`, '*', 'event', JSON.stringify(cloudEvent));
     await waitFor(() => seen.length === 1, 'the foreign event to be handled');
     expect(seen[0]).toMatchObject({ id: 'invoice-1', source: 'system', payload: { total: 12.5 }, userId: 'u-1', entity: 'invoices' });
+  });
+
+  it('logs and dead-letters an unreadable message with its control characters escaped and its quotes bounded', async () => {
+    const { keyPrefix, raw, makeBroker } = setup();
+    const logger = new RecordingLogger();
+    const broker = makeBroker('consumer', 'async', logger);
+    await broker.subscribe('**', () => undefined, { group: 'all' });
+    await broker.start();
+    await raw.xadd(`${keyPrefix}:stream`, '*', 'event', 'not json\u0000\r\nsecond line');
+    await raw.xadd(`${keyPrefix}:stream`, '*', 'event', JSON.stringify({ specversion: `1.0\r\n${'x'.repeat(5000)}`, id: '1' }));
+
+    const unreadable = () => logger.lines.filter((line) => line.message.startsWith('Unreadable message'));
+    await waitFor(() => unreadable().length === 2, 'both messages reported');
+    const deadLetters = await broker.transport.deadLetters({ group: 'all' });
+    const texts = [...unreadable().map((line) => line.message), ...deadLetters.map((deadLetter) => deadLetter.error)];
+    expect(texts).toHaveLength(4);
+    for (const text of texts) {
+      expect(text).not.toMatch(/\p{Cc}/u);
+      expect(text.length).toBeLessThan(500);
+    }
+    expect(unreadable()[0].message).toContain('"not json\\u0000\\r\\n"');
+    expect(unreadable()[1].message).toMatch(/specversion must be "1\.0", got "1\.0\\r\\nx+"… \(5005 chars\)/);
   });
 
   it('accepts 25 000 publishes issued at once (a bulk import): they go out in bounded batches', async () => {
