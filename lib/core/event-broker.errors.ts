@@ -13,6 +13,11 @@ export class InvalidPatternError extends EventBrokerError {
   override readonly name = 'InvalidPatternError';
 }
 
+/** A dead letter id that the transport does not hold (never did, or it was replayed or evicted). */
+export class DeadLetterNotFoundError extends EventBrokerError {
+  override readonly name = 'DeadLetterNotFoundError';
+}
+
 /** A call the broker cannot take in its current state (not started, stopped). */
 export class BrokerStateError extends EventBrokerError {
   override readonly name = 'BrokerStateError';

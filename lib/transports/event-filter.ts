@@ -1,19 +1,36 @@
-import type { BrokerEvent } from '../core/broker-event.interface.js';
+import { EVENT_SOURCES, EVENT_STATUSES, type BrokerEvent } from '../core/broker-event.interface.js';
 import { InvalidEventError } from '../core/event-broker.errors.js';
 import { assertPattern, matchPattern } from '../core/match-pattern.js';
+import { quote } from '../core/quote-input.js';
 import type { EventFilter } from './event-transport.interface.js';
 
 export const DEFAULT_LIST_LIMIT = 100;
 
-function assertCount(name: string, value: number | undefined): void {
-  if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
-    throw new InvalidEventError(`Invalid event filter: ${name} must be a non-negative integer, got ${value}`);
-  }
+function invalid(problem: string): never {
+  throw new InvalidEventError(`Invalid event filter: ${problem}`);
 }
 
-/** Checks the filter's pattern and counts, so every transport rejects the same bad filters. */
+function assertCount(name: string, value: number | undefined): void {
+  if (value !== undefined && (!Number.isInteger(value) || value < 0))
+    invalid(`${name} must be a non-negative integer, got ${quote(value)}`);
+}
+
+function assertOneOf(name: string, allowed: readonly string[], value: string | undefined): void {
+  if (value !== undefined && !allowed.includes(value)) invalid(`${name} must be one of ${allowed.join(', ')}, got ${quote(value)}`);
+}
+
+function assertDate(name: string, value: Date | undefined): void {
+  if (value !== undefined && !(value instanceof Date && !Number.isNaN(value.getTime())))
+    invalid(`${name} must be a valid Date, got ${value instanceof Date ? 'an invalid Date' : quote(value)}`);
+}
+
+/** Checks every field of the filter, so every transport rejects the same bad filters instead of matching nothing. */
 export function assertEventFilter(filter: EventFilter): void {
   if (filter.type !== undefined) assertPattern(filter.type);
+  assertOneOf('status', EVENT_STATUSES, filter.status);
+  assertOneOf('source', EVENT_SOURCES, filter.source);
+  assertDate('since', filter.since);
+  assertDate('until', filter.until);
   assertCount('limit', filter.limit);
   assertCount('offset', filter.offset);
 }

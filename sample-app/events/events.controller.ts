@@ -1,33 +1,18 @@
-import { Controller, Get, NotFoundException, Param, Post, Query, Sse, type MessageEvent } from '@nestjs/common';
+import { Controller, Get, NotFoundException, Param, Post, Query, Sse, UseFilters, type MessageEvent } from '@nestjs/common';
 import { Observable } from 'rxjs';
-import { EventBroker, type BrokerEvent, type BrokerStats, type DeadLetter, type EventSource, type EventStatus } from 'nestjs-event-broker';
-
-interface EventQuery {
-  type?: string;
-  source?: EventSource;
-  status?: EventStatus;
-  user?: string;
-  since?: string;
-  until?: string;
-  limit?: string;
-}
+import { EventBroker, type BrokerEvent, type BrokerStats, type DeadLetter, type EventFilter } from 'nestjs-event-broker';
+import { BrokerErrorsFilter } from './broker-errors.filter.js';
+import { EventFilterPipe } from './event-filter.pipe.js';
 
 /** The broker's history, statistics and dead letters over HTTP. */
 @Controller('events')
+@UseFilters(BrokerErrorsFilter)
 export class EventsController {
   constructor(private readonly broker: EventBroker) {}
 
   @Get()
-  list(@Query() query: EventQuery): Promise<BrokerEvent[]> {
-    return this.broker.transport.list({
-      type: query.type,
-      source: query.source,
-      status: query.status,
-      userId: query.user,
-      since: query.since ? new Date(query.since) : undefined,
-      until: query.until ? new Date(query.until) : undefined,
-      limit: query.limit ? Number(query.limit) : undefined,
-    });
+  list(@Query(EventFilterPipe) filter: EventFilter): Promise<BrokerEvent[]> {
+    return this.broker.transport.list(filter);
   }
 
   @Get('stats')

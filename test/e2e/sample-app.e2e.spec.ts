@@ -86,6 +86,29 @@ for (const [transport, setup] of Object.entries(TRANSPORTS)) {
       expect((await http.get('/events/not-an-event')).status).toBe(404);
     });
 
+    it('answers 404 to the replay of an unknown dead letter, with the reason', async () => {
+      for (const id of ['unknown', 'bogus@group', '1-0@nogroup', '99999@nogroup']) {
+        const replay = await http.post(`/events/dead-letters/${encodeURIComponent(id)}/replay`);
+        expect(replay.status).toBe(404);
+        expect(replay.body.message).toBe(`Cannot replay dead letter ${id}: no such dead letter`);
+      }
+    });
+
+    it.each([
+      ['status=bogus', 'status must be one of pending, processing, completed, failed, got "bogus"'],
+      ['source=bogus', 'source must be one of database, websocket, frontend, system, internal, got "bogus"'],
+      ['since=yesterday', 'since must be a date such as 2026-01-31T12:00:00Z, got "yesterday"'],
+      ['until=2026-13-45', 'until must be a date such as 2026-01-31T12:00:00Z, got "2026-13-45"'],
+      ['limit=abc', 'limit must be a non-negative integer, got "abc"'],
+      ['limit=-1', 'limit must be a non-negative integer, got "-1"'],
+      ['offset=1.5', 'offset must be a non-negative integer, got "1.5"'],
+      ['type=public..users', 'Invalid event pattern: segment 2 of "public..users" must be "*", "**" or match [A-Za-z0-9_-]+'],
+    ])('answers 400 to GET /events?%s, naming what is allowed', async (query, message) => {
+      const refused = await http.get(`/events?${query}`);
+      expect(refused.status).toBe(400);
+      expect(refused.body.message).toBe(message);
+    });
+
     it('retries the failing CRM handler, dead-letters the event and replays it', async () => {
       await http.post('/users').send({ name: 'Bob', email: 'bob@fail.example' });
       const deadLetters = async (): Promise<DeadLetter[]> => (await http.get('/events/dead-letters')).body as DeadLetter[];

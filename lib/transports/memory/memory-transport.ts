@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
 import { Signal } from '../../core/async-primitives.js';
-import { BrokerStateError, EventBrokerError } from '../../core/event-broker.errors.js';
+import { BrokerStateError, DeadLetterNotFoundError, EventBrokerError } from '../../core/event-broker.errors.js';
 import { FifoQueue } from '../../core/fifo-queue.js';
 import { assertPattern, matchAnyPattern, matchPattern } from '../../core/match-pattern.js';
 import { assertEventFilter, matchesFilter, newestWindow } from '../event-filter.js';
@@ -21,6 +21,7 @@ import type {
 } from '../event-transport.interface.js';
 import { LiveTail } from '../live-tail.js';
 import type { MemoryTransportOptions } from './memory-transport-options.interface.js';
+import { MAX_QUOTED_CHARS, printable } from '../../core/quote-input.js';
 import { resolveOptions } from '../../core/resolve-options.js';
 import { payloadJsonOf } from '../../core/payload-validation.js';
 
@@ -206,10 +207,13 @@ export class MemoryTransport implements EventTransport {
   async replay(deadLetterId: string): Promise<void> {
     this.assertOpen();
     const entry = this.deadLetterStore.get(deadLetterId);
-    if (!entry) throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: no such dead letter`);
+    if (!entry)
+      throw new DeadLetterNotFoundError(`Cannot replay dead letter ${printable(deadLetterId, MAX_QUOTED_CHARS)}: no such dead letter`);
     const group = this.groups.get(entry.group);
     if (!group || group.consumers === 0) {
-      throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: group ${entry.group} has no consumer`);
+      throw new EventBrokerError(
+        `Cannot replay dead letter ${printable(deadLetterId, MAX_QUOTED_CHARS)}: group ${entry.group} has no consumer`,
+      );
     }
     this.deadLetterStore.delete(deadLetterId);
     let stored = this.events.get(entry.stored.event.id);

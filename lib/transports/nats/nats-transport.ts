@@ -16,7 +16,7 @@ import {
 } from 'nats';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
 import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
-import { BrokerStateError, EventBrokerError } from '../../core/event-broker.errors.js';
+import { BrokerStateError, DeadLetterNotFoundError, EventBrokerError } from '../../core/event-broker.errors.js';
 import { assertPattern, matchAnyPattern, matchPattern } from '../../core/match-pattern.js';
 import { cloudEventCodec } from '../cloud-event.codec.js';
 import type { EventCodec } from '../event-codec.interface.js';
@@ -56,7 +56,7 @@ import { NatsSubjects } from './nats-subjects.js';
 import type { NatsTransportOptions } from './nats-transport-options.interface.js';
 import { errorMessage } from '../../core/error-message.js';
 import { resolveOptions } from '../../core/resolve-options.js';
-import { printable, quote } from '../../core/quote-input.js';
+import { MAX_QUOTED_CHARS, printable, quote } from '../../core/quote-input.js';
 
 const DEFAULTS = {
   stream: 'EVENTS',
@@ -303,15 +303,16 @@ export class NatsTransport implements EventTransport {
       if (separator <= 0 || !Number.isInteger(seq)) throw new Error('not a dead letter id');
       stored = await jsm.streams.getMessage(this.deadLetterStream, { seq });
     } catch {
-      throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: no such dead letter`);
+      throw new DeadLetterNotFoundError(`Cannot replay dead letter ${printable(deadLetterId, MAX_QUOTED_CHARS)}: no such dead letter`);
     }
-    if (!this.knownGroups.has(group)) throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: no consumer group ${group}`);
+    if (!this.knownGroups.has(group))
+      throw new EventBrokerError(`Cannot replay dead letter ${printable(deadLetterId, MAX_QUOTED_CHARS)}: no consumer group ${group}`);
     let event: BrokerEvent;
     try {
       event = this.codec.decode(stored.string());
     } catch (error) {
       throw new EventBrokerError(
-        `Cannot replay dead letter ${deadLetterId}: its message is unreadable (${printable(errorMessage(error))})`,
+        `Cannot replay dead letter ${printable(deadLetterId, MAX_QUOTED_CHARS)}: its message is unreadable (${printable(errorMessage(error))})`,
         {
           cause: error,
         },

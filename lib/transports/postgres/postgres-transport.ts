@@ -2,7 +2,7 @@ import pg, { type Pool, type PoolClient } from 'pg';
 import { Signal } from '../../core/async-primitives.js';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
 import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
-import { BrokerStateError, EventBrokerError, InvalidEventError } from '../../core/event-broker.errors.js';
+import { BrokerStateError, DeadLetterNotFoundError, EventBrokerError, InvalidEventError } from '../../core/event-broker.errors.js';
 import { assertPattern, matchPattern, patternsToRegExpSource } from '../../core/match-pattern.js';
 import { assertEventFilter, DEFAULT_LIST_LIMIT } from '../event-filter.js';
 import type {
@@ -31,7 +31,7 @@ import { PostgresNames, schemaStatements } from './postgres-schema.js';
 import type { PostgresTransportOptions } from './postgres-transport-options.interface.js';
 import { errorMessage } from '../../core/error-message.js';
 import { resolveOptions } from '../../core/resolve-options.js';
-import { quote } from '../../core/quote-input.js';
+import { MAX_QUOTED_CHARS, printable, quote } from '../../core/quote-input.js';
 
 const DEFAULTS = {
   schema: 'event_broker',
@@ -279,7 +279,8 @@ export class PostgresTransport implements EventTransport {
        SELECT pg_notify($3, json_build_object('id', event_id, 'type', '')::text) FROM replayed`,
       [eventId, group, this.names.channel],
     );
-    if (separator <= 0 || !rowCount) throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: no such dead letter`);
+    if (separator <= 0 || !rowCount)
+      throw new DeadLetterNotFoundError(`Cannot replay dead letter ${printable(deadLetterId, MAX_QUOTED_CHARS)}: no such dead letter`);
   }
 
   async stats(): Promise<TransportStats> {

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
 import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
-import { BrokerStateError, EventBrokerError } from '../../core/event-broker.errors.js';
+import { BrokerStateError, DeadLetterNotFoundError, EventBrokerError } from '../../core/event-broker.errors.js';
 import { assertPattern, matchPattern } from '../../core/match-pattern.js';
 import { cloudEventCodec } from '../cloud-event.codec.js';
 import type { EventCodec } from '../event-codec.interface.js';
@@ -38,7 +38,7 @@ import { PUBLISH_SCRIPT, REGISTER_GROUP_SCRIPT, REPLAY_SCRIPT } from './redis-sc
 import type { RedisTransportOptions } from './redis-transport-options.interface.js';
 import { errorMessage } from '../../core/error-message.js';
 import { resolveOptions } from '../../core/resolve-options.js';
-import { printable, quote } from '../../core/quote-input.js';
+import { MAX_QUOTED_CHARS, printable, quote } from '../../core/quote-input.js';
 
 const PUBLISH = new RedisScript(PUBLISH_SCRIPT);
 const REGISTER_GROUP = new RedisScript(REGISTER_GROUP_SCRIPT);
@@ -62,6 +62,7 @@ const MALFORMED_TYPE = 'eventbroker.message.malformed';
 /** Separates the dead-letter entry id from its group in `DeadLetter.id`. */
 const DEAD_LETTER_ID_SEPARATOR = '@';
 const HISTORY_CHUNK = 200;
+const STREAM_ID = /^\d+-\d+$/;
 
 /** `a` compared with `b`, as stream ids `<ms>-<seq>`. */
 function compareIds(a: string, b: string): number {
@@ -268,15 +269,16 @@ export class RedisTransport implements EventTransport {
     const separator = deadLetterId.indexOf(DEAD_LETTER_ID_SEPARATOR);
     const entryId = deadLetterId.slice(0, separator);
     const group = deadLetterId.slice(separator + 1);
-    const [found] = separator > 0 ? ((await client.xrange(this.keys.dead(group), entryId, entryId)) as StreamEntry[]) : [];
-    if (!found) throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: no such dead letter`);
+    const [found] = STREAM_ID.test(entryId) ? ((await client.xrange(this.keys.dead(group), entryId, entryId)) as StreamEntry[]) : [];
+    if (!found)
+      throw new DeadLetterNotFoundError(`Cannot replay dead letter ${printable(deadLetterId, MAX_QUOTED_CHARS)}: no such dead letter`);
     const fields = entryFields(found[1]);
     let event: BrokerEvent;
     try {
       event = this.codec.decode(fields.event ?? '');
     } catch (error) {
       throw new EventBrokerError(
-        `Cannot replay dead letter ${deadLetterId}: its message is unreadable (${printable(errorMessage(error))})`,
+        `Cannot replay dead letter ${printable(deadLetterId, MAX_QUOTED_CHARS)}: its message is unreadable (${printable(errorMessage(error))})`,
         {
           cause: error,
         },
@@ -289,7 +291,9 @@ export class RedisTransport implements EventTransport {
         [group, entryId, fields.event],
       );
     } catch (error) {
-      throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: ${errorMessage(error)}`, { cause: error });
+      throw new EventBrokerError(`Cannot replay dead letter ${printable(deadLetterId, MAX_QUOTED_CHARS)}: ${errorMessage(error)}`, {
+        cause: error,
+      });
     }
   }
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventBrokerError, MemoryTransport, createEvent, type EventTransport } from '../../../lib/index.js';
+import { DeadLetterNotFoundError, EventBrokerError, MemoryTransport, createEvent, type EventTransport } from '../../../lib/index.js';
 import { NatsTransport } from '../../../lib/nats.js';
 import { OutboxTransport, PostgresTransport } from '../../../lib/postgres.js';
 import { RedisTransport } from '../../../lib/redis.js';
@@ -46,6 +46,17 @@ describe.each(Object.keys(transports))('%s transport used on its own', (name) =>
     const event = createEvent({ source: 'system', type: 'standalone.check.run', payload: { ok: true } });
     await transport.publish(event);
     expect(await transport.get(event.id)).toMatchObject({ id: event.id, type: 'standalone.check.run', payload: { ok: true } });
+  });
+
+  it('refuses to replay a dead letter it does not hold with a DeadLetterNotFoundError', async () => {
+    const transport = transports[name]();
+    await transport.connect();
+    cleanups.push(() => transport.close());
+    for (const id of ['unknown', 'bogus@group', '1-0@nogroup', '99999@nogroup']) {
+      await expect(transport.replay(id)).rejects.toThrow(
+        new DeadLetterNotFoundError(`Cannot replay dead letter ${id}: no such dead letter`),
+      );
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { BrokerEvent } from '../../../lib/core/broker-event.interface.js';
+import type { BrokerEvent, EventSource, EventStatus } from '../../../lib/core/broker-event.interface.js';
 import { createEvent, type CreateEventInput } from '../../../lib/core/create-event.js';
 import { BrokerStateError, EventBrokerError } from '../../../lib/core/event-broker.errors.js';
 import type { Consumer, Delivery, FlowControl } from '../../../lib/transports/event-transport.interface.js';
@@ -142,6 +142,24 @@ function newTransport(options?: MemoryTransportOptions): MemoryTransport {
 afterEach(async () => {
   await Promise.all(transports.splice(0).map((transport) => transport.close()));
   vi.useRealTimers();
+});
+
+describe('MemoryTransport filters', () => {
+  it('refuses a status, source or date that no event can have, naming the allowed values', async () => {
+    const transport = new MemoryTransport();
+    await transport.connect();
+    await expect(transport.list({ status: 'bogus' as EventStatus })).rejects.toThrow(
+      'Invalid event filter: status must be one of pending, processing, completed, failed, got "bogus"',
+    );
+    await expect(transport.list({ source: 'bogus' as EventSource })).rejects.toThrow(
+      'Invalid event filter: source must be one of database, websocket, frontend, system, internal, got "bogus"',
+    );
+    await expect(transport.list({ since: new Date('yesterday') })).rejects.toThrow('Invalid event filter: since must be a valid Date');
+    await expect(transport.list({ until: '2026-01-01' as unknown as Date })).rejects.toThrow(
+      'Invalid event filter: until must be a valid Date, got "2026-01-01"',
+    );
+    await transport.close();
+  });
 });
 
 describe('MemoryTransport', () => {
