@@ -19,6 +19,7 @@ import { DEFAULT_MAX_PAYLOAD_BYTES, forgetPayloadJson, rememberPayloadJson, seri
 import { backoffDelay, resolveRetryOptions, type RetryOptions } from './retry-policy.js';
 import type { DeliveryInfo, EventHandler, SubscribeOptions, Subscription } from './subscription.interface.js';
 import { WorkerPool } from './worker-pool.js';
+import { defaultGroup, handlerName } from './default-group.js';
 import { errorMessage } from './error-message.js';
 import { quote } from './quote-input.js';
 
@@ -238,13 +239,17 @@ export class EventBroker {
     const list = typeof patterns === 'string' ? [patterns] : [...patterns];
     if (list.length === 0) throw new EventBrokerError('EventBroker.subscribe needs at least one pattern');
     list.forEach((pattern) => assertPattern(pattern));
-    const group = options.group ?? `${this.serviceName}.${handler.name.replace(/^bound /, '')}`;
-    if (!GROUP_NAME.test(group) || group.endsWith('.')) {
-      throw new EventBrokerError(
-        `Invalid subscription group ${quote(group)}: use [A-Za-z0-9_.:-] (give options.group when the handler has no name)`,
-      );
+    const group = options.group ?? defaultGroup(this.serviceName, handler as EventHandler, list);
+    if (!GROUP_NAME.test(group) || group.endsWith('.'))
+      throw new EventBrokerError(`Invalid subscription group ${quote(group)}: use [A-Za-z0-9_.:-]`);
+    if (this.subscriptions.has(group)) {
+      if (options.group === undefined && handlerName(handler as EventHandler) === '') {
+        throw new EventBrokerError(
+          `Another handler without a name already subscribes to ${list.join(', ')} on this broker, in group ${group}: give one of them options.group, or use a named function`,
+        );
+      }
+      throw new EventBrokerError(`Group ${group} already has a subscription on this broker`);
     }
-    if (this.subscriptions.has(group)) throw new EventBrokerError(`Group ${group} already has a subscription on this broker`);
     const concurrency = options.concurrency ?? Number.POSITIVE_INFINITY;
     if (concurrency !== Number.POSITIVE_INFINITY) positiveInteger(`concurrency of group ${group}`, concurrency);
     const subscription: ActiveSubscription = {

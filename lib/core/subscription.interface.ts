@@ -17,7 +17,8 @@ export type EventHandler<T = unknown> = (event: BrokerEvent<T>, delivery: Delive
 export interface SubscribeOptions {
   /**
    * The consumer group: each event reaches one subscriber per group across all instances
-   * (default `<serviceName>.<handler name>`).
+   * (default `<serviceName>.<handler name>`, or `<serviceName>.patterns:<hash of the patterns>` for a
+   * handler without a name).
    */
   group?: string;
   /** Overrides the broker's retry policy for this subscription. */

@@ -272,7 +272,9 @@ describe('EventBroker subscriptions', () => {
     const broker = makeBroker({ serviceName: 'billing' });
     expect(await broker.subscribe('public.users.create', sendInvoice)).toMatchObject({ group: 'billing.sendInvoice' });
     await expect(broker.subscribe('public.users.create', sendInvoice)).rejects.toThrow(/already has a subscription/);
-    await expect(broker.subscribe('public.users.create', () => undefined)).rejects.toThrow(/give options.group/);
+    await expect(broker.subscribe('public.users.create', sendInvoice, { group: 'has space' })).rejects.toThrow(
+      'Invalid subscription group "has space": use [A-Za-z0-9_.:-]',
+    );
     await expect(broker.subscribe('public.**.create', sendInvoice, { group: 'x' })).rejects.toThrow(InvalidPatternError);
   });
 
@@ -462,5 +464,35 @@ describe('EventBroker across instances (one shared MemoryTransport)', () => {
     await waitFor(() => mailer.length === 50 && audit.length === 50, 'all processed');
     expect(mailer.filter((name) => name === 'a').length).toBeGreaterThan(0);
     expect(mailer.filter((name) => name === 'b').length).toBeGreaterThan(0);
+  });
+});
+
+describe('EventBroker default groups', () => {
+  it('gives an anonymous handler a group derived from the service and its patterns, the same on every instance', async () => {
+    const transport = new MemoryTransport();
+    const first = makeBroker({ transport, serviceName: 'api', instanceId: 'api-1' });
+    const second = makeBroker({ transport, serviceName: 'api', instanceId: 'api-2' });
+    const handled: string[] = [];
+    const one = await first.subscribe(['public.users.*', 'billing.**'], async (event) => void handled.push(`api-1 ${event.id}`));
+    const other = await second.subscribe(['billing.**', 'public.users.*'], async (event) => void handled.push(`api-2 ${event.id}`));
+    expect(one.group).toMatch(/^api\.patterns:[0-9a-f]{12}$/);
+    expect(other.group).toBe(one.group);
+    expect((await makeBroker({ serviceName: 'api' }).subscribe('public.users.*', () => undefined)).group).not.toBe(one.group);
+    expect((await makeBroker({ serviceName: 'web' }).subscribe(['public.users.*', 'billing.**'], () => undefined)).group).not.toBe(
+      one.group,
+    );
+
+    await Promise.all([first.start(), second.start()]);
+    const events = await Promise.all([1, 2, 3, 4].map((n) => first.publish(userCreated({ n }))));
+    await waitFor(() => handled.length === 4, 'each event handled once by the group');
+    expect(new Set(handled.map((line) => line.split(' ')[1]))).toEqual(new Set(events.map((event) => event.id)));
+  });
+
+  it('refuses a second anonymous handler on the same patterns, saying how to tell them apart', async () => {
+    const broker = makeBroker({ serviceName: 'api' });
+    const first = await broker.subscribe('public.users.*', () => undefined);
+    await expect(broker.subscribe('public.users.*', () => undefined)).rejects.toThrow(
+      `Another handler without a name already subscribes to public.users.* on this broker, in group ${first.group}: give one of them options.group, or use a named function`,
+    );
   });
 });
