@@ -14,7 +14,6 @@ import {
   ExternalContextCreator,
   MetadataScanner,
   ModuleRef,
-  Reflector,
 } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
 import type { BrokerEvent } from '../core/broker-event.interface.js';
@@ -23,13 +22,7 @@ import { EventBrokerError } from '../core/event-broker.errors.js';
 import { errorMessage } from '../core/error-message.js';
 import { describeInvalidPattern } from '../core/match-pattern.js';
 import type { DeliveryInfo, EventHandler } from '../core/subscription.interface.js';
-import {
-  EVENT_ARGS_METADATA,
-  EVENT_BROKER_OPTIONS,
-  EVENT_CONTEXT_TYPE,
-  EMITS_EVENT_METADATA,
-  ON_EVENT_METADATA,
-} from './event-broker.constants.js';
+import { EVENT_ARGS_METADATA, EVENT_BROKER_OPTIONS, EVENT_CONTEXT_TYPE, EMITS_EVENT_METADATA } from './event-broker.constants.js';
 import type { EventBrokerModuleOptions } from './event-broker-module-options.interface.js';
 import { createEventContextCreator } from './event-context-creator.factory.js';
 import { EventParamsFactory } from './event-params.factory.js';
@@ -39,7 +32,8 @@ import { EventMetricsInterceptor } from '../observability/event-metrics.intercep
 import { EventTracingInterceptor } from '../observability/event-tracing.interceptor.js';
 import { EventRequestContext } from './event-request-context.js';
 import { EVENT_PUBLISHER_REF } from './emits-event.decorator.js';
-import type { OnEventMetadata } from './on-event.decorator.js';
+import { onEventMetadata } from './on-event.decorator.js';
+import { onEventSubscriptions } from './on-event-subscriptions.js';
 
 type HandlerHost = Record<string, (...args: unknown[]) => unknown>;
 
@@ -56,7 +50,6 @@ export class EventSubscribersLoader implements OnApplicationBootstrap, BeforeApp
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
-    private readonly reflector: Reflector,
     private readonly moduleRef: ModuleRef,
     private readonly broker: EventBroker,
     private readonly publisher: EventPublisher,
@@ -99,24 +92,26 @@ export class EventSubscribersLoader implements OnApplicationBootstrap, BeforeApp
   }
 
   private async bind(wrapper: InstanceWrapper, instance: HandlerHost, method: string): Promise<void> {
-    const metadata = this.reflector.get<OnEventMetadata | undefined>(ON_EVENT_METADATA, instance[method]);
-    if (!metadata) return;
+    const decorators = onEventMetadata(instance[method]);
+    if (decorators.length === 0) return;
     const where = `@OnEvent on ${instance.constructor.name}.${method}`;
-    for (const pattern of metadata.patterns) {
+    for (const pattern of decorators.flatMap((decorator) => decorator.patterns)) {
       const problem = describeInvalidPattern(pattern);
       if (problem) throw new EventBrokerError(`${where}: invalid pattern: ${problem}`);
     }
+    const subscriptions = onEventSubscriptions(decorators, `${this.broker.serviceName}.${instance.constructor.name}.${method}`, where);
     const perEvent = wrapper.isTransient || !wrapper.isDependencyTreeStatic();
     const run = perEvent
       ? (event: BrokerEvent, delivery: DeliveryInfo) => this.runScoped(wrapper, method, event, delivery)
       : this.pipeline(instance, method);
     const handler: EventHandler = (event, delivery) =>
       EventRequestContext.run({ userId: event.userId, sessionId: event.sessionId }, () => run(event, delivery));
-    const group = metadata.options.group ?? `${this.broker.serviceName}.${instance.constructor.name}.${method}`;
-    try {
-      await this.broker.subscribe(metadata.patterns, handler, { ...metadata.options, group });
-    } catch (error) {
-      throw new EventBrokerError(`${where}: ${errorMessage(error)}`, { cause: error });
+    for (const { patterns, options } of subscriptions) {
+      try {
+        await this.broker.subscribe(patterns, handler, options);
+      } catch (error) {
+        throw new EventBrokerError(`${where}: ${errorMessage(error)}`, { cause: error });
+      }
     }
   }
 

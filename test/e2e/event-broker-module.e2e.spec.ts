@@ -222,6 +222,56 @@ describe('EventBrokerModule', () => {
     );
   });
 
+  it('runs a method with two @OnEvent decorators for the events of both, in its one default group', async () => {
+    @Injectable()
+    class Stacked {
+      readonly seen: string[] = [];
+      @OnEvent('public.users.create')
+      @OnEvent('public.orders.*')
+      handle(event: BrokerEvent): void {
+        this.seen.push(event.type);
+      }
+    }
+    const app = await boot([Stacked], { ...FAST, serviceName: 'shop' });
+    const publisher = app.get(EventPublisher);
+    await publisher.publish('public.users.create', {});
+    await publisher.publish('public.orders.paid', {});
+    const stacked = app.get(Stacked);
+    await waitFor(() => stacked.seen.length === 2, 'both events handled');
+    expect(stacked.seen.toSorted()).toEqual(['public.orders.paid', 'public.users.create']);
+    expect(Object.keys((await app.get(EventBroker).stats()).transport.groups)).toEqual(['shop.Stacked.handle']);
+  });
+
+  it('gives stacked @OnEvent decorators with groups of their own a subscription each', async () => {
+    @Injectable()
+    class TwoGroups {
+      readonly seen: string[] = [];
+      @OnEvent('public.users.*', { group: 'users-audit' })
+      @OnEvent('public.**', { group: 'everything-audit' })
+      handle(event: BrokerEvent): void {
+        this.seen.push(event.type);
+      }
+    }
+    const app = await boot([TwoGroups]);
+    await app.get(EventPublisher).publish('public.users.create', {});
+    const twoGroups = app.get(TwoGroups);
+    await waitFor(() => twoGroups.seen.length === 2, 'the event handled in both groups');
+    expect(twoGroups.seen).toEqual(['public.users.create', 'public.users.create']);
+    expect(Object.keys((await app.get(EventBroker).stats()).transport.groups).toSorted()).toEqual(['everything-audit', 'users-audit']);
+  });
+
+  it('fails bootstrap when stacked @OnEvent decorators share a group but not their options, naming the method', async () => {
+    @Injectable()
+    class Conflicting {
+      @OnEvent('public.users.create', { retry: { maxRetries: 5 } })
+      @OnEvent('public.orders.*')
+      handle(): void {}
+    }
+    await expect(boot([Conflicting], { ...FAST, serviceName: 'shop' })).rejects.toThrow(
+      '@OnEvent on Conflicting.handle: two @OnEvent decorators share the group shop.Conflicting.handle with different options (retry, concurrency, fromBeginning): give them the same options, or each its own group',
+    );
+  });
+
   it('fails bootstrap on options the broker refuses, naming the method and keeping the refusal as the cause', async () => {
     @Injectable()
     class BadGroup {
