@@ -20,6 +20,7 @@ import { backoffDelay, resolveRetryOptions, type RetryOptions } from './retry-po
 import type { DeliveryInfo, EventHandler, SubscribeOptions, Subscription } from './subscription.interface.js';
 import { WorkerPool } from './worker-pool.js';
 import { defaultGroup, handlerName } from './default-group.js';
+import { assertKnownOptions, type OptionNames } from './known-options.js';
 import { errorMessage } from './error-message.js';
 import { quote } from './quote-input.js';
 
@@ -52,6 +53,22 @@ interface ActiveSubscription extends Subscription {
 }
 
 type BrokerState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+const OPTION_NAMES: OptionNames<EventBrokerOptions> = {
+  transport: true,
+  instanceId: true,
+  serviceName: true,
+  mode: true,
+  workerCount: true,
+  bufferSize: true,
+  retry: true,
+  maxPayloadBytes: true,
+  shutdownTimeoutMs: true,
+  logger: true,
+  publishInterceptors: true,
+};
+
+const SUBSCRIBE_OPTION_NAMES: OptionNames<SubscribeOptions> = { group: true, retry: true, concurrency: true, fromBeginning: true };
 
 const GROUP_NAME = /^[A-Za-z0-9_.:-]+$/;
 
@@ -114,6 +131,7 @@ export class EventBroker {
   private totalFailed = 0;
 
   constructor(options: EventBrokerOptions) {
+    assertKnownOptions('EventBroker', options, OPTION_NAMES);
     this.transport = requireTransport(options.transport);
     this.instanceId = options.instanceId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
     this.serviceName = options.serviceName ?? 'app';
@@ -238,6 +256,7 @@ export class EventBroker {
       throw new BrokerStateError(`EventBroker cannot subscribe: it is ${this.state}`);
     const list = typeof patterns === 'string' ? [patterns] : [...patterns];
     if (list.length === 0) throw new EventBrokerError('EventBroker.subscribe needs at least one pattern');
+    assertKnownOptions('EventBroker.subscribe', options, SUBSCRIBE_OPTION_NAMES);
     list.forEach((pattern) => assertPattern(pattern));
     const group = options.group ?? defaultGroup(this.serviceName, handler as EventHandler, list);
     if (!GROUP_NAME.test(group) || group.endsWith('.'))

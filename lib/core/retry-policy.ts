@@ -1,4 +1,5 @@
 import { EventBrokerError } from './event-broker.errors.js';
+import { assertKnownOptions, type OptionNames } from './known-options.js';
 
 export interface RetryOptions {
   /** Attempts after the first; the handler runs at most `maxRetries + 1` times (default 3). */
@@ -21,6 +22,14 @@ export const DEFAULT_RETRY_OPTIONS: RetryOptions = {
   jitter: 0.2,
 };
 
+const RETRY_OPTION_NAMES: OptionNames<RetryOptions> = {
+  maxRetries: true,
+  initialDelayMs: true,
+  maxDelayMs: true,
+  backoffFactor: true,
+  jitter: true,
+};
+
 /**
  * The delay before the retry that follows failed attempt `attempt` (1-based): exponential, capped
  * by `maxDelayMs`, then reduced by up to `jitter` of itself at random.
@@ -37,6 +46,7 @@ export function resolveRetryOptions(
   where: string,
   base: RetryOptions = DEFAULT_RETRY_OPTIONS,
 ): RetryOptions {
+  assertKnownOptions(`${where} retry`, options, RETRY_OPTION_NAMES);
   const given = Object.fromEntries(Object.entries(options ?? {}).filter(([, value]) => value !== undefined));
   const resolved: RetryOptions = { ...base, ...given };
   const problems: string[] = [];

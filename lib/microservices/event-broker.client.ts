@@ -7,6 +7,8 @@ import { createBroker, createMetrics } from '../nest/event-broker.factory.js';
 import { EventRequestContext } from '../nest/event-request-context.js';
 import type { EventBrokerMetrics } from '../observability/event-broker-metrics.js';
 import type { EventBrokerMicroserviceOptions } from './event-broker-microservice-options.interface.js';
+import { MICROSERVICE_OPTION_NAMES } from './microservice-option-names.js';
+import { assertKnownOptions } from '../core/known-options.js';
 import { EventBrokerRecord } from './event-broker.record.js';
 import { quote } from '../core/quote-input.js';
 
@@ -23,6 +25,7 @@ export class EventBrokerClient extends ClientProxy {
 
   constructor(private readonly options: EventBrokerMicroserviceOptions = {}) {
     super();
+    assertKnownOptions('EventBrokerClient', options, MICROSERVICE_OPTION_NAMES);
   }
 
   /** Connects the broker (once; `emit` does it on first use). */

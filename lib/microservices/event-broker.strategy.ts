@@ -10,6 +10,8 @@ import { EventRequestContext } from '../nest/event-request-context.js';
 import type { EventBrokerMetrics } from '../observability/event-broker-metrics.js';
 import { traceProcessing } from '../observability/processing-tracing.js';
 import type { EventBrokerMicroserviceOptions } from './event-broker-microservice-options.interface.js';
+import { MICROSERVICE_OPTION_NAMES } from './microservice-option-names.js';
+import { assertKnownOptions } from '../core/known-options.js';
 import { EventBrokerContext } from './event-broker.context.js';
 import { EVENT_BROKER_TRANSPORT } from './event-broker.transport.js';
 import { asHandlerError } from './handler-error.js';
@@ -32,6 +34,7 @@ export class EventBrokerStrategy extends Server implements CustomTransportStrate
 
   constructor(private readonly options: EventBrokerMicroserviceOptions = {}) {
     super();
+    assertKnownOptions('EventBrokerStrategy', options, MICROSERVICE_OPTION_NAMES);
   }
 
   listen(callback: (error?: unknown) => void): void {

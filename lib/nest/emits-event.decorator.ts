@@ -4,6 +4,7 @@ import { describeInvalidEventType } from '../core/event-type.js';
 import { InvalidEventError } from '../core/event-broker.errors.js';
 import { EMITS_EVENT_METADATA } from './event-broker.constants.js';
 import type { EventPublisher } from './event-publisher.js';
+import { assertKnownOptions, type OptionNames } from '../core/known-options.js';
 
 export interface EmitsEventOptions {
   /** The payload to publish; defaults to the method's result. */
@@ -12,6 +13,8 @@ export interface EmitsEventOptions {
   source?: EventSource;
   metadata?: EventMetadata;
 }
+
+const EMITS_EVENT_OPTION_NAMES: OptionNames<EmitsEventOptions> = { payload: true, source: true, metadata: true };
 
 /** Where `@EmitsEvent` finds the publisher of the application that owns an instance. */
 export const EVENT_PUBLISHER_REF = Symbol('nestjs-event-broker:publisher');
@@ -38,6 +41,7 @@ function copyMetadata(from: object, to: object): void {
 export function EmitsEvent(type: string, options: EmitsEventOptions = {}): MethodDecorator {
   return (target, key, descriptor) => {
     const where = `@EmitsEvent on ${target.constructor.name}.${String(key)}`;
+    assertKnownOptions(where, options, EMITS_EVENT_OPTION_NAMES);
     const problem = describeInvalidEventType(type);
     if (problem) throw new InvalidEventError(`${where}: invalid event type: ${problem}`);
     const original = descriptor.value as unknown;

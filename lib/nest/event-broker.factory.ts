@@ -23,7 +23,19 @@ export async function createBroker(options: EventBrokerFactoryOptions, metrics: 
   if (options.tracing) publishInterceptors.push(tracePublish);
   if (metrics) publishInterceptors.push(metrics.countPublish);
   const transport = await createTransport(options);
-  const broker = new EventBroker({ ...options, transport, logger: new NestBrokerLogger(), publishInterceptors });
+  const broker = new EventBroker({
+    transport,
+    instanceId: options.instanceId,
+    serviceName: options.serviceName,
+    mode: options.mode,
+    workerCount: options.workerCount,
+    bufferSize: options.bufferSize,
+    retry: options.retry,
+    maxPayloadBytes: options.maxPayloadBytes,
+    shutdownTimeoutMs: options.shutdownTimeoutMs,
+    logger: new NestBrokerLogger(),
+    publishInterceptors,
+  });
   metrics?.track(broker);
   return broker;
 }

@@ -7,14 +7,7 @@ import {
   type NestInterceptor,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import {
-  ContextIdFactory,
-  DiscoveryService,
-  type ContextId,
-  ExternalContextCreator,
-  MetadataScanner,
-  ModuleRef,
-} from '@nestjs/core';
+import { ContextIdFactory, DiscoveryService, type ContextId, ExternalContextCreator, MetadataScanner, ModuleRef } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
 import type { BrokerEvent } from '../core/broker-event.interface.js';
 import { EventBroker } from '../core/event-broker.js';

@@ -1,8 +1,11 @@
+import { assertKnownOptions, type OptionNames } from '../core/known-options.js';
 import type { SubscribeOptions } from '../core/subscription.interface.js';
 import { EVENT_ARGS_METADATA, ON_EVENT_METADATA } from './event-broker.constants.js';
 import { EVENT_PARAM } from './event-params.factory.js';
 
 export type OnEventOptions = SubscribeOptions;
+
+const ON_EVENT_OPTION_NAMES: OptionNames<OnEventOptions> = { group: true, retry: true, concurrency: true, fromBeginning: true };
 
 /** What one `@OnEvent` decorator asked for. */
 export interface OnEventMetadata {
@@ -25,6 +28,7 @@ export function onEventMetadata(method: object): readonly OnEventMetadata[] {
 export function OnEvent(pattern: string | string[], options: OnEventOptions = {}): MethodDecorator {
   const metadata: OnEventMetadata = { patterns: typeof pattern === 'string' ? [pattern] : [...pattern], options };
   return (target, key, descriptor) => {
+    assertKnownOptions(`@OnEvent on ${target.constructor.name}.${String(key)}`, options, ON_EVENT_OPTION_NAMES);
     Reflect.defineMetadata(
       EVENT_ARGS_METADATA,
       { [`${EVENT_PARAM}:0`]: { index: 0, data: undefined, pipes: [] } },

@@ -1,10 +1,23 @@
 import { EVENT_SOURCES, EVENT_STATUSES, type BrokerEvent } from '../core/broker-event.interface.js';
 import { InvalidEventError } from '../core/event-broker.errors.js';
 import { assertPattern, matchPattern } from '../core/match-pattern.js';
+import { assertKnownOptions, type OptionNames } from '../core/known-options.js';
 import { quote } from '../core/quote-input.js';
 import type { EventFilter } from './event-transport.interface.js';
 
 export const DEFAULT_LIST_LIMIT = 100;
+
+const FILTER_NAMES: OptionNames<EventFilter> = {
+  source: true,
+  type: true,
+  status: true,
+  instanceId: true,
+  userId: true,
+  since: true,
+  until: true,
+  limit: true,
+  offset: true,
+};
 
 function invalid(problem: string): never {
   throw new InvalidEventError(`Invalid event filter: ${problem}`);
@@ -26,6 +39,7 @@ function assertDate(name: string, value: Date | undefined): void {
 
 /** Checks every field of the filter, so every transport rejects the same bad filters instead of matching nothing. */
 export function assertEventFilter(filter: EventFilter): void {
+  assertKnownOptions('event filter', filter, FILTER_NAMES);
   if (filter.type !== undefined) assertPattern(filter.type);
   assertOneOf('status', EVENT_STATUSES, filter.status);
   assertOneOf('source', EVENT_SOURCES, filter.source);

@@ -2,6 +2,7 @@ import type { BrokerEvent, EventMetadata, EventSource } from '../core/broker-eve
 import { createEvent } from '../core/create-event.js';
 import { errorMessage } from '../core/error-message.js';
 import { InvalidEventError } from '../core/event-broker.errors.js';
+import { assertKnownOptions, type OptionNames } from '../core/known-options.js';
 import type { EventCodec } from './event-codec.interface.js';
 import { printable, quote } from '../core/quote-input.js';
 
@@ -20,6 +21,8 @@ export interface GoEnvelopeCodecOptions {
 /** The envelope fields the codec maps; every other scalar field travels as metadata. */
 const ENVELOPE_FIELDS = new Set(['id', 'type', 'source', 'timestamp', 'data', 'user_id', 'session_id']);
 
+const OPTION_NAMES: OptionNames<GoEnvelopeCodecOptions> = { schema: true, service: true, source: true };
+
 function fail(problem: string, cause?: unknown): never {
   throw new InvalidEventError(`Malformed event envelope: ${problem}`, { cause });
 }
@@ -36,6 +39,7 @@ function isScalar(value: unknown): value is string | number | boolean {
  * fields become metadata too, and are written back from it.
  */
 export function goEnvelopeCodec(options: GoEnvelopeCodecOptions): EventCodec {
+  assertKnownOptions('goEnvelopeCodec', options, OPTION_NAMES);
   const prefix = `${options.schema}.`;
   return {
     encode(event: BrokerEvent): string {

@@ -35,7 +35,10 @@ import {
   EventPublisher,
   OnEvent,
   type BrokerEvent,
+  type EmitsEventOptions,
+  type EventBrokerModuleAsyncOptions,
   type EventBrokerModuleOptions,
+  type OnEventOptions,
 } from '../../lib/index.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -270,6 +273,51 @@ describe('EventBrokerModule', () => {
     await expect(boot([Conflicting], { ...FAST, serviceName: 'shop' })).rejects.toThrow(
       '@OnEvent on Conflicting.handle: two @OnEvent decorators share the group shop.Conflicting.handle with different options (retry, concurrency, fromBeginning): give them the same options, or each its own group',
     );
+  });
+
+  it('refuses an unknown module option, naming the one meant, from forRoot and from a forRootAsync factory', async () => {
+    expect(() => EventBrokerModule.forRoot({ transprot: 'redis' } as EventBrokerModuleOptions)).toThrow(
+      'EventBrokerModule option transprot is unknown; did you mean transport?',
+    );
+    expect(() => EventBrokerModule.forRoot({ metrics: { bucket: [1] } } as EventBrokerModuleOptions)).toThrow(
+      'EventBrokerModule metrics option bucket is unknown; did you mean buckets?',
+    );
+    expect(() => EventBrokerModule.forRoot({ requestContext: { user: () => 1 } } as EventBrokerModuleOptions)).toThrow(
+      'EventBrokerModule requestContext option user is unknown; did you mean userId?',
+    );
+    expect(() => EventBrokerModule.forRoot({ memory: { maxEvent: 5 } } as EventBrokerModuleOptions)).not.toThrow();
+    @Module({ imports: [EventBrokerModule.forRoot({ memory: { maxEvent: 5 } } as EventBrokerModuleOptions)] })
+    class NestedTypo {}
+    await expect(Test.createTestingModule({ imports: [NestedTypo] }).compile()).rejects.toThrow(
+      'MemoryTransport option maxEvent is unknown; did you mean maxEvents?',
+    );
+    @Module({
+      imports: [EventBrokerModule.forRootAsync({ useFactory: () => ({ serviceName: 'api', workerCont: 2 }) as EventBrokerModuleOptions })],
+    })
+    class AsyncTypo {}
+    await expect(Test.createTestingModule({ imports: [AsyncTypo] }).compile()).rejects.toThrow(
+      'EventBrokerModule option workerCont is unknown; did you mean workerCount?',
+    );
+    expect(() => EventBrokerModule.forRootAsync({ useFactory: () => ({}), injct: [] } as EventBrokerModuleAsyncOptions)).toThrow(
+      'EventBrokerModule.forRootAsync option injct is unknown; did you mean inject?',
+    );
+  });
+
+  it('refuses an unknown @OnEvent or @EmitsEvent option where the decorator is written, naming the method', () => {
+    expect(() => {
+      class Typo {
+        @OnEvent('public.users.create', { gruop: 'mailer' } as OnEventOptions)
+        handle(): void {}
+      }
+      return Typo;
+    }).toThrow('@OnEvent on Typo.handle option gruop is unknown; did you mean group?');
+    expect(() => {
+      class Typo {
+        @EmitsEvent('public.users.create', { sourc: 'database' } as EmitsEventOptions)
+        create(): void {}
+      }
+      return Typo;
+    }).toThrow('@EmitsEvent on Typo.create option sourc is unknown; did you mean source?');
   });
 
   it('fails bootstrap on options the broker refuses, naming the method and keeping the refusal as the cause', async () => {

@@ -29,7 +29,13 @@ import {
   type DeadLetter,
   type EventBrokerModuleOptions,
 } from 'nestjs-event-broker';
-import { EventBrokerClient, EventBrokerContext, EventBrokerRecord, EventBrokerStrategy } from 'nestjs-event-broker/microservices';
+import {
+  EventBrokerClient,
+  EventBrokerContext,
+  EventBrokerRecord,
+  EventBrokerStrategy,
+  type EventBrokerMicroserviceOptions,
+} from 'nestjs-event-broker/microservices';
 import { deleteStreams, NATS_URL, uniqueStream } from '../support/nats.js';
 import { deleteKeys, REDIS_URL, uniquePrefix } from '../support/redis.js';
 import { waitFor } from '../support/wait-for.js';
@@ -291,6 +297,17 @@ describe.each([{ make: redisBridge }, { make: natsBridge }])('the microservices 
   it('rejects send() with an error that says to use emit()', async () => {
     const client = await startProducer();
     await expect(firstValueFrom(client.send('public.users.get', {}))).rejects.toThrow(/request-reply is not carried.*emit\(\)/);
+  });
+});
+
+describe('the microservices bridge options', () => {
+  it('refuses an unknown option of the strategy or the client, naming the one meant', () => {
+    expect(() => new EventBrokerStrategy({ transprot: 'redis' } as EventBrokerMicroserviceOptions)).toThrow(
+      'EventBrokerStrategy option transprot is unknown; did you mean transport?',
+    );
+    expect(() => new EventBrokerClient({ brokr: undefined } as EventBrokerMicroserviceOptions)).toThrow(
+      'EventBrokerClient option brokr is unknown; did you mean broker?',
+    );
   });
 });
 

@@ -22,6 +22,7 @@ import type {
 import { LiveTail } from '../live-tail.js';
 import type { MemoryTransportOptions } from './memory-transport-options.interface.js';
 import { MAX_QUOTED_CHARS, printable } from '../../core/quote-input.js';
+import type { OptionNames } from '../../core/known-options.js';
 import { resolveOptions } from '../../core/resolve-options.js';
 import { payloadJsonOf } from '../../core/payload-validation.js';
 
@@ -63,6 +64,15 @@ const DEFAULTS: Required<MemoryTransportOptions> = {
   cleanupIntervalMs: 60 * 1000,
   maxDeadLetters: 10_000,
   maxQueued: 1000,
+};
+
+/** Every option of `MemoryTransportOptions`: anything else is refused. */
+const OPTION_NAMES: OptionNames<MemoryTransportOptions> = {
+  maxEvents: true,
+  maxAgeMs: true,
+  cleanupIntervalMs: true,
+  maxDeadLetters: true,
+  maxQueued: true,
 };
 
 /** A copy of `event` with `payload` that shares no object with it. */
@@ -113,7 +123,7 @@ export class MemoryTransport implements EventTransport {
   private closed = false;
 
   constructor(options: MemoryTransportOptions = {}) {
-    this.options = resolveOptions('MemoryTransport', DEFAULTS, options);
+    this.options = resolveOptions('MemoryTransport', DEFAULTS, options, OPTION_NAMES);
   }
 
   async connect(): Promise<void> {

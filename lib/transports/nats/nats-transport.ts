@@ -55,6 +55,7 @@ import {
 import { NatsSubjects } from './nats-subjects.js';
 import type { NatsTransportOptions } from './nats-transport-options.interface.js';
 import { errorMessage } from '../../core/error-message.js';
+import type { OptionNames } from '../../core/known-options.js';
 import { resolveOptions } from '../../core/resolve-options.js';
 import { MAX_QUOTED_CHARS, printable, quote } from '../../core/quote-input.js';
 
@@ -67,6 +68,29 @@ const DEFAULTS = {
   maxAgeMs: 7 * 24 * 60 * 60 * 1000,
   maxDeadLetters: 10_000,
   duplicateWindowMs: 2 * 60 * 1000,
+};
+
+/** Every option of `NatsTransportOptions`: anything else is refused. */
+const OPTION_NAMES: OptionNames<NatsTransportOptions> = {
+  servers: true,
+  user: true,
+  pass: true,
+  token: true,
+  creds: true,
+  tls: true,
+  connection: true,
+  stream: true,
+  subjectPrefix: true,
+  subjectLayout: true,
+  codec: true,
+  ackWaitMs: true,
+  maxDeliver: true,
+  fetchExpiresMs: true,
+  replicas: true,
+  maxAgeMs: true,
+  maxBytes: true,
+  maxDeadLetters: true,
+  duplicateWindowMs: true,
 };
 
 type Settings = typeof DEFAULTS;
@@ -104,7 +128,7 @@ export class NatsTransport implements EventTransport {
   private closed = false;
 
   constructor(private readonly options: NatsTransportOptions = {}) {
-    this.settings = resolveOptions('NatsTransport', DEFAULTS, options);
+    this.settings = resolveOptions('NatsTransport', DEFAULTS, options, OPTION_NAMES);
     this.codec = options.codec ?? cloudEventCodec;
     this.subjects = new NatsSubjects(this.settings.subjectPrefix, options.subjectLayout ?? 'prefix.source.type');
     if (this.settings.fetchExpiresMs < 1000) {

@@ -21,7 +21,18 @@ import type {
 import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
 import type { OutboxOptions } from './outbox-options.interface.js';
 import { errorMessage } from '../../core/error-message.js';
+import { assertKnownOptions, type OptionNames } from '../../core/known-options.js';
 import { quote } from '../../core/quote-input.js';
+
+/** Every option of `OutboxOptions`: anything else is refused. */
+const OPTION_NAMES: OptionNames<OutboxOptions> = {
+  connectionString: true,
+  pool: true,
+  client: true,
+  schema: true,
+  batchSize: true,
+  pollIntervalMs: true,
+};
 
 /**
  * The transactional outbox in front of a transport that lives outside the app's database (Redis,
@@ -49,6 +60,7 @@ export class OutboxTransport implements EventTransport {
     readonly inner: EventTransport,
     private readonly options: OutboxOptions = {},
   ) {
+    assertKnownOptions('Outbox', options, OPTION_NAMES);
     this.schema = options.schema ?? 'event_broker';
     if (!/^[a-z_][a-z0-9_]*$/.test(this.schema))
       throw new EventBrokerError(`Outbox option schema must be a lower-case identifier, got ${quote(this.schema)}`);

@@ -30,6 +30,7 @@ import { EVENT_COLUMNS, eventValues, rowEvent, type EventRow } from './postgres-
 import { PostgresNames, schemaStatements } from './postgres-schema.js';
 import type { PostgresTransportOptions } from './postgres-transport-options.interface.js';
 import { errorMessage } from '../../core/error-message.js';
+import type { OptionNames } from '../../core/known-options.js';
 import { resolveOptions } from '../../core/resolve-options.js';
 import { MAX_QUOTED_CHARS, printable, quote } from '../../core/quote-input.js';
 
@@ -39,6 +40,18 @@ const DEFAULTS = {
   ackTimeoutMs: 30_000,
   retentionDays: 7,
   cleanupIntervalMs: 60 * 60 * 1000,
+};
+
+/** Every option of `PostgresTransportOptions`: anything else is refused. */
+const OPTION_NAMES: OptionNames<PostgresTransportOptions> = {
+  connectionString: true,
+  pool: true,
+  client: true,
+  schema: true,
+  pollIntervalMs: true,
+  ackTimeoutMs: true,
+  retentionDays: true,
+  cleanupIntervalMs: true,
 };
 
 type Settings = typeof DEFAULTS;
@@ -77,7 +90,7 @@ export class PostgresTransport implements EventTransport {
   private closed = false;
 
   constructor(private readonly options: PostgresTransportOptions = {}) {
-    this.settings = resolveOptions('PostgresTransport', DEFAULTS, options);
+    this.settings = resolveOptions('PostgresTransport', DEFAULTS, options, OPTION_NAMES);
     if (!/^[a-z_][a-z0-9_]*$/.test(this.settings.schema)) {
       throw new EventBrokerError(
         `PostgresTransport option schema must be a lower-case identifier ([a-z_][a-z0-9_]*), got ${quote(this.settings.schema)}`,

@@ -37,6 +37,7 @@ import { RedisScript } from './redis-script-runner.js';
 import { PUBLISH_SCRIPT, REGISTER_GROUP_SCRIPT, REPLAY_SCRIPT } from './redis-scripts.js';
 import type { RedisTransportOptions } from './redis-transport-options.interface.js';
 import { errorMessage } from '../../core/error-message.js';
+import type { OptionNames } from '../../core/known-options.js';
 import { resolveOptions } from '../../core/resolve-options.js';
 import { MAX_QUOTED_CHARS, printable, quote } from '../../core/quote-input.js';
 
@@ -53,6 +54,27 @@ const DEFAULTS = {
   retentionMs: 7 * 24 * 60 * 60 * 1000,
   maxDeadLetters: 10_000,
   trimIntervalMs: 10_000,
+};
+
+/** Every option of `RedisTransportOptions`: anything else is refused. */
+const OPTION_NAMES: OptionNames<RedisTransportOptions> = {
+  url: true,
+  host: true,
+  port: true,
+  username: true,
+  password: true,
+  db: true,
+  tls: true,
+  client: true,
+  keyPrefix: true,
+  maxLen: true,
+  ackTimeoutMs: true,
+  blockMs: true,
+  maxEvents: true,
+  retentionMs: true,
+  maxDeadLetters: true,
+  trimIntervalMs: true,
+  codec: true,
 };
 
 type Settings = typeof DEFAULTS;
@@ -121,7 +143,7 @@ export class RedisTransport implements EventTransport {
   private closed = false;
 
   constructor(private readonly options: RedisTransportOptions = {}) {
-    this.settings = resolveOptions('RedisTransport', DEFAULTS, options);
+    this.settings = resolveOptions('RedisTransport', DEFAULTS, options, OPTION_NAMES);
     this.codec = options.codec ?? cloudEventCodec;
     if (!/^[A-Za-z0-9_.:{}-]+$/.test(this.settings.keyPrefix)) {
       throw new EventBrokerError(`RedisTransport option keyPrefix must use [A-Za-z0-9_.:{}-], got ${quote(this.settings.keyPrefix)}`);

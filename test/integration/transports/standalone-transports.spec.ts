@@ -1,5 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { DeadLetterNotFoundError, EventBrokerError, MemoryTransport, createEvent, type EventTransport } from '../../../lib/index.js';
+import {
+  DeadLetterNotFoundError,
+  EventBrokerError,
+  MemoryTransport,
+  createEvent,
+  type EventTransport,
+  type NatsTransportOptions,
+  type OutboxOptions,
+  type PostgresTransportOptions,
+  type RedisTransportOptions,
+} from '../../../lib/index.js';
 import { NatsTransport } from '../../../lib/nats.js';
 import { OutboxTransport, PostgresTransport } from '../../../lib/postgres.js';
 import { RedisTransport } from '../../../lib/redis.js';
@@ -71,5 +81,42 @@ describe('OutboxTransport', () => {
     expect(failure).toBeInstanceOf(EventBrokerError);
     expect(failure.message).toMatch(/^Cannot reach the outbox database/);
     expect(failure.cause).toBeInstanceOf(Error);
+  });
+});
+
+describe('transport options', () => {
+  it.each([
+    [
+      'RedisTransport',
+      () => new RedisTransport({ partitions: 4 } as RedisTransportOptions),
+      'RedisTransport option partitions is unknown (known options: ',
+    ],
+    [
+      'RedisTransport',
+      () => new RedisTransport({ keyprefix: 'x' } as RedisTransportOptions),
+      'RedisTransport option keyprefix is unknown; did you mean keyPrefix?',
+    ],
+    [
+      'NatsTransport',
+      () => new NatsTransport({ server: NATS_URL } as NatsTransportOptions),
+      'NatsTransport option server is unknown; did you mean servers?',
+    ],
+    [
+      'PostgresTransport',
+      () => new PostgresTransport({ connectionstring: DATABASE_URL } as PostgresTransportOptions),
+      'PostgresTransport option connectionstring is unknown; did you mean connectionString?',
+    ],
+    [
+      'OutboxTransport',
+      () => new OutboxTransport(new MemoryTransport(), { batchsize: 10 } as OutboxOptions),
+      'Outbox option batchsize is unknown; did you mean batchSize?',
+    ],
+  ])('%s refuses an unknown option, naming it', (_name, build, message) => {
+    expect(build).toThrow(message);
+  });
+
+  it("passes on what another library's options hold (ioredis TLS, pg.Pool) unchecked", () => {
+    expect(() => new RedisTransport({ tls: { rejectUnauthorized: false, servername: 'cache' } })).not.toThrow();
+    expect(() => new PostgresTransport({ pool: { connectionString: DATABASE_URL, max: 3, idleTimeoutMillis: 100 } })).not.toThrow();
   });
 });

@@ -8,6 +8,7 @@ import {
   createEvent,
   type BrokerEvent,
   type EventBrokerOptions,
+  type SubscribeOptions,
 } from '../../../lib/index.js';
 import { RecordingLogger } from '../../support/silent-logger.js';
 import { deferred, waitFor } from '../../support/wait-for.js';
@@ -45,6 +46,22 @@ describe('EventBroker lifecycle', () => {
     await broker.stop();
     await expect(broker.publish(userCreated())).rejects.toThrow(/has been stopped/);
     await expect(broker.start()).rejects.toThrow(BrokerStateError);
+  });
+
+  it('refuses unknown options, naming them and the option meant', async () => {
+    expect(() => makeBroker({ workerCont: 3 } as Partial<EventBrokerOptions>)).toThrow(
+      'EventBroker option workerCont is unknown; did you mean workerCount?',
+    );
+    expect(() => makeBroker({ retry: { maxRetry: 2 } as EventBrokerOptions['retry'] })).toThrow(
+      'EventBroker retry option maxRetry is unknown; did you mean maxRetries?',
+    );
+    const broker = makeBroker();
+    await expect(broker.subscribe('a.b', () => undefined, { gruop: 'g' } as SubscribeOptions)).rejects.toThrow(
+      'EventBroker.subscribe option gruop is unknown; did you mean group?',
+    );
+    await expect(broker.subscribe('a.b', () => undefined, { group: 'g', retry: { jiter: 0 } } as SubscribeOptions)).rejects.toThrow(
+      'group g retry option jiter is unknown; did you mean jitter?',
+    );
   });
 
   it('refuses to be built without a transport, naming the option', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createEvent, goEnvelopeCodec, InvalidEventError } from 'nestjs-event-broker';
+import { createEvent, goEnvelopeCodec, InvalidEventError, type GoEnvelopeCodecOptions } from 'nestjs-event-broker';
 import { GO_ENVELOPE } from '../../support/go-envelope.js';
 
 describe('goEnvelopeCodec', () => {
@@ -75,6 +75,12 @@ describe('goEnvelopeCodec', () => {
     expect(() => codec.decode('{')).toThrow(expect.objectContaining({ cause: expect.any(SyntaxError) }));
     expect(() => codec.decode(JSON.stringify({ ...GO_ENVELOPE, type: 'user created' }))).toThrow(
       expect.objectContaining({ cause: expect.any(InvalidEventError) }),
+    );
+  });
+
+  it('refuses an unknown option, naming the one meant', () => {
+    expect(() => goEnvelopeCodec({ schema: 'auth', servce: 'auth-service' } as GoEnvelopeCodecOptions)).toThrow(
+      'goEnvelopeCodec option servce is unknown; did you mean service?',
     );
   });
 

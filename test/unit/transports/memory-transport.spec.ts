@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { BrokerEvent, EventSource, EventStatus } from '../../../lib/core/broker-event.interface.js';
 import { createEvent, type CreateEventInput } from '../../../lib/core/create-event.js';
 import { BrokerStateError, EventBrokerError } from '../../../lib/core/event-broker.errors.js';
-import type { Consumer, Delivery, FlowControl } from '../../../lib/transports/event-transport.interface.js';
+import type { Consumer, Delivery, EventFilter, FlowControl } from '../../../lib/transports/event-transport.interface.js';
 import type { MemoryTransportOptions } from '../../../lib/transports/memory/memory-transport-options.interface.js';
 import { MemoryTransport } from '../../../lib/transports/memory/memory-transport.js';
 
@@ -144,6 +144,14 @@ afterEach(async () => {
   vi.useRealTimers();
 });
 
+describe('MemoryTransport options', () => {
+  it('refuses an unknown option, naming the one meant', () => {
+    expect(() => new MemoryTransport({ maxEvent: 5 } as MemoryTransportOptions)).toThrow(
+      'MemoryTransport option maxEvent is unknown; did you mean maxEvents?',
+    );
+  });
+});
+
 describe('MemoryTransport filters', () => {
   it('refuses a status, source or date that no event can have, naming the allowed values', async () => {
     const transport = new MemoryTransport();
@@ -153,6 +161,9 @@ describe('MemoryTransport filters', () => {
     );
     await expect(transport.list({ source: 'bogus' as EventSource })).rejects.toThrow(
       'Invalid event filter: source must be one of database, websocket, frontend, system, internal, got "bogus"',
+    );
+    await expect(transport.list({ staus: 'failed' } as EventFilter)).rejects.toThrow(
+      'event filter option staus is unknown; did you mean status?',
     );
     await expect(transport.list({ since: new Date('yesterday') })).rejects.toThrow('Invalid event filter: since must be a valid Date');
     await expect(transport.list({ until: '2026-01-01' as unknown as Date })).rejects.toThrow(

@@ -1,0 +1,58 @@
+import { assertKnownOptions, type OptionNames } from '../core/known-options.js';
+import type { EventBrokerMetricsOptions } from '../observability/event-broker-metrics.js';
+import type { EventBrokerFactoryOptions } from './event-broker.factory.js';
+import type {
+  EventBrokerModuleAsyncOptions,
+  EventBrokerModuleOptions,
+  RequestContextOptions,
+} from './event-broker-module-options.interface.js';
+
+/** The options that make a broker: those of the module that the microservices bridge takes too. */
+export const FACTORY_OPTION_NAMES: OptionNames<EventBrokerFactoryOptions> = {
+  transport: true,
+  memory: true,
+  redis: true,
+  nats: true,
+  postgres: true,
+  outbox: true,
+  instanceId: true,
+  serviceName: true,
+  mode: true,
+  workerCount: true,
+  bufferSize: true,
+  retry: true,
+  maxPayloadBytes: true,
+  shutdownTimeoutMs: true,
+  tracing: true,
+  metrics: true,
+};
+
+export const MODULE_OPTION_NAMES: OptionNames<EventBrokerModuleOptions> = {
+  ...FACTORY_OPTION_NAMES,
+  interceptors: true,
+  applyGlobalEnhancers: true,
+  requestContext: true,
+  isGlobal: true,
+};
+
+export const MODULE_ASYNC_OPTION_NAMES: OptionNames<EventBrokerModuleAsyncOptions> = {
+  imports: true,
+  useFactory: true,
+  inject: true,
+  isGlobal: true,
+};
+
+const METRICS_OPTION_NAMES: OptionNames<EventBrokerMetricsOptions> = { registry: true, buckets: true };
+
+const REQUEST_CONTEXT_OPTION_NAMES: OptionNames<RequestContextOptions> = { userId: true, sessionId: true };
+
+/**
+ * Refuses an unknown option of the module, or of its own nested options (`metrics`,
+ * `requestContext`); the transports check theirs when they are built.
+ */
+export function assertModuleOptions(options: EventBrokerModuleOptions): void {
+  assertKnownOptions('EventBrokerModule', options, MODULE_OPTION_NAMES);
+  if (typeof options.metrics === 'object') assertKnownOptions('EventBrokerModule metrics', options.metrics, METRICS_OPTION_NAMES);
+  if (typeof options.requestContext === 'object')
+    assertKnownOptions('EventBrokerModule requestContext', options.requestContext, REQUEST_CONTEXT_OPTION_NAMES);
+}
