@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DeadLetter } from '../../../lib/index.js';
-import { eventually, pause, QUIET_MS, type ConformanceContext } from './conformance-context.js';
+import { eventually, pause, type ConformanceContext } from './conformance-context.js';
 import { ids, makeEvent } from './conformance-events.js';
 import { consumeAs } from './test-consumer.js';
 
@@ -98,14 +98,15 @@ export function describeDeadLetterContract(context: ConformanceContext): void {
       await eventually(async () => (await transport.get(event.id))?.status === 'completed', 'the replayed event completed');
       expect((await transport.stats()).deadLetters).toBe(0);
       await expect(transport.replay(letter.id)).rejects.toThrow(`Cannot replay dead letter ${letter.id}: no such dead letter`);
-      await pause(QUIET_MS);
       expect(probe.deliveries).toHaveLength(2);
     });
 
-    it.each(['nope', 'unknown@group', '0-1@group', '1@group'])('rejects the replay of the unknown dead letter %s', async (id) => {
+    it('rejects the replay of an unknown dead letter, naming it', async () => {
       const transport = await context.transport();
       await consumeAs(transport, 'group', ['unknown.**']);
-      await expect(transport.replay(id)).rejects.toThrow(`Cannot replay dead letter ${id}: no such dead letter`);
+      for (const id of ['nope', 'unknown@group', '0-1@group', '1@group']) {
+        await expect(transport.replay(id)).rejects.toThrow(`Cannot replay dead letter ${id}: no such dead letter`);
+      }
     });
   });
 }

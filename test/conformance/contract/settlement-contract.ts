@@ -125,7 +125,6 @@ export function describeSettlementContract(context: ConformanceContext): void {
       await third.ack();
 
       await eventually(async () => (await transport.get(event.id))?.status === 'completed', 'the event completed');
-      await pause(QUIET_MS);
       expect(probe.deliveries).toHaveLength(3);
     });
 
@@ -147,25 +146,28 @@ export function describeSettlementContract(context: ConformanceContext): void {
       expect(stored?.completedAt).toBeUndefined();
     });
 
-    it.each([
-      ['ack', 'ack'],
-      ['ack', 'retry'],
-      ['retry', 'ack'],
-      ['deadLetter', 'ack'],
-      ['ack', 'deadLetter'],
-    ] as const)('refuses to settle a delivery settled with %s again with %s', async (first, second) => {
+    it('refuses to settle a delivery again, whichever way it was settled first, and changes nothing', async () => {
       const transport = await context.transport();
       const probe = await consumeAs(transport, 'g', ['twice.**']);
-      const event = makeEvent('twice.users.create');
-      await transport.publish(event);
-      const [delivery] = await probe.received(1);
+      const pairs = [
+        ['ack', 'ack'],
+        ['ack', 'retry'],
+        ['retry', 'ack'],
+        ['deadLetter', 'ack'],
+        ['ack', 'deadLetter'],
+      ] as const;
+      for (let n = 0; n < pairs.length; n++) await transport.publish(makeEvent('twice.users.create'));
+      const deliveries = await probe.received(pairs.length);
 
-      const settle = (how: 'ack' | 'retry' | 'deadLetter'): Promise<void> =>
-        how === 'ack' ? delivery.ack() : how === 'retry' ? delivery.retry(60_000, 'boom') : delivery.deadLetter('boom');
-      await settle(first);
-      const before = (await transport.stats()).groups.g;
-      await expect(settle(second)).rejects.toThrow(/already settled/);
-      expect((await transport.stats()).groups.g).toEqual(before);
+      for (const [index, [first, second]] of pairs.entries()) {
+        const delivery = deliveries[index];
+        const settle = (how: 'ack' | 'retry' | 'deadLetter'): Promise<void> =>
+          how === 'ack' ? delivery.ack() : how === 'retry' ? delivery.retry(60_000, 'boom') : delivery.deadLetter('boom');
+        await settle(first);
+        const before = (await transport.stats()).groups.g;
+        await expect(settle(second)).rejects.toThrow(/already settled/);
+        expect((await transport.stats()).groups.g).toEqual(before);
+      }
     });
 
     it("returns the deliveries of claimed groups from publish, and hands them to none of those groups' consumers", async () => {
