@@ -267,7 +267,8 @@ export class RedisTransport implements EventTransport {
     const entryId = deadLetterId.slice(0, separator);
     const group = deadLetterId.slice(separator + 1);
     // Anything but a stream id here is no dead letter of ours (and an error to XRANGE).
-    const [found] = separator > 0 && /^\d+-\d+$/.test(entryId) ? ((await client.xrange(this.keys.dead(group), entryId, entryId)) as StreamEntry[]) : [];
+    const [found] =
+      separator > 0 && /^\d+-\d+$/.test(entryId) ? ((await client.xrange(this.keys.dead(group), entryId, entryId)) as StreamEntry[]) : [];
     if (!found) throw new EventBrokerError(`Cannot replay dead letter ${deadLetterId}: no such dead letter`);
     const fields = entryFields(found[1]);
     let event: BrokerEvent;
