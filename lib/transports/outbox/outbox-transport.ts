@@ -153,6 +153,7 @@ export class OutboxTransport implements EventTransport {
   }
 
   async close(): Promise<void> {
+    if (this.abort.signal.aborted) return;
     this.abort.abort();
     this.arrivals.notify();
     await this.relaying;

@@ -73,7 +73,12 @@ export class PostgresTransport implements EventTransport {
   private pool?: Pool;
   private listener?: PoolClient;
   private readonly arrivals = new Signal();
-  private readonly tails = new Set<{ pattern: string; tail: LiveTail<BrokerEvent> }>();
+  /** Open live tails; one is `live` once every notification of an event committed before it opened has gone by. */
+  private readonly tails = new Set<{ pattern: string; tail: LiveTail<BrokerEvent>; live: boolean }>();
+  /** Round trips on the listener that make tails live: this process's publishes wait for them, so a tail sees each one issued after it opened. */
+  private readonly tailOpenings = new Set<Promise<void>>();
+  /** The live tails' reads of notified events, one after the other: a tail yields events in commit order. */
+  private tailFeed = Promise.resolve();
   private readonly consumers = new Set<PostgresGroupConsumer>();
   /** Publishes issued together are one INSERT, one commit; if it fails, each is tried alone, for its own outcome. */
   private readonly inserts = new WriteBatcher<unknown[]>(async (rows) => {
@@ -131,6 +136,7 @@ export class PostgresTransport implements EventTransport {
 
   async publish(event: BrokerEvent, options: PublishOptions = {}): Promise<Delivery[]> {
     this.ready();
+    if (this.tailOpenings.size > 0) await Promise.all(this.tailOpenings);
     const claimGroups = options.claimGroups ?? [];
     const values = eventValues(event, claimGroups);
     try {
@@ -247,8 +253,16 @@ export class PostgresTransport implements EventTransport {
   stream(pattern: string): AsyncIterable<BrokerEvent> {
     assertPattern(pattern);
     this.ready();
-    const entry = { pattern, tail: new LiveTail<BrokerEvent>(() => this.tails.delete(entry)) };
+    const listener = this.listener as PoolClient;
+    const entry = { pattern, tail: new LiveTail<BrokerEvent>(() => this.tails.delete(entry)), live: false };
     this.tails.add(entry);
+    // PostgreSQL sends the notifications of every commit before this query, before its result.
+    const opening = listener.query('SELECT 1').then(
+      () => void (entry.live = true),
+      () => void (entry.live = true),
+    );
+    this.tailOpenings.add(opening);
+    void opening.finally(() => this.tailOpenings.delete(opening));
     return entry.tail;
   }
 
@@ -360,13 +374,16 @@ export class PostgresTransport implements EventTransport {
     } catch {
       return;
     }
-    const wanted = [...this.tails].filter(({ pattern }) => notice.type !== '' && matchPattern(pattern, notice.type));
+    const wanted = [...this.tails].filter(({ pattern, live }) => live && notice.type !== '' && matchPattern(pattern, notice.type));
     if (wanted.length === 0) return;
-    this.get(notice.id)
-      .then((event) => {
+    this.tailFeed = this.tailFeed.then(async () => {
+      try {
+        const event = await this.get(notice.id);
         if (event) for (const { tail } of wanted) tail.push({ ...event });
-      })
-      .catch((error: unknown) => this.logger.warn(`Live tail could not read event ${notice.id}: ${errorMessage(error)}`));
+      } catch (error) {
+        this.logger.warn(`Live tail could not read event ${notice.id}: ${errorMessage(error)}`);
+      }
+    });
   }
 
   private async removeExpired(): Promise<void> {

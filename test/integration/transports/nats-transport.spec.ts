@@ -1,12 +1,11 @@
 import { connect } from 'nats';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventBroker, EventBrokerError, createEvent, type BrokerEvent } from '../../../lib/index.js';
+import { EventBroker, EventBrokerError, createEvent } from '../../../lib/index.js';
 import { NatsTransport } from '../../../lib/nats.js';
 import { freePort } from '../../support/free-port.js';
 import { deleteStreams, NATS_URL, uniqueStream } from '../../support/nats.js';
 import { TestNatsServer } from '../../support/nats-server.js';
 import { RecordingLogger } from '../../support/silent-logger.js';
-import { payloadNumbers } from '../../support/payload-numbers.js';
 import { waitFor } from '../../support/wait-for.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -79,27 +78,6 @@ describe('NatsTransport', () => {
     expect(failure.cause).toBeInstanceOf(Error);
   });
 
-  it('delivers a CloudEvent published by a raw nats client on <prefix>.<source>.<type>', async () => {
-    const { subjectPrefix, makeBroker } = setup();
-    const broker = makeBroker('consumer');
-    const seen: BrokerEvent[] = [];
-    await broker.subscribe('billing.invoices.*', (event) => void seen.push(event), { group: 'billing' });
-    await broker.start();
-    const connection = await connect({ servers: NATS_URL });
-    cleanups.push(() => connection.close());
-    const document = {
-      specversion: '1.0',
-      id: 'inv-1',
-      source: 'system',
-      type: 'billing.invoices.create',
-      data: { total: 3 },
-      userid: 'u-9',
-    };
-    await connection.jetstream().publish(`${subjectPrefix}.system.billing.invoices.create`, JSON.stringify(document));
-    await waitFor(() => seen.length === 1, 'the foreign event to be handled');
-    expect(seen[0]).toMatchObject({ id: 'inv-1', source: 'system', payload: { total: 3 }, userId: 'u-9' });
-  });
-
   it('logs and dead-letters an unreadable message with its control characters escaped and its quotes bounded', async () => {
     const { subjectPrefix, makeBroker } = setup();
     const logger = new RecordingLogger();
@@ -155,24 +133,5 @@ describe('NatsTransport', () => {
     })();
     await broker.publish(createEvent({ type: 'public.users.create', payload: {}, metadata: { traceparent: '00-a-b-01' } }));
     expect((await received)?.headers?.get('traceparent')).toBe('00-a-b-01');
-  });
-
-  it('lists the history with filters and tails new events', async () => {
-    const { makeBroker } = setup();
-    const broker = makeBroker('api');
-    await broker.start();
-    const tail = broker.transport.stream('public.users.*')[Symbol.asyncIterator]();
-    const base = Date.UTC(2026, 0, 1);
-    for (let n = 0; n < 4; n++) {
-      await broker.publish(
-        createEvent({ type: n % 2 ? 'public.users.create' : 'public.orders.create', payload: { n }, createdAt: new Date(base + n * 1000) }),
-      );
-    }
-    expect(payloadNumbers(await broker.transport.list())).toEqual([0, 1, 2, 3]);
-    expect(payloadNumbers(await broker.transport.list({ type: 'public.users.*' }))).toEqual([1, 3]);
-    expect(payloadNumbers(await broker.transport.list({ limit: 1 }))).toEqual([3]);
-    expect(payloadNumbers(await broker.transport.list({ since: new Date(base + 1000), until: new Date(base + 2000) }))).toEqual([1, 2]);
-    expect(((await tail.next()).value as BrokerEvent).payload).toEqual({ n: 1 });
-    await tail.return?.();
   });
 });

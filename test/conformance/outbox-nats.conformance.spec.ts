@@ -1,0 +1,10 @@
+import { runTransportConformance } from './transport-conformance.js';
+import { natsFixture, outboxFixture } from './transport-fixtures.js';
+
+// The outbox table in a schema of its own, in front of a NATS stream of its own, per test.
+runTransportConformance('outbox over nats', async () => outboxFixture(natsFixture()), {
+  durable: true,
+  transactional: true,
+  foreignProducers: true,
+  malformedMessages: true,
+});

@@ -1,0 +1,10 @@
+import { runTransportConformance } from './transport-conformance.js';
+import { outboxFixture, redisFixture } from './transport-fixtures.js';
+
+// The outbox table in a schema of its own, in front of a Redis key prefix of its own, per test.
+runTransportConformance('outbox over redis', async () => outboxFixture(redisFixture()), {
+  durable: true,
+  transactional: true,
+  foreignProducers: true,
+  malformedMessages: true,
+});

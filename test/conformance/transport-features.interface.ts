@@ -1,0 +1,18 @@
+/**
+ * What a transport offers beyond the contract every transport keeps: each feature switches on the
+ * tests that check it (and, where the other side is a promise too, the tests that check its absence).
+ */
+export interface TransportFeatures {
+  /**
+   * Accepted events, consumer groups and dead letters outlive the consumers and the transport
+   * object: a group keeps its place while none of its consumers runs, and a new transport on the
+   * same store serves the history and the deliveries left unsettled. `EventTransport.durable`.
+   */
+  durable: boolean;
+  /** `publish` takes the caller's database transaction: the event exists if and only if it commits. `EventTransport.transactional`. */
+  transactional: boolean;
+  /** Another program can write events where the transport reads them (a CloudEvents document on a stream, a row in a table). */
+  foreignProducers: boolean;
+  /** What another program writes there may be unreadable: such a message is dead-lettered with the parse error. */
+  malformedMessages: boolean;
+}
