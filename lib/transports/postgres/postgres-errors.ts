@@ -4,6 +4,8 @@ export const POSTGRES_ERROR_CODES = {
   deadlock: '40P01',
   /** A `\u0000` in JSON, which `jsonb` cannot hold. */
   untranslatableCharacter: '22P05',
+  /** A lock not granted within `lock_timeout`. */
+  lockNotAvailable: '55P03',
 } as const;
 
 /** Whether `error` is a PostgreSQL error with the SQLSTATE `code`. */
