@@ -43,7 +43,7 @@ export async function migrateSchema(client: PoolClient, target: VersionedTables)
 }
 
 function versionTable(schema: string): string {
-  return `"${schema}".schema_migrations`;
+  return `"${schema}".event_broker_migrations`;
 }
 
 /** The version recorded for `target`, 0 when none is (a new schema, or one made before versions). */

@@ -41,7 +41,7 @@ function outbox(schema: string, options: { client?: pg.Pool } = {}): OutboxTrans
 
 async function versions(sql: pg.Client, schema: string): Promise<{ component: string; version: number }[]> {
   const { rows } = await sql.query<{ component: string; version: number }>(
-    `SELECT component, version FROM "${schema}".schema_migrations ORDER BY component, version`,
+    `SELECT component, version FROM "${schema}".event_broker_migrations ORDER BY component, version`,
   );
   return rows;
 }
@@ -147,7 +147,9 @@ describe('PostgreSQL schema versions', () => {
       `Could not migrate the outbox tables of PostgreSQL schema "${schema}": `,
     );
     expect({ connections: pool.totalCount, idle: pool.idleCount }).toEqual({ connections: 1, idle: 1 });
-    const { rows } = await sql.query<{ found: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS found`, [`"${schema}".schema_migrations`]);
+    const { rows } = await sql.query<{ found: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS found`, [
+      `"${schema}".event_broker_migrations`,
+    ]);
     expect(rows[0].found).toBe(false);
   });
 });
