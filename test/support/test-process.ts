@@ -7,6 +7,8 @@ export interface TestProcess {
   readonly lines: string[];
   /** Kills it at once (SIGKILL), as a crash would. */
   kill(): void;
+  /** Asks it to finish (SIGTERM) and waits until it has exited. */
+  terminate(): Promise<void>;
 }
 
 /**
@@ -21,6 +23,11 @@ export async function startTestProcess(script: string, args: string[], cleanups:
   cleanups.push(async () => kill());
   const lines: string[] = [];
   createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => lines.push(line));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   await waitFor(() => lines.includes('ready'), `${script} to start`, 15_000);
-  return { lines, kill };
+  const terminate = async (): Promise<void> => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    await exited;
+  };
+  return { lines, kill, terminate };
 }

@@ -19,7 +19,9 @@ import type {
   TransportStats,
 } from '../event-transport.interface.js';
 import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
+import { migrateSchema } from '../postgres/schema-migrator.js';
 import type { OutboxOptions } from './outbox-options.interface.js';
+import { outboxTables } from './outbox-schema.js';
 import { errorMessage } from '../../core/error-message.js';
 import { assertKnownOptions, type OptionNames } from '../../core/known-options.js';
 import { quote } from '../../core/quote-input.js';
@@ -83,28 +85,23 @@ export class OutboxTransport implements EventTransport {
     await this.inner.connect(context);
     const pool = this.options.client ?? new pg.Pool(this.options.pool ?? { connectionString: this.options.connectionString });
     pool.on('error', (error) => this.logger.warn(`Outbox pool error: ${error.message}`));
+    let listener: pg.PoolClient;
     try {
-      this.listener = await pool.connect();
+      listener = await pool.connect();
     } catch (error) {
       if (!this.options.client) await pool.end().catch(() => undefined);
       throw new EventBrokerError(`Cannot reach the outbox database: ${errorMessage(error)}`, { cause: error });
     }
-    await this.listener.query('BEGIN');
-    await this.listener.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`nestjs-event-broker:outbox:${this.schema}`]);
-    await this.listener.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
-    await this.listener.query(
-      `CREATE TABLE IF NOT EXISTS ${this.table} (
-         seq bigserial PRIMARY KEY,
-         id text NOT NULL,
-         event jsonb NOT NULL,
-         created_at timestamptz NOT NULL DEFAULT now(),
-         sent_at timestamptz
-       )`,
-    );
-    await this.listener.query(`CREATE INDEX IF NOT EXISTS outbox_unsent ON ${this.table} (seq) WHERE sent_at IS NULL`);
-    await this.listener.query('COMMIT');
-    this.listener.on('notification', () => this.arrivals.notify());
-    await this.listener.query(`LISTEN "${this.channel}"`);
+    try {
+      await migrateSchema(listener, outboxTables(this.schema));
+      listener.on('notification', () => this.arrivals.notify());
+      await listener.query(`LISTEN "${this.channel}"`);
+    } catch (error) {
+      listener.release();
+      if (!this.options.client) await pool.end().catch(() => undefined);
+      throw error;
+    }
+    this.listener = listener;
     this.pool = pool;
     this.relaying = this.relay();
   }

@@ -1,9 +1,9 @@
 /** SQLSTATE codes the transport reacts to. */
 export const POSTGRES_ERROR_CODES = {
-  /** Two transactions waited on each other: one was rolled back and may be run again. */
-  deadlock: '40P01',
   /** A `\u0000` in JSON, which `jsonb` cannot hold. */
   untranslatableCharacter: '22P05',
+  /** A lock not granted within `lock_timeout`. */
+  lockNotAvailable: '55P03',
 } as const;
 
 /** Whether `error` is a PostgreSQL error with the SQLSTATE `code`. */

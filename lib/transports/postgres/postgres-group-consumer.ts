@@ -4,7 +4,6 @@ import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import type { Consumer, ConsumerSpec, Delivery, FlowControl } from '../event-transport.interface.js';
 import { UnsettledDeliveries } from '../unsettled-deliveries.js';
 import { WriteBatcher } from '../write-batcher.js';
-import { hasPostgresErrorCode, POSTGRES_ERROR_CODES } from './postgres-errors.js';
 import type { PostgresNames } from './postgres-schema.js';
 import { rowEvent, type EventRow } from './postgres-rows.js';
 import { errorMessage } from '../../core/error-message.js';
@@ -49,14 +48,17 @@ export class PostgresSettler {
 
   async retry(eventId: string, group: string, delayMs: number, retryCount: number): Promise<void> {
     const { events, deliveries } = this.context.names;
-    await this.context.pool.query(
-      `WITH retried AS (
-         UPDATE ${deliveries} SET state = 'pending', locked_by = NULL, locked_until = NULL,
-           next_attempt_at = now() + make_interval(secs => $3::double precision / 1000)
-         WHERE event_id = $1 AND group_name = $2 AND state = 'processing' RETURNING event_id
-       )
-       UPDATE ${events} e SET retry_count = greatest(e.retry_count, $4) FROM retried WHERE e.id = retried.event_id`,
-      [eventId, group, delayMs, retryCount],
+    const [id, name] = [escapeLiteral(eventId), escapeLiteral(group)];
+    await this.inTransaction(
+      [eventId],
+      [
+        `WITH retried AS (
+           UPDATE ${deliveries} SET state = 'pending', locked_by = NULL, locked_until = NULL,
+             next_attempt_at = now() + make_interval(secs => ${Math.max(0, Math.trunc(delayMs))}::double precision / 1000)
+           WHERE event_id = ${id} AND group_name = ${name} AND state = 'processing' RETURNING event_id
+         )
+         UPDATE ${events} e SET retry_count = greatest(e.retry_count, ${Math.trunc(retryCount)}) FROM retried WHERE e.id = retried.event_id`,
+      ],
     );
   }
 
@@ -78,21 +80,16 @@ export class PostgresSettler {
    * Runs `statements` in one transaction that first locks the rows of `eventIds`, in id order, so
    * that two groups settling one event at once see each other's outcome (each statement reads
    * what committed before it). They travel as one simple query: one round trip, hence the values
-   * written into them as literals. A claim marking events processing locks them in its own order:
-   * a deadlock between the two is retried.
+   * written into them as literals.
+   *
+   * No deadlock to retry: every settle (ack, retry, dead letter) takes event rows first, in id
+   * order, and only then its delivery rows; a claim takes delivery rows first but skips, never
+   * waits for, rows others hold; a replay changes only failed deliveries, which no settle touches.
    */
   private async inTransaction(eventIds: readonly string[], statements: readonly string[]): Promise<void> {
     const locking = `SELECT 1 FROM ${this.context.names.events} WHERE id IN (${eventIds.map(escapeLiteral).join(', ')}) ORDER BY id FOR UPDATE`;
     // Statements sent as one simple query run as one transaction, rolled back whole if one fails.
-    const transaction = [QUICK_COMMIT, locking, ...statements].join(';\n');
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.context.pool.query(transaction);
-        return;
-      } catch (error) {
-        if (!hasPostgresErrorCode(error, POSTGRES_ERROR_CODES.deadlock) || attempt === MAX_DEADLOCK_RETRIES) throw error;
-      }
-    }
+    await this.context.pool.query([QUICK_COMMIT, locking, ...statements].join(';\n'));
   }
 }
 
@@ -104,7 +101,6 @@ const { escapeLiteral } = pg;
  * which must be on disk when they resolve, do not queue behind their flushes.
  */
 const QUICK_COMMIT = `SELECT set_config('synchronous_commit', 'off', true)`;
-const MAX_DEADLOCK_RETRIES = 3;
 
 /**
  * One consumer of one group: claims due deliveries with `FOR UPDATE SKIP LOCKED` (pending ones

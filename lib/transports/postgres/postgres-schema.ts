@@ -1,4 +1,4 @@
-import { EVENT_SOURCES } from '../../core/broker-event.interface.js';
+import type { SchemaMigration, VersionedTables } from './schema-migration.interface.js';
 
 /** Identifiers of one schema: its tables, the routing function and the notification channel. */
 export class PostgresNames {
@@ -16,16 +16,34 @@ export class PostgresNames {
 }
 
 /**
- * The tables, idempotent. An event row is routed on insert by a trigger, whoever inserts it: one
- * delivery row per group whose pattern matches the type (the groups the publisher handles inline
- * are inserted as already taken), `completed` at once when no group matches, and a notification
- * that carries the id and type once the transaction commits.
+ * The tables of the PostgreSQL transport in `schema`, and their history: a change to them is a new
+ * migration at the end of the list (`migrateSchema` runs the ones a schema has not had yet).
  */
-export function schemaStatements(names: PostgresNames): string[] {
-  const { schema, events, deliveries, groups, channel } = names;
-  const sources = EVENT_SOURCES.map((source) => `'${source}'`).join(', ');
+export function postgresTables(schema: string): VersionedTables {
+  return { component: 'events', schema, tables: ['events', 'groups', 'deliveries'], migrations: POSTGRES_MIGRATIONS };
+}
+
+const POSTGRES_MIGRATIONS: readonly SchemaMigration[] = [
+  {
+    version: 1,
+    description: 'events, groups and deliveries; the trigger that routes each inserted event',
+    statements: firstTables,
+  },
+];
+
+/**
+ * The first version. Written to also take the tables of the releases before versions existed (the
+ * same tables, made at every start, without a version row): each statement leaves them as they are.
+ * An event row is routed on insert by a trigger, whoever inserts it: one delivery row per group
+ * whose pattern matches the type (the groups the publisher handles inline are inserted as already
+ * taken), `completed` at once when no group matches, and a notification that carries the id and
+ * type once the transaction commits.
+ */
+function firstTables(schema: string): string[] {
+  const { events, deliveries, groups, channel } = new PostgresNames(schema);
+  // Spelt out rather than read from EVENT_SOURCES: a released migration never changes.
+  const sources = `'database', 'websocket', 'frontend', 'system', 'internal'`;
   return [
-    `CREATE SCHEMA IF NOT EXISTS "${schema}"`,
     `CREATE TABLE IF NOT EXISTS ${events} (
       seq bigserial PRIMARY KEY,
       id text NOT NULL UNIQUE,

@@ -27,8 +27,9 @@ import { WriteBatcher } from '../write-batcher.js';
 import { hasPostgresErrorCode, POSTGRES_ERROR_CODES } from './postgres-errors.js';
 import { PostgresGroupConsumer, PostgresSettler, type PostgresConsumerContext } from './postgres-group-consumer.js';
 import { EVENT_COLUMNS, eventValues, rowEvent, type EventRow } from './postgres-rows.js';
-import { PostgresNames, schemaStatements } from './postgres-schema.js';
+import { PostgresNames, postgresTables } from './postgres-schema.js';
 import type { PostgresTransportOptions } from './postgres-transport-options.interface.js';
+import { migrateSchema } from './schema-migrator.js';
 import { errorMessage } from '../../core/error-message.js';
 import type { OptionNames } from '../../core/known-options.js';
 import { resolveOptions } from '../../core/resolve-options.js';
@@ -118,7 +119,7 @@ export class PostgresTransport implements EventTransport {
       throw new EventBrokerError(`Cannot reach PostgreSQL at ${this.describeServer()}: ${errorMessage(error)}`, { cause: error });
     }
     try {
-      await this.migrate(listener);
+      await migrateSchema(listener, postgresTables(this.settings.schema));
       listener.on('notification', (message) => this.onNotification(message.payload));
       await listener.query(`LISTEN "${this.names.channel}"`);
     } catch (error) {
@@ -350,19 +351,6 @@ export class PostgresTransport implements EventTransport {
       return `${url.hostname}:${url.port || 5432}`;
     }
     return `${config.host ?? process.env.PGHOST ?? 'localhost'}:${config.port ?? process.env.PGPORT ?? 5432}`;
-  }
-
-  /** Creates or updates the schema, one instance at a time (an advisory lock per schema). */
-  private async migrate(client: PoolClient): Promise<void> {
-    await client.query('BEGIN');
-    try {
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`nestjs-event-broker:${this.settings.schema}`]);
-      for (const statement of schemaStatements(this.names)) await client.query(statement);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
   }
 
   private onNotification(payload: string | undefined): void {
