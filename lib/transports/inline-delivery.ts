@@ -1,6 +1,7 @@
 import type { BrokerEvent } from '../core/broker-event.interface.js';
 import { EventBrokerError } from '../core/event-broker.errors.js';
 import type { Delivery } from './event-transport.interface.js';
+import { SettleOnce } from './settle-once.js';
 
 /** How a transport records the outcome of a delivery the publisher handled inline. */
 export interface InlineSettler {
@@ -13,24 +14,20 @@ export interface InlineSettler {
  * only ever acked or dead-lettered, once.
  */
 export function inlineDelivery(published: BrokerEvent, group: string, settler: InlineSettler): Delivery {
-  let settled = false;
-  const settle = (how: string): void => {
-    if (settled) throw new EventBrokerError(`Delivery of event ${published.id} to group ${group} was already settled; cannot ${how} it`);
-    settled = true;
-  };
+  const guard = new SettleOnce(published.id, group);
   return {
     event: { ...published, status: 'processing', retryCount: 0 },
     group,
     attempt: 1,
     ack: async () => {
-      settle('ack');
+      guard.settle('ack');
       await settler.ack();
     },
     retry: async () => {
       throw new EventBrokerError(`A delivery handled inline (sync mode) is retried inline, not later: event ${published.id}`);
     },
     deadLetter: async (error: string, attempts = 1) => {
-      settle('dead-letter');
+      guard.settle('dead-letter');
       await settler.deadLetter(error, attempts);
     },
   };

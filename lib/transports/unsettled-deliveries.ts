@@ -1,34 +1,21 @@
-import { EventBrokerError } from '../core/event-broker.errors.js';
-
-interface Entry<V> {
-  value: V;
-  released: boolean;
-}
+import { SettleOnce, type Settlement } from './settle-once.js';
 
 /**
- * The deliveries a consumer handed out and that are not settled yet: what a heartbeat keeps alive
- * and what `release` gives back. Settling a released delivery does nothing (another consumer has
- * it now); settling one twice is a bug and throws.
+ * The deliveries a consumer handed out and that are not settled yet, by key: what a heartbeat
+ * keeps alive and what `release` gives back.
  */
 export class UnsettledDeliveries<V> {
-  private readonly entries = new Map<string, Entry<V>>();
+  private readonly entries = new Map<string, { value: V; guard: SettleOnce }>();
 
   /** Tracks one delivery under `key`; the function returned settles it and says whether to record the outcome. */
-  track(key: string, value: V, description: string): () => boolean {
-    const entry: Entry<V> = { value, released: false };
-    this.entries.set(key, entry);
-    let settled = false;
-    return () => {
-      if (entry.released) return false;
-      if (settled) throw new EventBrokerError(`${description} was already settled`);
-      settled = true;
+  track(key: string, value: V, eventId: string, group: string): (how: Settlement) => boolean {
+    const guard = new SettleOnce(eventId, group);
+    this.entries.set(key, { value, guard });
+    return (how) => {
+      if (!guard.settle(how)) return false;
       this.entries.delete(key);
       return true;
     };
-  }
-
-  keys(): string[] {
-    return [...this.entries.keys()];
   }
 
   values(): V[] {
@@ -38,7 +25,7 @@ export class UnsettledDeliveries<V> {
   /** Marks every tracked delivery released and returns them; their settles no longer count. */
   release(): V[] {
     const values = this.values();
-    for (const entry of this.entries.values()) entry.released = true;
+    for (const entry of this.entries.values()) entry.guard.release();
     this.entries.clear();
     return values;
   }

@@ -20,6 +20,7 @@ import type {
   TransportStats,
 } from '../event-transport.interface.js';
 import { LiveTail } from '../live-tail.js';
+import { SettleOnce, type Settlement } from '../settle-once.js';
 import type { MemoryTransportOptions } from './memory-transport-options.interface.js';
 import { MAX_QUOTED_CHARS, printable } from '../../core/quote-input.js';
 import type { OptionNames } from '../../core/known-options.js';
@@ -339,7 +340,7 @@ export class MemoryTransport implements EventTransport {
     const { stored, attempt } = pending;
     if (stored.event.status === 'pending') this.setStatus(stored.event, 'processing', { processedAt: new Date() });
     if (group) group.inFlight++;
-    let state: 'open' | 'settled' | 'released' = 'open';
+    const guard = new SettleOnce(stored.event.id, groupName);
     const leave = (): void => {
       unsettled?.delete(release);
       if (group) {
@@ -348,18 +349,14 @@ export class MemoryTransport implements EventTransport {
       }
     };
     const release = (): void => {
-      state = 'released';
+      if (!guard.release()) return;
       group?.ready.push({ stored, attempt: attempt + 1 });
       leave();
     };
     unsettled?.add(release);
     /** Whether the call settles the delivery; after a release it is ignored. */
-    const settle = (how: string): boolean => {
-      if (state === 'released') return false;
-      if (state === 'settled') {
-        throw new EventBrokerError(`Delivery of event ${stored.event.id} to group ${groupName} was already settled; cannot ${how} it`);
-      }
-      state = 'settled';
+    const settle = (how: Settlement): boolean => {
+      if (!guard.settle(how)) return false;
       leave();
       return true;
     };

@@ -1,15 +1,13 @@
 import { headers as createHeaders, type Consumer as JsConsumer, type ConsumerMessages, type JetStreamClient, type JsMsg } from 'nats';
-import { repeatUntilAborted } from '../../core/async-primitives.js';
 import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
-import { matchAnyPattern } from '../../core/match-pattern.js';
 import type { EventCodec } from '../event-codec.interface.js';
-import type { Consumer, ConsumerSpec, Delivery, FlowControl } from '../event-transport.interface.js';
-import { UnsettledDeliveries } from '../unsettled-deliveries.js';
+import type { ConsumerSpec, Delivery, FlowControl } from '../event-transport.interface.js';
+import { GroupConsumer, type HandedOut } from '../group-consumer.js';
+import type { ReceivedMessage } from '../received-message.interface.js';
 import { settledStatus, type NatsHistory } from './nats-history.js';
 import { encodeName, HEADER_ATTEMPTS, HEADER_DEAD_AT, HEADER_ERROR, HEADER_GROUP, HEADER_ONLY, HEADER_SKIP } from './nats-names.js';
 import { errorMessage } from '../../core/error-message.js';
-import { printable } from '../../core/quote-input.js';
 
 export interface NatsConsumerContext {
   js: JetStreamClient;
@@ -72,93 +70,80 @@ export async function publishDeadLetter(
   await context.js.publish(`${context.deadLetterPrefix}.${encodeName(group)}`, body, { headers });
 }
 
+/** A delivery's `processing` mark: when its handler started, the timer, and the write once it was due. */
+interface ProcessingMark {
+  startedAt: number;
+  timer: NodeJS.Timeout;
+  marking?: Promise<void>;
+}
+
 /**
  * One consumer of one group: pulls as many messages from the group's durable consumer as the
  * worker pool has room for, and keeps those it works on alive with `working()`.
  */
-export class NatsGroupConsumer implements Consumer {
-  private readonly abort = new AbortController();
-  private readonly unsettled = new UnsettledDeliveries<JsMsg>();
+export class NatsGroupConsumer extends GroupConsumer<JsMsg> {
   private batch?: ConsumerMessages;
-  private running?: Promise<void>;
-  private heartbeat?: NodeJS.Timeout;
+  private readonly marks = new Map<JsMsg, ProcessingMark>();
 
   constructor(
     private readonly context: NatsConsumerContext,
     private readonly consumer: JsConsumer,
-    private readonly spec: ConsumerSpec,
-    private readonly onDelivery: (delivery: Delivery) => void,
-    private readonly flow: FlowControl,
-  ) {}
-
-  start(): void {
-    this.running = this.loop();
-    this.heartbeat = setInterval(
-      () => {
-        for (const message of this.unsettled.values()) message.working();
-      },
-      Math.max(50, this.context.ackWaitMs / 3),
-    );
-    this.heartbeat.unref();
+    spec: ConsumerSpec,
+    onDelivery: (delivery: Delivery) => void,
+    flow: FlowControl,
+  ) {
+    super(spec, onDelivery, flow, { transportName: 'NATS', logger: context.logger, codec: context.codec, leaseMs: context.ackWaitMs });
   }
 
-  async drained(): Promise<void> {
-    // Nothing to drain: what is not acked stays in the stream for another consumer.
-  }
-
-  async close(): Promise<void> {
-    if (this.abort.signal.aborted) return;
-    this.abort.abort();
+  protected override interrupt(): void {
     this.batch?.stop();
-    await this.running;
+    for (const { timer } of this.marks.values()) clearTimeout(timer);
   }
 
-  /** Naks the unsettled messages without delay, so another instance takes them over at once. */
-  async release(): Promise<void> {
-    clearInterval(this.heartbeat);
-    for (const message of this.unsettled.release()) message.nak();
+  protected async receive(count: number): Promise<void> {
+    this.batch = await this.consumer.fetch({ max_messages: count, expires: this.context.fetchExpiresMs });
+    for await (const message of this.batch) {
+      await this.dispatch([
+        {
+          message,
+          key: String(message.seq),
+          description: `${message.seq} on ${message.subject}`,
+          attempt: message.info.redeliveryCount,
+          body: message.string(),
+          only: message.headers?.get(HEADER_ONLY) || undefined,
+          skip: message.headers?.get(HEADER_SKIP)?.split(','),
+        },
+      ]);
+    }
   }
 
-  private loop(): Promise<void> {
-    const signal = this.abort.signal;
-    return repeatUntilAborted(
-      signal,
-      async () => {
-        if (this.flow.capacity() <= 0) {
-          await this.flow.whenReady(signal);
-          return;
-        }
-        this.batch = await this.consumer.fetch({ max_messages: this.flow.capacity(), expires: this.context.fetchExpiresMs });
-        for await (const message of this.batch) await this.dispatch(message);
-      },
-      (error) => this.context.logger.warn(`NATS consumer of group ${this.spec.group} failed, retrying: ${errorMessage(error)}`),
-    );
+  /**
+   * A key-value write per message would cost a third of the throughput, and most deliveries are
+   * settled before anyone could read it: `processing` is recorded only for a delivery still
+   * unsettled after `PROCESSING_MARK_DELAY_MS` (queued behind busy workers, or a long handler).
+   * Settling waits for that write, so that the two updates of the record do not collide.
+   */
+  protected override handingOut(messages: readonly HandedOut<JsMsg>[]): void {
+    for (const { received, event } of messages) {
+      const startedAt = Date.now();
+      const mark: ProcessingMark = {
+        startedAt,
+        timer: setTimeout(() => {
+          if (!this.abort.signal.aborted) mark.marking = this.markProcessing(event.id, startedAt);
+        }, PROCESSING_MARK_DELAY_MS).unref(),
+      };
+      this.marks.set(received.message, mark);
+    }
   }
 
-  private async dispatch(message: JsMsg): Promise<void> {
-    const only = message.headers?.get(HEADER_ONLY);
-    const skip = message.headers?.get(HEADER_SKIP) ?? '';
-    if ((only && only !== this.spec.group) || skip.split(',').includes(this.spec.group)) {
-      message.ack();
-      return;
-    }
-    const body = message.string();
-    const attempt = message.info.redeliveryCount;
-    let event: BrokerEvent;
-    try {
-      event = this.context.codec.decode(body);
-    } catch (error) {
-      const problem = `Unreadable message ${message.seq} on ${message.subject}: ${printable(errorMessage(error))}`;
-      this.context.logger.error(`${problem}; dead-lettered for group ${this.spec.group}`);
-      await publishDeadLetter(this.context, this.spec.group, body, problem, attempt);
-      message.ack();
-      return;
-    }
-    if (!matchAnyPattern(this.spec.patterns, event.type)) {
-      message.ack();
-      return;
-    }
-    this.onDelivery(this.delivery(message, body, event, attempt));
+  /** Ends the mark of a settled message: the time its handler started, once its mark is written. */
+  private async settleMark(message: JsMsg): Promise<number> {
+    const mark = this.marks.get(message);
+    if (!mark) return Date.now();
+    this.marks.delete(message);
+    clearTimeout(mark.timer);
+    await mark.marking;
+    return mark.startedAt;
   }
 
   /** Records that the handler of `event` has been running since `startedAt`. */
@@ -176,54 +161,52 @@ export class NatsGroupConsumer implements Consumer {
       );
   }
 
-  /**
-   * A key-value write per message would cost a third of the throughput, and most deliveries are
-   * settled before anyone could read it: `processing` is recorded only for a delivery still
-   * unsettled after `PROCESSING_MARK_DELAY_MS` (queued behind busy workers, or a long handler).
-   * Settling waits for that write, so that the two updates of the record do not collide.
-   */
-  private delivery(message: JsMsg, body: string, event: BrokerEvent, attempt: number): Delivery {
-    const startedAt = Date.now();
-    let marking: Promise<void> | undefined;
-    const markTimer = setTimeout(() => {
-      if (!this.abort.signal.aborted) marking = this.markProcessing(event.id, startedAt);
-    }, PROCESSING_MARK_DELAY_MS).unref();
-    const tracked = this.unsettled.track(String(message.seq), message, `Delivery of message ${message.seq} to group ${this.spec.group}`);
-    const settle = (): boolean => {
-      clearTimeout(markTimer);
-      return tracked();
-    };
-    const { history } = this.context;
-    const group = this.spec.group;
-    event.status = 'processing';
-    event.retryCount = attempt - 1;
-    return {
-      event,
-      group,
-      attempt,
-      ack: async () => {
-        if (!settle()) return;
-        message.ack();
-        await marking;
-        await recordOutcome(history, event.id, group, { outcome: 'done', startedAt });
-      },
-      retry: async (delayMs: number) => {
-        if (!settle()) return;
-        message.nak(delayMs);
-        await marking;
-        await history.update(event.id, (record) => {
-          if (record.retryCount >= attempt) return false;
-          record.retryCount = attempt;
-          return true;
-        });
-      },
-      deadLetter: async (error: string, attempts = attempt) => {
-        if (!settle()) return;
-        await publishDeadLetter(this.context, group, body, error, attempts);
-        message.term();
-        await marking;
-        await recordOutcome(history, event.id, group, { outcome: 'failed', error, retryCount: attempts - 1, startedAt });
-      },
-    };
+  protected async ack({ message }: ReceivedMessage<JsMsg>, event: BrokerEvent): Promise<void> {
+    message.ack();
+    const startedAt = await this.settleMark(message);
+    await recordOutcome(this.context.history, event.id, this.spec.group, { outcome: 'done', startedAt });
+  }
+
+  protected async retryLater({ message, attempt }: ReceivedMessage<JsMsg>, event: BrokerEvent, delayMs: number): Promise<void> {
+    message.nak(delayMs);
+    await this.settleMark(message);
+    await this.context.history.update(event.id, (record) => {
+      if (record.retryCount >= attempt) return false;
+      record.retryCount = attempt;
+      return true;
+    });
+  }
+
+  protected async deadLetter(
+    { message, body }: ReceivedMessage<JsMsg>,
+    error: string,
+    attempts: number,
+    event?: BrokerEvent,
+  ): Promise<void> {
+    await publishDeadLetter(this.context, this.spec.group, body ?? '', error, attempts);
+    if (!event) {
+      message.ack();
+      return;
+    }
+    message.term();
+    const startedAt = await this.settleMark(message);
+    await recordOutcome(this.context.history, event.id, this.spec.group, { outcome: 'failed', error, retryCount: attempts - 1, startedAt });
+  }
+
+  protected async pass(messages: readonly JsMsg[]): Promise<void> {
+    for (const message of messages) message.ack();
+  }
+
+  protected async renewLeases(messages: readonly JsMsg[]): Promise<void> {
+    for (const message of messages) message.working();
+  }
+
+  /** Naks the messages without delay, so another instance takes them over at once. */
+  protected async giveBack(messages: readonly JsMsg[]): Promise<void> {
+    for (const message of messages) {
+      clearTimeout(this.marks.get(message)?.timer);
+      this.marks.delete(message);
+      message.nak();
+    }
   }
 }

@@ -39,6 +39,7 @@ import type {
 import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
 import { inlineDelivery } from '../inline-delivery.js';
 import { LiveTail } from '../live-tail.js';
+import { RunningConsumers } from '../running-consumers.js';
 import { NatsGroupConsumer, publishDeadLetter, recordOutcome, type NatsConsumerContext } from './nats-group-consumer.js';
 import { NatsHistory, recordEvent, type HistoryRecord } from './nats-history.js';
 import {
@@ -123,7 +124,7 @@ export class NatsTransport implements EventTransport {
   private readonly subjects: NatsSubjects;
   private readonly knownGroups = new Map<string, readonly string[]>();
   private logger: BrokerLogger = consoleBrokerLogger;
-  private readonly consumers = new Set<NatsGroupConsumer>();
+  private readonly consumers = new RunningConsumers();
   private readonly tails = new Set<NatsSubscription>();
   private closed = false;
 
@@ -237,23 +238,8 @@ export class NatsTransport implements EventTransport {
     }
     await this.groupsKv?.put(durable, JSON.stringify({ group: spec.group, patterns: spec.patterns }));
     this.knownGroups.set(spec.group, spec.patterns);
-    const consumer = new NatsGroupConsumer(
-      this.consumerContext(),
-      await js.consumers.get(this.settings.stream, durable),
-      spec,
-      onDelivery,
-      flow,
-    );
-    this.consumers.add(consumer);
-    consumer.start();
-    return {
-      drained: () => consumer.drained(),
-      close: async () => {
-        await consumer.close();
-        this.consumers.delete(consumer);
-      },
-      release: () => consumer.release(),
-    };
+    const jsConsumer = await js.consumers.get(this.settings.stream, durable);
+    return this.consumers.start(new NatsGroupConsumer(this.consumerContext(), jsConsumer, spec, onDelivery, flow));
   }
 
   async get(id: string): Promise<BrokerEvent | null> {
@@ -387,7 +373,7 @@ export class NatsTransport implements EventTransport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all([...this.consumers].map((consumer) => consumer.close()));
+    await this.consumers.closeAll();
     for (const tail of this.tails) tail.unsubscribe();
     if (this.connection && !this.options.connection) await this.connection.drain();
     this.connection = undefined;

@@ -1,12 +1,13 @@
 import pg, { type Pool } from 'pg';
-import { repeatUntilAborted, Signal } from '../../core/async-primitives.js';
+import type { Signal } from '../../core/async-primitives.js';
+import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
-import type { Consumer, ConsumerSpec, Delivery, FlowControl } from '../event-transport.interface.js';
-import { UnsettledDeliveries } from '../unsettled-deliveries.js';
+import type { ConsumerSpec, Delivery, FlowControl } from '../event-transport.interface.js';
+import { GroupConsumer } from '../group-consumer.js';
+import type { ReceivedMessage } from '../received-message.interface.js';
 import { WriteBatcher } from '../write-batcher.js';
 import type { PostgresNames } from './postgres-schema.js';
 import { rowEvent, type EventRow } from './postgres-rows.js';
-import { errorMessage } from '../../core/error-message.js';
 
 export interface PostgresConsumerContext {
   pool: Pool;
@@ -106,69 +107,27 @@ const QUICK_COMMIT = `SELECT set_config('synchronous_commit', 'off', true)`;
  * One consumer of one group: claims due deliveries with `FOR UPDATE SKIP LOCKED` (pending ones
  * whose backoff is over, and processing ones whose lease expired), as many as the worker pool has
  * room for, woken by notifications and by a poll as the fallback; extends the lease of what it
- * works on.
+ * works on. Messages are event ids.
  */
-export class PostgresGroupConsumer implements Consumer {
-  private readonly abort = new AbortController();
-  private readonly unsettled = new UnsettledDeliveries<string>();
+export class PostgresGroupConsumer extends GroupConsumer<string> {
   private readonly settler: PostgresSettler;
-  private running?: Promise<void>;
-  private heartbeat?: NodeJS.Timeout;
 
   constructor(
     private readonly context: PostgresConsumerContext,
-    private readonly spec: ConsumerSpec,
-    private readonly onDelivery: (delivery: Delivery) => void,
-    private readonly flow: FlowControl,
+    spec: ConsumerSpec,
+    onDelivery: (delivery: Delivery) => void,
+    flow: FlowControl,
   ) {
+    super(spec, onDelivery, flow, { transportName: 'PostgreSQL', logger: context.logger, leaseMs: context.ackTimeoutMs });
     this.settler = new PostgresSettler(context);
   }
 
-  start(): void {
-    this.running = this.loop();
-    this.heartbeat = setInterval(() => void this.extendLeases(), Math.max(50, this.context.ackTimeoutMs / 3));
-    this.heartbeat.unref();
-  }
-
-  async drained(): Promise<void> {
-    // Nothing to drain: what is not settled stays in the table for another consumer.
-  }
-
-  async close(): Promise<void> {
-    if (this.abort.signal.aborted) return;
-    this.abort.abort();
-    await this.running;
-  }
-
-  /** Makes the unsettled deliveries due at once, so another instance takes them over. */
-  async release(): Promise<void> {
-    clearInterval(this.heartbeat);
-    const ids = this.unsettled.release();
-    if (ids.length === 0) return;
-    await this.context.pool.query(
-      `UPDATE ${this.context.names.deliveries} SET state = 'pending', locked_by = NULL, locked_until = NULL, next_attempt_at = now()
-       WHERE group_name = $1 AND event_id = ANY ($2) AND state = 'processing' AND locked_by = $3`,
-      [this.spec.group, ids, this.spec.consumerName],
-    );
-  }
-
-  private loop(): Promise<void> {
-    const signal = this.abort.signal;
+  protected async receive(count: number, signal: AbortSignal): Promise<void> {
     const { arrivals, pollIntervalMs } = this.context;
-    return repeatUntilAborted(
-      signal,
-      async () => {
-        if (this.flow.capacity() <= 0) {
-          await this.flow.whenReady(signal);
-          return;
-        }
-        // A notification during the claim may be for rows it did not see: claim again at once.
-        const seen = arrivals.notifications;
-        const claimed = await this.claim(this.flow.capacity());
-        if (claimed === 0 && arrivals.notifications === seen) await arrivals.wait(signal, pollIntervalMs);
-      },
-      (error) => this.context.logger.warn(`PostgreSQL consumer of group ${this.spec.group} failed, retrying: ${errorMessage(error)}`),
-    );
+    // A notification during the claim may be for rows it did not see: claim again at once.
+    const seen = arrivals.notifications;
+    const claimed = await this.claim(count);
+    if (claimed === 0 && arrivals.notifications === seen) await arrivals.wait(signal, pollIntervalMs);
   }
 
   /**
@@ -201,44 +160,43 @@ export class PostgresGroupConsumer implements Consumer {
        SELECT e.*, taken.attempts FROM taken JOIN ${events} e ON e.id = taken.event_id CROSS JOIN quick_commit ORDER BY e.seq`,
       [this.spec.group, count, this.spec.consumerName, this.context.ackTimeoutMs],
     );
-    for (const row of rows) this.onDelivery(this.delivery(row));
+    await this.dispatch(
+      rows.map((row) => ({ message: row.id, key: row.id, description: `event ${row.id}`, attempt: row.attempts, event: rowEvent(row) })),
+    );
     return rows.length;
   }
 
-  private delivery(row: EventRow & { attempts: number }): Delivery {
-    const event = rowEvent(row);
-    const attempt = row.attempts;
-    const settle = this.unsettled.track(event.id, event.id, `Delivery of event ${event.id} to group ${this.spec.group}`);
-    const group = this.spec.group;
-    event.status = 'processing';
-    event.retryCount = attempt - 1;
-    return {
-      event,
-      group,
-      attempt,
-      ack: async () => {
-        if (settle()) await this.settler.ack(event.id, group);
-      },
-      retry: async (delayMs: number) => {
-        if (settle()) await this.settler.retry(event.id, group, delayMs, attempt);
-      },
-      deadLetter: async (error: string, attempts = attempt) => {
-        if (settle()) await this.settler.deadLetter(event.id, group, error, attempts);
-      },
-    };
+  protected ack(_received: ReceivedMessage<string>, event: BrokerEvent): Promise<void> {
+    return this.settler.ack(event.id, this.spec.group);
   }
 
-  private async extendLeases(): Promise<void> {
-    const ids = this.unsettled.keys();
-    if (ids.length === 0) return;
-    try {
-      await this.context.pool.query(
-        `UPDATE ${this.context.names.deliveries} SET locked_until = now() + make_interval(secs => $4::double precision / 1000)
-         WHERE group_name = $1 AND event_id = ANY ($2) AND state = 'processing' AND locked_by = $3`,
-        [this.spec.group, ids, this.spec.consumerName, this.context.ackTimeoutMs],
-      );
-    } catch (error) {
-      this.context.logger.warn(`Could not extend the leases of group ${this.spec.group}: ${errorMessage(error)}`);
-    }
+  protected retryLater({ attempt }: ReceivedMessage<string>, event: BrokerEvent, delayMs: number): Promise<void> {
+    return this.settler.retry(event.id, this.spec.group, delayMs, attempt);
+  }
+
+  protected deadLetter({ message: eventId }: ReceivedMessage<string>, error: string, attempts: number): Promise<void> {
+    return this.settler.deadLetter(eventId, this.spec.group, error, attempts);
+  }
+
+  /** Deliveries routed when the group had other patterns: done without handling. */
+  protected async pass(eventIds: readonly string[]): Promise<void> {
+    await Promise.all(eventIds.map((eventId) => this.settler.ack(eventId, this.spec.group)));
+  }
+
+  protected async renewLeases(eventIds: readonly string[]): Promise<void> {
+    await this.context.pool.query(
+      `UPDATE ${this.context.names.deliveries} SET locked_until = now() + make_interval(secs => $4::double precision / 1000)
+       WHERE group_name = $1 AND event_id = ANY ($2) AND state = 'processing' AND locked_by = $3`,
+      [this.spec.group, eventIds, this.spec.consumerName, this.context.ackTimeoutMs],
+    );
+  }
+
+  /** Makes the deliveries due at once, so another instance takes them over. */
+  protected async giveBack(eventIds: readonly string[]): Promise<void> {
+    await this.context.pool.query(
+      `UPDATE ${this.context.names.deliveries} SET state = 'pending', locked_by = NULL, locked_until = NULL, next_attempt_at = now()
+       WHERE group_name = $1 AND event_id = ANY ($2) AND state = 'processing' AND locked_by = $3`,
+      [this.spec.group, eventIds, this.spec.consumerName],
+    );
   }
 }

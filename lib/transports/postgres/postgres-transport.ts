@@ -23,6 +23,7 @@ import type {
 import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
 import { inlineDelivery } from '../inline-delivery.js';
 import { LiveTail } from '../live-tail.js';
+import { RunningConsumers } from '../running-consumers.js';
 import { WriteBatcher } from '../write-batcher.js';
 import { hasPostgresErrorCode, POSTGRES_ERROR_CODES } from './postgres-errors.js';
 import { PostgresGroupConsumer, PostgresSettler, type PostgresConsumerContext } from './postgres-group-consumer.js';
@@ -80,7 +81,7 @@ export class PostgresTransport implements EventTransport {
   private readonly tailOpenings = new Set<Promise<void>>();
   /** The live tails' reads of notified events, one after the other: a tail yields events in commit order. */
   private tailFeed = Promise.resolve();
-  private readonly consumers = new Set<PostgresGroupConsumer>();
+  private readonly consumers = new RunningConsumers();
   /** Publishes issued together are one INSERT, one commit; if it fails, each is tried alone, for its own outcome. */
   private readonly inserts = new WriteBatcher<unknown[]>(async (rows) => {
     const pool = this.ready();
@@ -188,17 +189,7 @@ export class PostgresTransport implements EventTransport {
         [spec.group, typeRegex],
       );
     }
-    const consumer = new PostgresGroupConsumer(this.consumerContext(), spec, onDelivery, flow);
-    this.consumers.add(consumer);
-    consumer.start();
-    return {
-      drained: () => consumer.drained(),
-      close: async () => {
-        await consumer.close();
-        this.consumers.delete(consumer);
-      },
-      release: () => consumer.release(),
-    };
+    return this.consumers.start(new PostgresGroupConsumer(this.consumerContext(), spec, onDelivery, flow));
   }
 
   async get(id: string): Promise<BrokerEvent | null> {
@@ -336,7 +327,7 @@ export class PostgresTransport implements EventTransport {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.cleanupTimer);
-    await Promise.all([...this.consumers].map((consumer) => consumer.close()));
+    await this.consumers.closeAll();
     for (const { tail } of this.tails) tail.end();
     this.arrivals.notify();
     this.listener?.release();

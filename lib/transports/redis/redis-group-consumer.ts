@@ -1,17 +1,15 @@
 import type { Redis } from 'ioredis';
-import { repeatUntilAborted } from '../../core/async-primitives.js';
 import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
-import { matchAnyPattern } from '../../core/match-pattern.js';
 import type { EventCodec } from '../event-codec.interface.js';
-import type { Consumer, ConsumerSpec, Delivery, FlowControl } from '../event-transport.interface.js';
-import { UnsettledDeliveries } from '../unsettled-deliveries.js';
+import type { ConsumerSpec, Delivery, FlowControl } from '../event-transport.interface.js';
+import { GroupConsumer, type HandedOut } from '../group-consumer.js';
+import type { ReceivedMessage } from '../received-message.interface.js';
 import { WriteBatcher } from '../write-batcher.js';
 import type { RedisKeys } from './redis-keys.js';
 import { RedisScript } from './redis-script-runner.js';
 import { ACK_SCRIPT, DEAD_LETTER_SCRIPT, MARK_PROCESSING_SCRIPT, RETRY_SCRIPT } from './redis-scripts.js';
 import { errorMessage } from '../../core/error-message.js';
-import { printable } from '../../core/quote-input.js';
 
 export const ACK = new RedisScript(ACK_SCRIPT);
 export const RETRY = new RedisScript(RETRY_SCRIPT);
@@ -79,14 +77,9 @@ export class RedisDeliverySettler {
  * that crashed or was released), reads new ones with a blocking XREADGROUP sized to the free
  * capacity, and keeps the entries it is working on from being claimed by others.
  */
-export class RedisGroupConsumer implements Consumer {
-  private readonly abort = new AbortController();
-  /** Entries handed out and not settled: entry id → release. */
-  private readonly unsettled = new UnsettledDeliveries<string>();
+export class RedisGroupConsumer extends GroupConsumer<string> {
   private readonly settler: RedisDeliverySettler;
   private readonly reader: Redis;
-  private running?: Promise<void>;
-  private heartbeat?: NodeJS.Timeout;
   private claimCursor = '0-0';
   private nextClaimAt = 0;
   /** The earliest retry this consumer scheduled and has not claimed yet. */
@@ -97,10 +90,11 @@ export class RedisGroupConsumer implements Consumer {
 
   constructor(
     private readonly context: RedisConsumerContext,
-    private readonly spec: ConsumerSpec,
-    private readonly onDelivery: (delivery: Delivery) => void,
-    private readonly flow: FlowControl,
+    spec: ConsumerSpec,
+    onDelivery: (delivery: Delivery) => void,
+    flow: FlowControl,
   ) {
+    super(spec, onDelivery, flow, { transportName: 'Redis', logger: context.logger, codec: context.codec, leaseMs: context.ackTimeoutMs });
     this.settler = new RedisDeliverySettler(context, spec.group, spec.consumerName);
     this.reader = context.client.duplicate();
     this.reader.on('error', () => undefined);
@@ -112,43 +106,13 @@ export class RedisGroupConsumer implements Consumer {
     });
   }
 
-  start(): void {
-    this.running = this.loop();
-    this.heartbeat = setInterval(() => void this.touch(), Math.max(50, this.context.ackTimeoutMs / 3));
-    this.heartbeat.unref();
-  }
-
-  async drained(): Promise<void> {
-    // Nothing to drain: what is not acked stays in the stream for another consumer.
-  }
-
-  async close(): Promise<void> {
-    if (this.abort.signal.aborted) return;
-    this.abort.abort();
+  protected override interrupt(): void {
     for (const timer of this.wakeTimers) clearTimeout(timer);
     this.reader.disconnect();
-    await this.running;
   }
 
-  /** Makes the unsettled entries claimable at once, so another instance takes them over. */
-  async release(): Promise<void> {
-    clearInterval(this.heartbeat);
-    const ids = this.unsettled.release();
-    if (ids.length === 0) return;
-    const { client, keys, ackTimeoutMs } = this.context;
-    await client.xclaim(keys.stream, this.spec.group, this.spec.consumerName, 0, ...ids, 'TIME', Date.now() - ackTimeoutMs, 'JUSTID');
-  }
-
-  private loop(): Promise<void> {
-    const signal = this.abort.signal;
-    return repeatUntilAborted(
-      signal,
-      async () => {
-        if (this.flow.capacity() <= 0) await this.flow.whenReady(signal);
-        else if (!(await this.claim(this.flow.capacity()))) await this.read(this.flow.capacity());
-      },
-      (error) => this.context.logger.warn(`Redis consumer of group ${this.spec.group} failed, retrying: ${errorMessage(error)}`),
-    );
+  protected async receive(count: number): Promise<void> {
+    if (!(await this.claim(count))) await this.read(count);
   }
 
   /** Takes over entries that are due; whether it found any. */
@@ -175,8 +139,11 @@ export class RedisGroupConsumer implements Consumer {
     const pipeline = client.pipeline();
     for (const [id] of claimed) pipeline.xpending(keys.stream, this.spec.group, id, id, 1);
     const counts = (await pipeline.exec()) ?? [];
-    const attempts = counts.map(([, result]) => Number((result as [string, string, number, number][] | null)?.[0]?.[3] ?? 1));
-    await this.dispatch(claimed, attempts);
+    await this.dispatch(
+      claimed.map((entry, index) =>
+        receivedEntry(entry, Number((counts[index]?.[1] as [string, string, number, number][] | null)?.[0]?.[3] ?? 1)),
+      ),
+    );
     return true;
   }
 
@@ -196,74 +163,54 @@ export class RedisGroupConsumer implements Consumer {
       '>',
     )) as [string, StreamEntry[]][] | null;
     const entries = result?.[0]?.[1] ?? [];
-    if (entries.length > 0)
-      await this.dispatch(
-        entries,
-        entries.map(() => 1),
-      );
+    if (entries.length > 0) await this.dispatch(entries.map((entry) => receivedEntry(entry, 1)));
   }
 
-  /** Hands out the entries meant for this group; acks the others, dead-letters the unreadable. */
-  private async dispatch(entries: readonly StreamEntry[], attempts: readonly number[]): Promise<void> {
-    const { client, keys } = this.context;
-    const notForUs: string[] = [];
-    const deliveries: Delivery[] = [];
-    for (const [index, [entryId, rawFields]] of entries.entries()) {
-      const fields = entryFields(rawFields);
-      if ((fields.only !== undefined && fields.only !== this.spec.group) || (fields.skip ?? '').split(',').includes(this.spec.group)) {
-        notForUs.push(entryId);
-        continue;
-      }
-      const body = fields.event ?? '';
-      let event: BrokerEvent;
-      try {
-        if (fields.event === undefined) throw new Error('the entry has no "event" field');
-        event = this.context.codec.decode(body);
-      } catch (error) {
-        const problem = `Unreadable message ${entryId}: ${printable(errorMessage(error))}`;
-        this.context.logger.error(`${problem}; dead-lettered for group ${this.spec.group}`);
-        await this.settler.deadLetter(entryId, keys.event(`malformed:${entryId}`), body, problem, attempts[index]);
-        continue;
-      }
-      if (!matchAnyPattern(this.spec.patterns, event.type)) {
-        notForUs.push(entryId);
-        continue;
-      }
-      deliveries.push(this.delivery(entryId, body, event, attempts[index]));
-    }
-    if (notForUs.length > 0) await client.xack(keys.stream, this.spec.group, ...notForUs);
-    if (deliveries.length === 0) return;
+  protected override handingOut(entries: readonly HandedOut<string>[]): void {
+    const { client, keys, logger } = this.context;
     // Not awaited: the handlers' acks go out after it on the same connection, so Redis applies it first.
     MARK_PROCESSING.run(
       client,
-      deliveries.map(({ event }) => keys.event(event.id)),
+      entries.map(({ event }) => keys.event(event.id)),
       [Date.now()],
-    ).catch((error: unknown) => this.context.logger.warn(`Could not mark ${deliveries.length} events processing: ${errorMessage(error)}`));
-    for (const delivery of deliveries) this.onDelivery(delivery);
+    ).catch((error: unknown) => logger.warn(`Could not mark ${entries.length} events processing: ${errorMessage(error)}`));
   }
 
-  private delivery(entryId: string, body: string, event: BrokerEvent, attempt: number): Delivery {
-    const settle = this.unsettled.track(entryId, entryId, `Delivery of entry ${entryId} to group ${this.spec.group}`);
-    event.status = 'processing';
-    event.retryCount = attempt - 1;
-    return {
-      event,
-      group: this.spec.group,
-      attempt,
-      ack: async () => {
-        if (settle()) await this.settler.ack(entryId, event.id);
-      },
-      retry: async (delayMs: number) => {
-        if (!settle()) return;
-        const dueAt = Date.now() + delayMs;
-        this.nextDueAt = Math.min(this.nextDueAt, dueAt);
-        await this.settler.retry(entryId, event.id, dueAt, attempt);
-        this.wakeAt(dueAt);
-      },
-      deadLetter: async (error: string, attempts = attempt) => {
-        if (settle()) await this.settler.deadLetter(entryId, this.context.keys.event(event.id), body, error, attempts);
-      },
-    };
+  protected ack({ message: entryId }: ReceivedMessage<string>, event: BrokerEvent): Promise<void> {
+    return this.settler.ack(entryId, event.id);
+  }
+
+  protected async retryLater({ message: entryId, attempt }: ReceivedMessage<string>, event: BrokerEvent, delayMs: number): Promise<void> {
+    const dueAt = Date.now() + delayMs;
+    this.nextDueAt = Math.min(this.nextDueAt, dueAt);
+    await this.settler.retry(entryId, event.id, dueAt, attempt);
+    this.wakeAt(dueAt);
+  }
+
+  protected deadLetter(
+    { message: entryId, body }: ReceivedMessage<string>,
+    error: string,
+    attempts: number,
+    event?: BrokerEvent,
+  ): Promise<void> {
+    const eventKey = this.context.keys.event(event ? event.id : `malformed:${entryId}`);
+    return this.settler.deadLetter(entryId, eventKey, body ?? '', error, attempts);
+  }
+
+  protected async pass(entryIds: readonly string[]): Promise<void> {
+    await this.context.client.xack(this.context.keys.stream, this.spec.group, ...entryIds);
+  }
+
+  /** Resets the idle time of the entries being worked on, so that no other consumer claims them. */
+  protected async renewLeases(entryIds: readonly string[]): Promise<void> {
+    const { client, keys } = this.context;
+    await client.xclaim(keys.stream, this.spec.group, this.spec.consumerName, 0, ...entryIds, 'JUSTID');
+  }
+
+  /** Makes the entries claimable at once, so another instance takes them over. */
+  protected async giveBack(entryIds: readonly string[]): Promise<void> {
+    const { client, keys, ackTimeoutMs } = this.context;
+    await client.xclaim(keys.stream, this.spec.group, this.spec.consumerName, 0, ...entryIds, 'TIME', Date.now() - ackTimeoutMs, 'JUSTID');
   }
 
   /**
@@ -282,16 +229,18 @@ export class RedisGroupConsumer implements Consumer {
     timer.unref();
     this.wakeTimers.add(timer);
   }
+}
 
-  /** Resets the idle time of the entries being worked on, so that no other consumer claims them. */
-  private async touch(): Promise<void> {
-    const ids = this.unsettled.keys();
-    if (ids.length === 0) return;
-    const { client, keys } = this.context;
-    try {
-      await client.xclaim(keys.stream, this.spec.group, this.spec.consumerName, 0, ...ids, 'JUSTID');
-    } catch (error) {
-      this.context.logger.warn(`Could not extend the ack timeout of group ${this.spec.group}: ${errorMessage(error)}`);
-    }
-  }
+/** A stream entry as the consumer loop takes it: its `event` body and the publisher's routing. */
+function receivedEntry([entryId, rawFields]: StreamEntry, attempt: number): ReceivedMessage<string> {
+  const fields = entryFields(rawFields);
+  return {
+    message: entryId,
+    key: entryId,
+    description: entryId,
+    attempt,
+    body: fields.event,
+    only: fields.only,
+    skip: fields.skip === undefined ? undefined : fields.skip.split(','),
+  };
 }

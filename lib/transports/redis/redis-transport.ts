@@ -25,6 +25,7 @@ import type {
 import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
 import { inlineDelivery } from '../inline-delivery.js';
 import { LiveTail } from '../live-tail.js';
+import { RunningConsumers } from '../running-consumers.js';
 import {
   entryFields,
   RedisDeliverySettler,
@@ -136,7 +137,7 @@ export class RedisTransport implements EventTransport {
   private readonly keys: RedisKeys;
   private client?: Redis;
   private logger: BrokerLogger = consoleBrokerLogger;
-  private readonly consumers = new Set<RedisGroupConsumer>();
+  private readonly consumers = new RunningConsumers();
   private readonly tails = new Set<{ pattern: string; tail: LiveTail<BrokerEvent> }>();
   private tailReader?: Redis;
   private trimTimer?: NodeJS.Timeout;
@@ -207,17 +208,7 @@ export class RedisTransport implements EventTransport {
       [this.keys.stream, this.keys.groups],
       [spec.group, JSON.stringify({ patterns: spec.patterns }), spec.fromBeginning ? '0' : '$'],
     );
-    const consumer = new RedisGroupConsumer(this.consumerContext(client), spec, onDelivery, flow);
-    this.consumers.add(consumer);
-    consumer.start();
-    return {
-      drained: () => consumer.drained(),
-      close: async () => {
-        await consumer.close();
-        this.consumers.delete(consumer);
-      },
-      release: () => consumer.release(),
-    };
+    return this.consumers.start(new RedisGroupConsumer(this.consumerContext(client), spec, onDelivery, flow));
   }
 
   async get(id: string): Promise<BrokerEvent | null> {
@@ -348,7 +339,7 @@ export class RedisTransport implements EventTransport {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.trimTimer);
-    await Promise.all([...this.consumers].map((consumer) => consumer.close()));
+    await this.consumers.closeAll();
     for (const { tail } of this.tails) tail.end();
     this.tailReader?.disconnect();
     if (this.client && !this.options.client) this.client.disconnect();
