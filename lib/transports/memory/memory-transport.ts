@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
 import { Signal } from '../../core/async-primitives.js';
-import { BrokerStateError, DeadLetterNotFoundError, EventBrokerError } from '../../core/event-broker.errors.js';
+import { BrokerStateError, EventBrokerError } from '../../core/event-broker.errors.js';
 import { FifoQueue } from '../../core/fifo-queue.js';
 import { assertPattern, matchAnyPattern, matchPattern } from '../../core/match-pattern.js';
 import { assertEventFilter, matchesFilter, newestWindow } from '../event-filter.js';
@@ -19,6 +19,7 @@ import type {
   StatusDetails,
   TransportStats,
 } from '../event-transport.interface.js';
+import { unknownDeadLetter } from '../dead-letter-id.js';
 import { LiveTail } from '../live-tail.js';
 import { SettleOnce, type Settlement } from '../settle-once.js';
 import type { MemoryTransportOptions } from './memory-transport-options.interface.js';
@@ -218,8 +219,7 @@ export class MemoryTransport implements EventTransport {
   async replay(deadLetterId: string): Promise<void> {
     this.assertOpen();
     const entry = this.deadLetterStore.get(deadLetterId);
-    if (!entry)
-      throw new DeadLetterNotFoundError(`Cannot replay dead letter ${printable(deadLetterId, MAX_QUOTED_CHARS)}: no such dead letter`);
+    if (!entry) throw unknownDeadLetter(deadLetterId);
     const group = this.groups.get(entry.group);
     if (!group || group.consumers === 0) {
       throw new EventBrokerError(

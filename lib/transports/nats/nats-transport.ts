@@ -16,7 +16,7 @@ import {
 } from 'nats';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
 import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
-import { BrokerStateError, DeadLetterNotFoundError, EventBrokerError } from '../../core/event-broker.errors.js';
+import { BrokerStateError, EventBrokerError } from '../../core/event-broker.errors.js';
 import { assertPattern, matchAnyPattern, matchPattern } from '../../core/match-pattern.js';
 import { cloudEventCodec } from '../cloud-event.codec.js';
 import type { EventCodec } from '../event-codec.interface.js';
@@ -38,6 +38,7 @@ import type {
 } from '../event-transport.interface.js';
 import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
 import { inlineDelivery } from '../inline-delivery.js';
+import { deadLetterId, parseDeadLetterId, unknownDeadLetter } from '../dead-letter-id.js';
 import { LiveTail } from '../live-tail.js';
 import { RunningConsumers } from '../running-consumers.js';
 import { NatsGroupConsumer, publishDeadLetter, recordOutcome, type NatsConsumerContext } from './nats-group-consumer.js';
@@ -96,8 +97,6 @@ const OPTION_NAMES: OptionNames<NatsTransportOptions> = {
 
 type Settings = typeof DEFAULTS;
 
-/** Separates the dead letter's sequence from its group in `DeadLetter.id`. */
-const DEAD_LETTER_ID_SEPARATOR = '@';
 const MALFORMED_TYPE = 'eventbroker.message.malformed';
 
 function isNotFound(error: unknown): boolean {
@@ -305,15 +304,14 @@ export class NatsTransport implements EventTransport {
 
   async replay(deadLetterId: string): Promise<void> {
     const { js, jsm, history } = this.ready();
-    const separator = deadLetterId.indexOf(DEAD_LETTER_ID_SEPARATOR);
-    const seq = Number(deadLetterId.slice(0, separator));
-    const group = deadLetterId.slice(separator + 1);
+    const { key, group } = parseDeadLetterId(deadLetterId);
+    const seq = Number(key);
+    if (!Number.isInteger(seq)) throw unknownDeadLetter(deadLetterId);
     let stored: StoredMsg;
     try {
-      if (separator <= 0 || !Number.isInteger(seq)) throw new Error('not a dead letter id');
       stored = await jsm.streams.getMessage(this.deadLetterStream, { seq });
     } catch {
-      throw new DeadLetterNotFoundError(`Cannot replay dead letter ${printable(deadLetterId, MAX_QUOTED_CHARS)}: no such dead letter`);
+      throw unknownDeadLetter(deadLetterId);
     }
     if (!this.knownGroups.has(group))
       throw new EventBrokerError(`Cannot replay dead letter ${printable(deadLetterId, MAX_QUOTED_CHARS)}: no consumer group ${group}`);
@@ -488,6 +486,6 @@ export class NatsTransport implements EventTransport {
         error,
       };
     }
-    return { id: `${stored.seq}${DEAD_LETTER_ID_SEPARATOR}${group}`, event, group, error, attempts, deadLetteredAt };
+    return { id: deadLetterId(String(stored.seq), group), event, group, error, attempts, deadLetteredAt };
   }
 }

@@ -2,7 +2,7 @@ import pg, { type Pool, type PoolClient } from 'pg';
 import { Signal } from '../../core/async-primitives.js';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
 import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
-import { BrokerStateError, DeadLetterNotFoundError, EventBrokerError, InvalidEventError } from '../../core/event-broker.errors.js';
+import { BrokerStateError, EventBrokerError, InvalidEventError } from '../../core/event-broker.errors.js';
 import { assertPattern, matchPattern, patternsToRegExpSource } from '../../core/match-pattern.js';
 import { assertEventFilter, DEFAULT_LIST_LIMIT } from '../event-filter.js';
 import type {
@@ -22,6 +22,7 @@ import type {
 } from '../event-transport.interface.js';
 import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
 import { inlineDelivery } from '../inline-delivery.js';
+import { deadLetterId, parseDeadLetterId, unknownDeadLetter } from '../dead-letter-id.js';
 import { LiveTail } from '../live-tail.js';
 import { RunningConsumers } from '../running-consumers.js';
 import { WriteBatcher } from '../write-batcher.js';
@@ -34,7 +35,7 @@ import { migrateSchema } from './schema-migrator.js';
 import { errorMessage } from '../../core/error-message.js';
 import type { OptionNames } from '../../core/known-options.js';
 import { resolveOptions } from '../../core/resolve-options.js';
-import { MAX_QUOTED_CHARS, printable, quote } from '../../core/quote-input.js';
+import { quote } from '../../core/quote-input.js';
 
 const DEFAULTS = {
   schema: 'event_broker',
@@ -58,8 +59,6 @@ const OPTION_NAMES: OptionNames<PostgresTransportOptions> = {
 
 type Settings = typeof DEFAULTS;
 
-/** Separates the event id from the group in `DeadLetter.id`. */
-const DEAD_LETTER_ID_SEPARATOR = '@';
 
 /**
  * PostgreSQL: events in a table of the app's own database, one delivery row per (event, group),
@@ -273,7 +272,7 @@ export class PostgresTransport implements EventTransport {
       values,
     );
     return rows.map((row) => ({
-      id: `${row.id}${DEAD_LETTER_ID_SEPARATOR}${row.group_name}`,
+      id: deadLetterId(row.id, row.group_name),
       event: rowEvent(row),
       group: row.group_name,
       error: row.delivery_error,
@@ -283,9 +282,7 @@ export class PostgresTransport implements EventTransport {
   }
 
   async replay(deadLetterId: string): Promise<void> {
-    const separator = deadLetterId.lastIndexOf(DEAD_LETTER_ID_SEPARATOR);
-    const eventId = deadLetterId.slice(0, separator);
-    const group = deadLetterId.slice(separator + 1);
+    const { key: eventId, group } = parseDeadLetterId(deadLetterId);
     const { rowCount } = await this.ready().query(
       `WITH replayed AS (
          UPDATE ${this.names.deliveries} SET state = 'pending', attempts = 0, next_attempt_at = now(), error = NULL, dead_lettered_at = NULL
@@ -298,8 +295,7 @@ export class PostgresTransport implements EventTransport {
        SELECT pg_notify($3, json_build_object('id', event_id, 'type', '')::text) FROM replayed`,
       [eventId, group, this.names.channel],
     );
-    if (separator <= 0 || !rowCount)
-      throw new DeadLetterNotFoundError(`Cannot replay dead letter ${printable(deadLetterId, MAX_QUOTED_CHARS)}: no such dead letter`);
+    if (!rowCount) throw unknownDeadLetter(deadLetterId);
   }
 
   async stats(): Promise<TransportStats> {

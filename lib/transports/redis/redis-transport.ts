@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
 import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
-import { BrokerStateError, DeadLetterNotFoundError, EventBrokerError } from '../../core/event-broker.errors.js';
+import { BrokerStateError, EventBrokerError } from '../../core/event-broker.errors.js';
 import { assertPattern, matchPattern } from '../../core/match-pattern.js';
 import { cloudEventCodec } from '../cloud-event.codec.js';
 import type { EventCodec } from '../event-codec.interface.js';
@@ -24,6 +24,7 @@ import type {
 } from '../event-transport.interface.js';
 import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
 import { inlineDelivery } from '../inline-delivery.js';
+import { deadLetterId, parseDeadLetterId, unknownDeadLetter } from '../dead-letter-id.js';
 import { LiveTail } from '../live-tail.js';
 import { RunningConsumers } from '../running-consumers.js';
 import {
@@ -82,8 +83,6 @@ type Settings = typeof DEFAULTS;
 
 /** The type of dead letters that hold a message nobody could read. */
 const MALFORMED_TYPE = 'eventbroker.message.malformed';
-/** Separates the dead-letter entry id from its group in `DeadLetter.id`. */
-const DEAD_LETTER_ID_SEPARATOR = '@';
 const HISTORY_CHUNK = 200;
 const STREAM_ID = /^\d+-\d+$/;
 
@@ -279,12 +278,9 @@ export class RedisTransport implements EventTransport {
 
   async replay(deadLetterId: string): Promise<void> {
     const client = this.connected();
-    const separator = deadLetterId.indexOf(DEAD_LETTER_ID_SEPARATOR);
-    const entryId = deadLetterId.slice(0, separator);
-    const group = deadLetterId.slice(separator + 1);
+    const { key: entryId, group } = parseDeadLetterId(deadLetterId);
     const [found] = STREAM_ID.test(entryId) ? ((await client.xrange(this.keys.dead(group), entryId, entryId)) as StreamEntry[]) : [];
-    if (!found)
-      throw new DeadLetterNotFoundError(`Cannot replay dead letter ${printable(deadLetterId, MAX_QUOTED_CHARS)}: no such dead letter`);
+    if (!found) throw unknownDeadLetter(deadLetterId);
     const fields = entryFields(found[1]);
     let event: BrokerEvent;
     try {
@@ -404,7 +400,7 @@ export class RedisTransport implements EventTransport {
       };
     }
     return {
-      id: `${entryId}${DEAD_LETTER_ID_SEPARATOR}${group}`,
+      id: deadLetterId(entryId, group),
       event,
       group,
       error: fields.error ?? '',
