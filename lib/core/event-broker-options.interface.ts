@@ -1,4 +1,4 @@
-import type { EventTransport } from '../transports/event-transport.interface.js';
+import type { EventTransport } from './event-transport.interface.js';
 import type { BrokerEvent } from './broker-event.interface.js';
 import type { BrokerLogger } from './broker-logger.interface.js';
 import type { RetryOptions } from './retry-policy.js';

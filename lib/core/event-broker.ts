@@ -1,13 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type {
-  Consumer,
-  Delivery,
-  EventTransport,
-  FlowControl,
-  TransactionClient,
-  TransportStats,
-} from '../transports/event-transport.interface.js';
+import type { Consumer, Delivery, EventTransport, FlowControl, TransactionClient, TransportStats } from './event-transport.interface.js';
 import { Signal, sleep, withTimeout } from './async-primitives.js';
 import type { BrokerEvent } from './broker-event.interface.js';
 import { consoleBrokerLogger, type BrokerLogger, type LogContext } from './broker-logger.interface.js';

@@ -1,7 +1,7 @@
 import type { InjectionToken, ModuleMetadata, NestInterceptor, OptionalFactoryDependency, Type } from '@nestjs/common';
 import type { EventBrokerOptions } from '../core/event-broker-options.interface.js';
 import type { EventBrokerMetricsOptions } from '../observability/event-broker-metrics.js';
-import type { EventTransport } from '../transports/event-transport.interface.js';
+import type { EventTransport } from '../core/event-transport.interface.js';
 import type { MemoryTransportOptions } from '../transports/memory/memory-transport-options.interface.js';
 import type { OutboxOptions } from '../transports/outbox/outbox-options.interface.js';
 import type { NatsTransportOptions } from '../transports/nats/nats-transport-options.interface.js';

@@ -4,7 +4,7 @@ import type { CreateEventInput } from '../core/create-event.js';
 import type { PublishMode } from '../core/event-broker-options.interface.js';
 import { EventBroker } from '../core/event-broker.js';
 import { BrokerStateError } from '../core/event-broker.errors.js';
-import type { TransactionClient } from '../transports/event-transport.interface.js';
+import type { TransactionClient } from '../core/event-transport.interface.js';
 import { EventRequestContext } from './event-request-context.js';
 
 export interface PublishEventOptions {

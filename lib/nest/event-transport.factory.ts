@@ -1,5 +1,5 @@
 import { EventBrokerError } from '../core/event-broker.errors.js';
-import type { EventTransport } from '../transports/event-transport.interface.js';
+import type { EventTransport } from '../core/event-transport.interface.js';
 import { MemoryTransport } from '../transports/memory/memory-transport.js';
 import type { EventBrokerModuleOptions } from './event-broker-module-options.interface.js';
 

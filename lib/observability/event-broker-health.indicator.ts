@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { withTimeout } from '../core/async-primitives.js';
 import { EventBroker } from '../core/event-broker.js';
-import type { TransportStats } from '../transports/event-transport.interface.js';
+import type { TransportStats } from '../core/event-transport.interface.js';
 
 export interface EventBrokerHealthOptions {
   /** More dead letters than this make the broker unhealthy (default: no limit). */

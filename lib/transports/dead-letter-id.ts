@@ -5,7 +5,7 @@ import { MAX_QUOTED_CHARS, printable } from '../core/quote-input.js';
 const SEPARATOR = '@';
 
 /** The id of a dead letter: where the transport keeps it (an entry id, a sequence, an event id) and its group. */
-export function deadLetterId(key: string, group: string): string {
+export function formatDeadLetterId(key: string, group: string): string {
   return `${key}${SEPARATOR}${group}`;
 }
 

@@ -3,7 +3,7 @@ import { InvalidEventError } from '../core/event-broker.errors.js';
 import { assertPattern, matchPattern } from '../core/match-pattern.js';
 import { assertKnownOptions, type OptionNames } from '../core/known-options.js';
 import { quote } from '../core/quote-input.js';
-import type { EventFilter } from './event-transport.interface.js';
+import type { EventFilter } from '../core/event-history.interface.js';
 
 export const DEFAULT_LIST_LIMIT = 100;
 

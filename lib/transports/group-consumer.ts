@@ -5,7 +5,7 @@ import { errorMessage } from '../core/error-message.js';
 import { matchAnyPattern } from '../core/match-pattern.js';
 import { printable } from '../core/quote-input.js';
 import type { EventCodec } from './event-codec.interface.js';
-import type { Consumer, ConsumerSpec, Delivery, FlowControl } from './event-transport.interface.js';
+import type { Consumer, ConsumerSpec, Delivery, FlowControl } from '../core/event-transport.interface.js';
 import type { ReceivedMessage } from './received-message.interface.js';
 import { UnsettledDeliveries } from './unsettled-deliveries.js';
 

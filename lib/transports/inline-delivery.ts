@@ -1,6 +1,6 @@
 import type { BrokerEvent } from '../core/broker-event.interface.js';
 import { EventBrokerError } from '../core/event-broker.errors.js';
-import type { Delivery } from './event-transport.interface.js';
+import type { Delivery } from '../core/event-transport.interface.js';
 import { SettleOnce } from './settle-once.js';
 
 /** How a transport records the outcome of a delivery the publisher handled inline. */

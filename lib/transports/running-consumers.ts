@@ -1,4 +1,4 @@
-import type { Consumer } from './event-transport.interface.js';
+import type { Consumer } from '../core/event-transport.interface.js';
 import type { GroupConsumer } from './group-consumer.js';
 
 /** The group consumers a transport started and has not closed: what its own `close` stops. */

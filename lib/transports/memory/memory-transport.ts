@@ -5,20 +5,18 @@ import { BrokerStateError, EventBrokerError } from '../../core/event-broker.erro
 import { FifoQueue } from '../../core/fifo-queue.js';
 import { assertPattern, matchAnyPattern, matchPattern } from '../../core/match-pattern.js';
 import { assertEventFilter, matchesFilter, newestWindow } from '../event-filter.js';
+import type { DeadLetter, DeadLetterFilter } from '../../core/dead-letter-store.interface.js';
+import type { EventFilter, StatusDetails } from '../../core/event-history.interface.js';
 import type {
   Consumer,
   ConsumerSpec,
-  DeadLetter,
-  DeadLetterFilter,
   Delivery,
-  EventFilter,
   EventTransport,
   FlowControl,
   GroupStats,
   PublishOptions,
-  StatusDetails,
   TransportStats,
-} from '../event-transport.interface.js';
+} from '../../core/event-transport.interface.js';
 import { unknownDeadLetter } from '../dead-letter-id.js';
 import { LiveTail } from '../live-tail.js';
 import { SettleOnce, type Settlement } from '../settle-once.js';

@@ -2,7 +2,7 @@ import { headers as createHeaders, type Consumer as JsConsumer, type ConsumerMes
 import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import type { EventCodec } from '../event-codec.interface.js';
-import type { ConsumerSpec, Delivery, FlowControl } from '../event-transport.interface.js';
+import type { ConsumerSpec, Delivery, FlowControl } from '../../core/event-transport.interface.js';
 import { GroupConsumer, type HandedOut } from '../group-consumer.js';
 import type { ReceivedMessage } from '../received-message.interface.js';
 import { settledStatus, type NatsHistory } from './nats-history.js';

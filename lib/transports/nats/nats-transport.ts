@@ -21,24 +21,22 @@ import { assertPattern, matchAnyPattern, matchPattern } from '../../core/match-p
 import { cloudEventCodec } from '../cloud-event.codec.js';
 import type { EventCodec } from '../event-codec.interface.js';
 import { assertEventFilter, matchesFilter, newestWindow } from '../event-filter.js';
+import type { DeadLetter, DeadLetterFilter } from '../../core/dead-letter-store.interface.js';
+import type { EventFilter, StatusDetails } from '../../core/event-history.interface.js';
 import type {
   Consumer,
   ConsumerSpec,
-  DeadLetter,
-  DeadLetterFilter,
   Delivery,
-  EventFilter,
   EventTransport,
   FlowControl,
   GroupStats,
   PublishOptions,
-  StatusDetails,
   TransportContext,
   TransportStats,
-} from '../event-transport.interface.js';
+} from '../../core/event-transport.interface.js';
 import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
 import { inlineDelivery } from '../inline-delivery.js';
-import { deadLetterId, parseDeadLetterId, unknownDeadLetter } from '../dead-letter-id.js';
+import { formatDeadLetterId, parseDeadLetterId, unknownDeadLetter } from '../dead-letter-id.js';
 import { LiveTail } from '../live-tail.js';
 import { RunningConsumers } from '../running-consumers.js';
 import { NatsGroupConsumer, publishDeadLetter, recordOutcome, type NatsConsumerContext } from './nats-group-consumer.js';
@@ -486,6 +484,6 @@ export class NatsTransport implements EventTransport {
         error,
       };
     }
-    return { id: deadLetterId(String(stored.seq), group), event, group, error, attempts, deadLetteredAt };
+    return { id: formatDeadLetterId(String(stored.seq), group), event, group, error, attempts, deadLetteredAt };
   }
 }

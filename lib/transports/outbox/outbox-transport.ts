@@ -4,20 +4,18 @@ import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface
 import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
 import { BrokerStateError, EventBrokerError } from '../../core/event-broker.errors.js';
 import { fromCloudEvent, toCloudEvent } from '../cloud-event.codec.js';
+import type { DeadLetter, DeadLetterFilter } from '../../core/dead-letter-store.interface.js';
+import type { EventFilter, StatusDetails } from '../../core/event-history.interface.js';
 import type {
   Consumer,
   ConsumerSpec,
-  DeadLetter,
-  DeadLetterFilter,
   Delivery,
-  EventFilter,
   EventTransport,
   FlowControl,
   PublishOptions,
-  StatusDetails,
   TransportContext,
   TransportStats,
-} from '../event-transport.interface.js';
+} from '../../core/event-transport.interface.js';
 import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
 import { migrateSchema } from '../postgres/schema-migrator.js';
 import type { OutboxOptions } from './outbox-options.interface.js';

@@ -2,7 +2,7 @@ import pg, { type Pool } from 'pg';
 import type { Signal } from '../../core/async-primitives.js';
 import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
-import type { ConsumerSpec, Delivery, FlowControl } from '../event-transport.interface.js';
+import type { ConsumerSpec, Delivery, FlowControl } from '../../core/event-transport.interface.js';
 import { GroupConsumer } from '../group-consumer.js';
 import type { ReceivedMessage } from '../received-message.interface.js';
 import { WriteBatcher } from '../write-batcher.js';

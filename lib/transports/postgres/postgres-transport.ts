@@ -5,24 +5,22 @@ import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger
 import { BrokerStateError, EventBrokerError, InvalidEventError } from '../../core/event-broker.errors.js';
 import { assertPattern, matchPattern, patternsToRegExpSource } from '../../core/match-pattern.js';
 import { assertEventFilter, DEFAULT_LIST_LIMIT } from '../event-filter.js';
+import type { DeadLetter, DeadLetterFilter } from '../../core/dead-letter-store.interface.js';
+import type { EventFilter, StatusDetails } from '../../core/event-history.interface.js';
 import type {
   Consumer,
   ConsumerSpec,
-  DeadLetter,
-  DeadLetterFilter,
   Delivery,
-  EventFilter,
   EventTransport,
   FlowControl,
   GroupStats,
   PublishOptions,
-  StatusDetails,
   TransportContext,
   TransportStats,
-} from '../event-transport.interface.js';
+} from '../../core/event-transport.interface.js';
 import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
 import { inlineDelivery } from '../inline-delivery.js';
-import { deadLetterId, parseDeadLetterId, unknownDeadLetter } from '../dead-letter-id.js';
+import { formatDeadLetterId, parseDeadLetterId, unknownDeadLetter } from '../dead-letter-id.js';
 import { LiveTail } from '../live-tail.js';
 import { RunningConsumers } from '../running-consumers.js';
 import { WriteBatcher } from '../write-batcher.js';
@@ -58,7 +56,6 @@ const OPTION_NAMES: OptionNames<PostgresTransportOptions> = {
 };
 
 type Settings = typeof DEFAULTS;
-
 
 /**
  * PostgreSQL: events in a table of the app's own database, one delivery row per (event, group),
@@ -272,7 +269,7 @@ export class PostgresTransport implements EventTransport {
       values,
     );
     return rows.map((row) => ({
-      id: deadLetterId(row.id, row.group_name),
+      id: formatDeadLetterId(row.id, row.group_name),
       event: rowEvent(row),
       group: row.group_name,
       error: row.delivery_error,

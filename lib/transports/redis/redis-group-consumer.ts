@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import type { EventCodec } from '../event-codec.interface.js';
-import type { ConsumerSpec, Delivery, FlowControl } from '../event-transport.interface.js';
+import type { ConsumerSpec, Delivery, FlowControl } from '../../core/event-transport.interface.js';
 import { GroupConsumer, type HandedOut } from '../group-consumer.js';
 import type { ReceivedMessage } from '../received-message.interface.js';
 import { WriteBatcher } from '../write-batcher.js';

@@ -7,24 +7,22 @@ import { cloudEventCodec } from '../cloud-event.codec.js';
 import type { EventCodec } from '../event-codec.interface.js';
 import { WriteBatcher } from '../write-batcher.js';
 import { assertEventFilter, DEFAULT_LIST_LIMIT, matchesFilter, newestWindow } from '../event-filter.js';
+import type { DeadLetter, DeadLetterFilter } from '../../core/dead-letter-store.interface.js';
+import type { EventFilter, StatusDetails } from '../../core/event-history.interface.js';
 import type {
   Consumer,
   ConsumerSpec,
-  DeadLetter,
-  DeadLetterFilter,
   Delivery,
-  EventFilter,
   EventTransport,
   FlowControl,
   GroupStats,
   PublishOptions,
-  StatusDetails,
   TransportContext,
   TransportStats,
-} from '../event-transport.interface.js';
+} from '../../core/event-transport.interface.js';
 import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
 import { inlineDelivery } from '../inline-delivery.js';
-import { deadLetterId, parseDeadLetterId, unknownDeadLetter } from '../dead-letter-id.js';
+import { formatDeadLetterId, parseDeadLetterId, unknownDeadLetter } from '../dead-letter-id.js';
 import { LiveTail } from '../live-tail.js';
 import { RunningConsumers } from '../running-consumers.js';
 import {
@@ -400,7 +398,7 @@ export class RedisTransport implements EventTransport {
       };
     }
     return {
-      id: deadLetterId(entryId, group),
+      id: formatDeadLetterId(entryId, group),
       event,
       group,
       error: fields.error ?? '',

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { BrokerEvent, EventSource, EventStatus } from '../../../lib/core/broker-event.interface.js';
 import { createEvent, type CreateEventInput } from '../../../lib/core/create-event.js';
 import { EventBrokerError } from '../../../lib/core/event-broker.errors.js';
-import type { Consumer, Delivery, EventFilter, FlowControl } from '../../../lib/transports/event-transport.interface.js';
+import type { Consumer, Delivery, FlowControl } from '../../../lib/core/event-transport.interface.js';
+import type { EventFilter } from '../../../lib/core/event-history.interface.js';
 import type { MemoryTransportOptions } from '../../../lib/transports/memory/memory-transport-options.interface.js';
 import { MemoryTransport } from '../../../lib/transports/memory/memory-transport.js';
 

@@ -1,46 +1,7 @@
-import type { BrokerEvent, EventSource, EventStatus } from '../core/broker-event.interface.js';
-import type { BrokerLogger } from '../core/broker-logger.interface.js';
-
-/** Filters of `EventTransport.list`; every one given must hold. */
-export interface EventFilter {
-  source?: EventSource;
-  /** A pattern, as in `@OnEvent`: `public.users.*`. */
-  type?: string;
-  status?: EventStatus;
-  instanceId?: string;
-  userId?: string | number;
-  /** Created at or after. */
-  since?: Date;
-  /** Created at or before. */
-  until?: Date;
-  /** How many events to return, counted back from the newest match (default 100). */
-  limit?: number;
-  /** How many of the newest matches to skip before counting `limit` (default 0). */
-  offset?: number;
-}
-
-export interface StatusDetails {
-  error?: string;
-  processedAt?: Date;
-  completedAt?: Date;
-}
-
-/** An (event, group) pair that exhausted its retries. */
-export interface DeadLetter {
-  /** Opaque, unique in the transport: the key for `replay`. */
-  id: string;
-  event: BrokerEvent;
-  group: string;
-  error: string;
-  attempts: number;
-  deadLetteredAt: Date;
-}
-
-export interface DeadLetterFilter {
-  group?: string;
-  limit?: number;
-  offset?: number;
-}
+import type { BrokerEvent } from './broker-event.interface.js';
+import type { BrokerLogger } from './broker-logger.interface.js';
+import type { DeadLetterStore } from './dead-letter-store.interface.js';
+import type { EventHistory } from './event-history.interface.js';
 
 /**
  * One (event, group) pair handed to one consumer. Exactly one of `ack`, `retry` or `deadLetter`
@@ -136,10 +97,11 @@ export interface TransportContext {
 }
 
 /**
- * Where events are stored and how they reach consumers. `EventBroker` owns the transport: it
- * calls `connect` on start and `close` on stop.
+ * Where events are stored and how they reach consumers: the port every transport implements. It
+ * publishes and hands deliveries to consumers, and keeps the history and the dead letters.
+ * `EventBroker` owns the transport: it calls `connect` on start and `close` on stop.
  */
-export interface EventTransport {
+export interface EventTransport extends EventHistory, DeadLetterStore {
   readonly type: string;
   /** Whether accepted events survive a restart of this process. */
   readonly durable: boolean;
@@ -151,18 +113,6 @@ export interface EventTransport {
   publish(event: BrokerEvent, options?: PublishOptions): Promise<Delivery[]>;
   /** Starts handing the group's deliveries to `onDelivery`, as far as `flow` allows. */
   consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer>;
-  /** The event, or `null` when it is unknown. */
-  get(id: string): Promise<BrokerEvent | null>;
-  /** Matching events, newest last. */
-  list(filter?: EventFilter): Promise<BrokerEvent[]>;
-  updateStatus(id: string, status: EventStatus, details?: StatusDetails): Promise<void>;
-  /** Whether the event existed. */
-  delete(id: string): Promise<boolean>;
-  /** A live tail of the events published from now on whose type matches `pattern`. */
-  stream(pattern: string): AsyncIterable<BrokerEvent>;
-  deadLetters(filter?: DeadLetterFilter): Promise<DeadLetter[]>;
-  /** Delivers a dead-lettered pair to its group again, as a first attempt. */
-  replay(deadLetterId: string): Promise<void>;
   stats(): Promise<TransportStats>;
   close(): Promise<void>;
 }
