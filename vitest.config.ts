@@ -7,7 +7,7 @@ export default defineConfig({
     alias: [
       { find: /^nestjs-event-broker$/, replacement: fileURLToPath(new URL('./lib/index.ts', import.meta.url)) },
       {
-        find: /^nestjs-event-broker\/(redis|nats|postgres|microservices)$/,
+        find: /^nestjs-event-broker\/([a-z-]+)$/,
         replacement: fileURLToPath(new URL('./lib/$1.ts', import.meta.url)),
       },
     ],

@@ -2,11 +2,8 @@ import type { InjectionToken, ModuleMetadata, NestInterceptor, OptionalFactoryDe
 import type { EventBrokerOptions } from '../core/event-broker-options.interface.js';
 import type { EventBrokerMetricsOptions } from '../observability/event-broker-metrics.js';
 import type { EventTransport } from '../core/event-transport.interface.js';
-import type { MemoryTransportOptions } from '../transports/memory/memory-transport-options.interface.js';
+import type { NamedTransportOptions, TransportName } from '../transports/named-transports.js';
 import type { OutboxOptions } from '../transports/outbox/outbox-options.interface.js';
-import type { NatsTransportOptions } from '../transports/nats/nats-transport-options.interface.js';
-import type { PostgresTransportOptions } from '../transports/postgres/postgres-transport-options.interface.js';
-import type { RedisTransportOptions } from '../transports/redis/redis-transport-options.interface.js';
 
 /** The parts of an HTTP request the default context extractors read. */
 export interface HttpRequestLike {
@@ -24,19 +21,13 @@ export interface RequestContextOptions {
   sessionId?: (request: HttpRequestLike) => string | undefined;
 }
 
-export type TransportName = 'memory' | 'redis' | 'nats' | 'postgres';
-
-export interface EventBrokerModuleOptions extends Omit<EventBrokerOptions, 'transport' | 'logger' | 'publishInterceptors'> {
-  /** A transport by name, or an instance (default `'memory'`). */
+export interface EventBrokerModuleOptions
+  extends Omit<EventBrokerOptions, 'transport' | 'logger' | 'publishInterceptors'>, NamedTransportOptions {
+  /**
+   * A transport by name, or an instance (default `'memory'`). A named transport takes its options
+   * from the option of the same name: `redis: { url }` for `'redis'`.
+   */
   transport?: TransportName | EventTransport;
-  /** Options of the memory transport, when `transport` is `'memory'`. */
-  memory?: MemoryTransportOptions;
-  /** Options of the Redis transport, when `transport` is `'redis'`. */
-  redis?: RedisTransportOptions;
-  /** Options of the NATS JetStream transport, when `transport` is `'nats'`. */
-  nats?: NatsTransportOptions;
-  /** Options of the PostgreSQL transport, when `transport` is `'postgres'`. */
-  postgres?: PostgresTransportOptions;
   /**
    * The transactional outbox for a transport outside the app's database (Redis, NATS): where the
    * `outbox` table is. Publishes with `tx` then go through it.
@@ -62,3 +53,5 @@ export interface EventBrokerModuleAsyncOptions extends Pick<ModuleMetadata, 'imp
   /** Register the module globally (default true). */
   isGlobal?: boolean;
 }
+
+export type { TransportName };

@@ -1,4 +1,5 @@
 import { assertKnownOptions, type OptionNames } from '../core/known-options.js';
+import { TRANSPORT_OPTION_NAMES } from '../transports/named-transports.js';
 import type { EventBrokerMetricsOptions } from '../observability/event-broker-metrics.js';
 import type { EventBrokerFactoryOptions } from './event-broker.factory.js';
 import type {
@@ -10,10 +11,7 @@ import type {
 /** The options that make a broker: those of the module that the microservices bridge takes too. */
 export const FACTORY_OPTION_NAMES: OptionNames<EventBrokerFactoryOptions> = {
   transport: true,
-  memory: true,
-  redis: true,
-  nats: true,
-  postgres: true,
+  ...TRANSPORT_OPTION_NAMES,
   outbox: true,
   instanceId: true,
   serviceName: true,

@@ -1,6 +1,7 @@
 import { EventBrokerError } from '../core/event-broker.errors.js';
 import type { EventTransport } from '../core/event-transport.interface.js';
-import { MemoryTransport } from '../transports/memory/memory-transport.js';
+import { quote } from '../core/quote-input.js';
+import { NAMED_TRANSPORTS, TRANSPORT_NAMES, type TransportName } from '../transports/named-transports.js';
 import type { EventBrokerModuleOptions } from './event-broker-module-options.interface.js';
 
 /**
@@ -14,21 +15,13 @@ export async function createTransport(options: EventBrokerModuleOptions): Promis
   return new OutboxTransport(transport, options.outbox);
 }
 
-async function namedTransport(options: EventBrokerModuleOptions): Promise<EventTransport> {
+function namedTransport(options: EventBrokerModuleOptions): Promise<EventTransport> {
   const transport = options.transport ?? 'memory';
-  if (typeof transport !== 'string') return transport;
-  switch (transport) {
-    case 'memory':
-      return new MemoryTransport(options.memory);
-    case 'redis':
-      return new (await import('../transports/redis/redis-transport.js')).RedisTransport(options.redis);
-    case 'nats':
-      return new (await import('../transports/nats/nats-transport.js')).NatsTransport(options.nats);
-    case 'postgres':
-      return new (await import('../transports/postgres/postgres-transport.js')).PostgresTransport(options.postgres);
-    default:
-      throw new EventBrokerError(
-        `Unknown transport "${String(transport)}": use 'memory', 'redis', 'nats', 'postgres' or pass an EventTransport instance`,
-      );
+  if (typeof transport !== 'string') return Promise.resolve(transport);
+  if (!Object.hasOwn(NAMED_TRANSPORTS, transport)) {
+    const names = TRANSPORT_NAMES.map((name) => `'${name}'`).join(', ');
+    throw new EventBrokerError(`Unknown transport ${quote(transport)}: use ${names} or pass an EventTransport instance`);
   }
+  const create = NAMED_TRANSPORTS[transport as TransportName] as (transportOptions: unknown) => Promise<EventTransport>;
+  return create(options[transport as TransportName]);
 }

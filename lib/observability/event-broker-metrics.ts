@@ -29,7 +29,7 @@ function metric<T>(registry: Registry, name: string, create: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? create();
 }
 
-/** The DESIGN §5 metrics, in the app's registry. */
+/** The published, processed, duration, queue and worker metrics, in the app's registry. */
 export class EventBrokerMetrics {
   readonly registry: Registry;
   readonly published: Counter<'source' | 'type'>;
