@@ -30,8 +30,9 @@ describe('the package root', () => {
     for (const entry of entries) {
       const specifier = `nestjs-event-broker/${entry.replace(/\.ts$/, '')}`;
       const probe = `Object.keys(m).length > 0 && Object.values(m).every((value) => value !== undefined)`;
-      expect(runNode(['-e', `const m = require('${specifier}'); console.log(${probe})`]), specifier).toBe('true');
-      expect(runNode(['--input-type=module', '-e', `import * as m from '${specifier}'; console.log(${probe})`]), specifier).toBe('true');
+      const cjs = runNode(['-e', `const m = require('${specifier}'); console.log(${probe})`]);
+      const esm = runNode(['--input-type=module', '-e', `import * as m from '${specifier}'; console.log(${probe})`]);
+      expect(`${specifier}: ${cjs} ${esm}`).toBe(`${specifier}: true true`);
     }
     expect(() => runNode(['-e', "require('nestjs-event-broker/core/event-broker')"])).toThrow(/ERR_PACKAGE_PATH_NOT_EXPORTED/);
   });
