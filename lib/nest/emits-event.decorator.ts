@@ -1,3 +1,4 @@
+import { errorMessage } from '../core/error-message.js';
 import { Logger } from '@nestjs/common';
 import type { EventMetadata, EventSource } from '../core/broker-event.interface.js';
 import { describeInvalidEventType } from '../core/event-type.js';
@@ -47,8 +48,7 @@ export function EmitsEvent(type: string, options: EmitsEventOptions = {}): Metho
     const original = descriptor.value as unknown;
     if (typeof original !== 'function') throw new InvalidEventError(`${where}: can only decorate a method`);
 
-    const fail = (error: unknown): void =>
-      logger.error(`${where}: could not publish: ${error instanceof Error ? error.message : String(error)}`);
+    const fail = (error: unknown): void => logger.error(`${where}: could not publish: ${errorMessage(error)}`);
 
     const emit = (holder: PublisherHolder, result: unknown, args: unknown[]): void => {
       const publisher = holder[EVENT_PUBLISHER_REF];

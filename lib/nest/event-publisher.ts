@@ -1,3 +1,4 @@
+import { errorMessage } from '../core/error-message.js';
 import { Injectable, Logger } from '@nestjs/common';
 import type { BrokerEvent, EventMetadata, EventSource } from '../core/broker-event.interface.js';
 import type { CreateEventInput } from '../core/create-event.js';
@@ -70,9 +71,7 @@ export class EventPublisher {
       try {
         await this.send(mode, event);
       } catch (error) {
-        this.logger.error(
-          `Event ${event.id} (${event.type}) published before bootstrap failed: ${error instanceof Error ? error.message : String(error)}`,
-        );
+        this.logger.error(`Event ${event.id} (${event.type}) published before bootstrap failed: ${errorMessage(error)}`);
       }
     }
   }

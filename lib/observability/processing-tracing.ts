@@ -1,3 +1,4 @@
+import { errorMessage } from '../core/error-message.js';
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type TextMapGetter } from '@opentelemetry/api';
 import { Observable } from 'rxjs';
 import type { BrokerEvent, EventMetadata } from '../core/broker-event.interface.js';
@@ -44,7 +45,7 @@ export function traceProcessing<T>(event: BrokerEvent, delivery: DeliveryInfo | 
         next: (value) => subscriber.next(value),
         error: (error: unknown) => {
           span.recordException(error instanceof Error ? error : String(error));
-          span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+          span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(error) });
           span.end();
           subscriber.error(error);
         },

@@ -1,3 +1,4 @@
+import { errorMessage } from '../core/error-message.js';
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { PublishInterceptor } from '../core/event-broker-options.interface.js';
 import { ATTRIBUTES, TRACER_NAME } from './tracing.constants.js';
@@ -30,7 +31,7 @@ export const tracePublish: PublishInterceptor = (event, publish, transport) =>
         await publish();
       } catch (error) {
         span.recordException(error instanceof Error ? error : String(error));
-        span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+        span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(error) });
         throw error;
       } finally {
         span.end();
