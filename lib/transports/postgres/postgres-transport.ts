@@ -279,8 +279,9 @@ export class PostgresTransport implements EventTransport {
   }
 
   async replay(deadLetterId: string): Promise<void> {
+    const pool = this.ready();
     const { key: eventId, group } = parseDeadLetterId(deadLetterId);
-    const { rowCount } = await this.ready().query(
+    const { rowCount } = await pool.query(
       `WITH replayed AS (
          UPDATE ${this.names.deliveries} SET state = 'pending', attempts = 0, next_attempt_at = now(), error = NULL, dead_lettered_at = NULL
          WHERE event_id = $1 AND group_name = $2 AND state = 'failed' RETURNING event_id
