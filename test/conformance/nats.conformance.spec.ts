@@ -1,4 +1,4 @@
-import { runTransportConformance } from './transport-conformance.js';
+import { runTransportConformance } from 'nestjs-event-broker/testing';
 import { natsFixture } from './transport-fixtures.js';
 
 // Every test gets its own stream and subject prefix on the shared NATS server.

@@ -1,4 +1,4 @@
-import { runTransportConformance } from './transport-conformance.js';
+import { runTransportConformance } from 'nestjs-event-broker/testing';
 import { postgresFixture } from './transport-fixtures.js';
 
 // Every test gets its own schema in the shared database. The table's constraints refuse a

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { BrokerEvent } from '../../../lib/index.js';
+import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import { eventually, type ConformanceContext } from './conformance-context.js';
 import { ids, makeEvent } from './conformance-events.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BrokerStateError } from '../../../lib/index.js';
+import { BrokerStateError } from '../../core/event-broker.errors.js';
 import { eventually, silentLogger, type ConformanceContext } from './conformance-context.js';
 import { makeEvent } from './conformance-events.js';
 import { consumeAs } from './test-consumer.js';

@@ -1,16 +1,16 @@
 import { describe } from 'vitest';
-import { useConformanceContext, TEST_TIMEOUT_MS } from './contract/conformance-context.js';
-import { describeDeadLetterContract } from './contract/dead-letter-contract.js';
-import { describeDeliveryContract } from './contract/delivery-contract.js';
-import { describeHistoryContract } from './contract/history-contract.js';
-import { describeLifecycleContract } from './contract/lifecycle-contract.js';
-import { describeLiveTailContract } from './contract/live-tail-contract.js';
-import { describeSettlementContract } from './contract/settlement-contract.js';
-import { describeStatsContract } from './contract/stats-contract.js';
-import { describeTransactionContract } from './contract/transaction-contract.js';
-import { describeWireContract } from './contract/wire-contract.js';
+import { useConformanceContext, TEST_TIMEOUT_MS } from './conformance-context.js';
+import { describeDeadLetterContract } from './dead-letter-contract.js';
+import { describeDeliveryContract } from './delivery-contract.js';
+import { describeHistoryContract } from './history-contract.js';
+import { describeLifecycleContract } from './lifecycle-contract.js';
+import { describeLiveTailContract } from './live-tail-contract.js';
+import { describeSettlementContract } from './settlement-contract.js';
+import { describeStatsContract } from './stats-contract.js';
+import { describeTransactionContract } from './transaction-contract.js';
+import { describeWireContract } from './wire-contract.js';
 import type { TransportFeatures } from './transport-features.interface.js';
-import type { TransportFixtureFactory } from './transport-fixture.js';
+import type { TransportFixtureFactory } from './transport-fixture.interface.js';
 
 /**
  * The whole `EventTransport` contract, for any transport: what `EventBroker` users see of delivery,

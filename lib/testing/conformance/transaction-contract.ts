@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createEvent, type BrokerEvent } from '../../../lib/index.js';
+import type { BrokerEvent } from '../../core/broker-event.interface.js';
+import { createEvent } from '../../core/create-event.js';
 import { eventually, pause, QUIET_MS, required, type ConformanceContext } from './conformance-context.js';
 
 /** `publish(event, { tx })`: in the caller's transaction where the transport takes one, refused where it does not. */

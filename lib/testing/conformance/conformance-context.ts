@@ -1,7 +1,10 @@
 import { afterEach, beforeEach } from 'vitest';
-import { EventBroker, type BrokerLogger, type EventBrokerOptions, type EventTransport } from '../../../lib/index.js';
-import type { TransportFeatures } from '../transport-features.interface.js';
-import type { TransportFixture, TransportFixtureFactory } from '../transport-fixture.js';
+import type { BrokerLogger } from '../../core/broker-logger.interface.js';
+import { EventBroker } from '../../core/event-broker.js';
+import type { EventBrokerOptions } from '../../core/event-broker-options.interface.js';
+import type { EventTransport } from '../../core/event-transport.interface.js';
+import type { TransportFeatures } from './transport-features.interface.js';
+import type { TransportFixture, TransportFixtureFactory } from './transport-fixture.interface.js';
 
 /** How long anything that should happen may take: generous, so that a networked transport passes on a loaded machine. */
 export const WAIT_MS = 10_000;

@@ -1,4 +1,4 @@
-import type { EventTransport, TransactionClient } from '../../lib/index.js';
+import type { EventTransport, TransactionClient } from '../../core/event-transport.interface.js';
 
 /** A database transaction of the fixture's own, for `publish(event, { tx })`. */
 export interface FixtureTransaction {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { DeadLetter } from '../../../lib/index.js';
+import type { DeadLetter } from '../../core/dead-letter-store.interface.js';
 import { eventually, pause, type ConformanceContext } from './conformance-context.js';
 import { ids, makeEvent } from './conformance-events.js';
 import { consumeAs } from './test-consumer.js';

@@ -1,4 +1,4 @@
-import type { Consumer, Delivery, EventTransport, FlowControl } from '../../../lib/index.js';
+import type { Consumer, Delivery, EventTransport, FlowControl } from '../../core/event-transport.interface.js';
 import { eventually } from './conformance-context.js';
 
 /** Flow control with a capacity the test sets: how many deliveries may be handed out and not settled. */

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { BrokerEvent, EventFilter, EventTransport } from '../../../lib/index.js';
+import type { BrokerEvent } from '../../core/broker-event.interface.js';
+import type { EventFilter } from '../../core/event-history.interface.js';
+import type { EventTransport } from '../../core/event-transport.interface.js';
 import { eventually, type ConformanceContext } from './conformance-context.js';
 import { ids, makeEvent } from './conformance-events.js';
 import { consumeAs } from './test-consumer.js';

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { BrokerStateError, type BrokerEvent, type CreateEventInput, type EventBroker } from '../../../lib/index.js';
+import type { BrokerEvent } from '../../core/broker-event.interface.js';
+import type { CreateEventInput } from '../../core/create-event.js';
+import type { EventBroker } from '../../core/event-broker.js';
+import { BrokerStateError } from '../../core/event-broker.errors.js';
 import { eventually, pause, QUIET_MS, type ConformanceContext } from './conformance-context.js';
 
 /** Delivery as a user of `EventBroker` sees it: fan-out, competing consumers, retries, dead letters, takeover. */

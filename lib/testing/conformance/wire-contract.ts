@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import type { BrokerEvent } from '../../../lib/index.js';
+import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import { eventually, pause, QUIET_MS, required, type ConformanceContext } from './conformance-context.js';
 import { makeEvent } from './conformance-events.js';
 

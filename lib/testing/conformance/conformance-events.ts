@@ -1,4 +1,5 @@
-import { createEvent, type BrokerEvent, type CreateEventInput } from '../../../lib/index.js';
+import type { BrokerEvent } from '../../core/broker-event.interface.js';
+import { createEvent, type CreateEventInput } from '../../core/create-event.js';
 
 /** An hour ago, on a whole second: events stamped from here on sort by `createdAt` and are within every retention. */
 const EPOCH = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
