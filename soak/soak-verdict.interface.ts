@@ -30,6 +30,8 @@ export interface SoakVerdict {
   lost: Record<string, { count: number; examples: string[] }>;
   /** Per group: events handled successfully more than once (allowed after crashes), and the extra handlings. */
   duplicates: Record<string, { pairs: number; extraHandlings: number }>;
+  /** (event, group) pairs first handled successfully on a later attempt than planned: a kill interrupted an earlier one. */
+  redeliveredAfterCrash: number;
   /** Events whose final status is not the expected one (completed, or failed for the always-failing ones). */
   stuck: { count: number; byStatus: Record<string, number>; examples: string[] };
   deadLetters: {

@@ -84,6 +84,10 @@ export function soakVerdict(run: SoakObservations): SoakVerdict {
   }
   const stuck = [...wrongStatuses.values()].reduce((sum, count) => sum + count, 0);
 
+  // A pair first handled on a later attempt than its planned failures allow was redelivered after a crash.
+  const redeliveredAfterCrash = [...firstHandled.values()].filter(
+    (record) => record.attempt > (planned.get(record.id)?.transientFailures[record.group] ?? 0) + 1,
+  ).length;
   const latencies = [...firstHandled.values()].map((record) => record.at - record.createdAt).sort((a, b) => a - b);
   const lostTotal = Object.values(lost).reduce((sum, group) => sum + group.count, 0);
   const deadLettersAsExpected = Object.values(deadLetters).every((group) => group.missing === 0 && group.unexpected === 0);
@@ -111,6 +115,7 @@ export function soakVerdict(run: SoakObservations): SoakVerdict {
     kills: { workers: run.workersKilled, producers: run.producersKilled },
     lost,
     duplicates,
+    redeliveredAfterCrash,
     stuck: { count: stuck, byStatus: Object.fromEntries(wrongStatuses), examples: stuckExamples },
     deadLetters: { asExpected: deadLettersAsExpected, byGroup: deadLetters },
     latencyMs: {

@@ -21,8 +21,8 @@ const broker = new EventBroker({
 });
 
 async function handle(event: BrokerEvent<SoakPayload>, delivery: DeliveryInfo): Promise<void> {
-  // A little work, so that kills find handlers running.
-  await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
+  // Some work, so that kills find handlers running.
+  await new Promise((resolve) => setTimeout(resolve, 2 + Math.random() * 18));
   const failure = handlerFails(event.payload, delivery.group, delivery.attempt);
   if (failure === 'always') throw new Error(`soak: event ${event.payload.seq} always fails in ${delivery.group}`);
   if (failure === 'transient') throw new Error(`soak: event ${event.payload.seq} fails on attempt ${delivery.attempt}`);

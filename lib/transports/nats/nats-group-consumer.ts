@@ -201,11 +201,13 @@ export class NatsGroupConsumer implements Consumer {
       event,
       group,
       attempt,
+      // The outcome is recorded before the message is acked or terminated: a process that dies in
+      // between gets the message delivered again (a duplicate) instead of leaving the event pending for good.
       ack: async () => {
         if (!settle()) return;
-        message.ack();
         await marking;
         await recordOutcome(history, event.id, group, { outcome: 'done', startedAt });
+        message.ack();
       },
       retry: async (delayMs: number) => {
         if (!settle()) return;
@@ -220,9 +222,9 @@ export class NatsGroupConsumer implements Consumer {
       deadLetter: async (error: string, attempts = attempt) => {
         if (!settle()) return;
         await publishDeadLetter(this.context, group, body, error, attempts);
-        message.term();
         await marking;
         await recordOutcome(history, event.id, group, { outcome: 'failed', error, retryCount: attempts - 1, startedAt });
+        message.term();
       },
     };
   }
