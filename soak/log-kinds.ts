@@ -19,5 +19,5 @@ export function countWarningsAndErrors(lines: readonly LogLine[]): Record<string
     const kind = logKind(line);
     counts.set(kind, (counts.get(kind) ?? 0) + 1);
   }
-  return Object.fromEntries([...counts].sort((a, b) => b[1] - a[1]));
+  return Object.fromEntries([...counts].toSorted((a, b) => b[1] - a[1]));
 }

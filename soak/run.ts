@@ -33,7 +33,7 @@ const PROGRESS_EVERY_MS = 10_000;
 /** How long the producer kill waits for a moment when publishes are in flight. */
 const PRODUCER_KILL_SEARCH_MS = 5000;
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+const sleep = (ms: number): Promise<void> => new Promise((wake) => setTimeout(wake, Math.max(0, ms)));
 const between = (min: number, max: number): number => min + Math.random() * (max - min);
 const say = (line: string): void => console.log(`[soak] ${line}`);
 

@@ -88,7 +88,7 @@ export function soakVerdict(run: SoakObservations): SoakVerdict {
   const redeliveredAfterCrash = [...firstHandled.values()].filter(
     (record) => record.attempt > (planned.get(record.id)?.transientFailures[record.group] ?? 0) + 1,
   ).length;
-  const latencies = [...firstHandled.values()].map((record) => record.at - record.createdAt).sort((a, b) => a - b);
+  const latencies = [...firstHandled.values()].map((record) => record.at - record.createdAt).toSorted((a, b) => a - b);
   const lostTotal = Object.values(lost).reduce((sum, group) => sum + group.count, 0);
   const deadLettersAsExpected = Object.values(deadLetters).every((group) => group.missing === 0 && group.unexpected === 0);
   const notAcknowledged = run.plan.length - acknowledged.length;
