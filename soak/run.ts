@@ -84,15 +84,16 @@ const startProducer = (): SoakProcess => {
 /**
  * Kills the producer while some of its publishes are unacknowledged (in flight), the case its
  * replacement must republish: freezes it, looks at its records, and lets it go on for a moment
- * when nothing is in flight. Gives the number of unacknowledged publishes.
+ * when nothing is in flight. Gives the number of unacknowledged publishes, or `undefined` when the
+ * producer finished first.
  */
-async function killProducerMidPublish(producer: SoakProcess): Promise<number> {
+async function killProducerMidPublish(producer: SoakProcess): Promise<number | undefined> {
   const deadline = Date.now() + PRODUCER_KILL_SEARCH_MS;
-  for (;;) {
+  while (producer.running) {
     producer.pause();
     const acked = new Set(readRecords<AckedRecord>(files.acked).map((record) => record.id));
     const unacknowledged = readRecords<SentRecord>(files.sent).filter((record) => !acked.has(record.id)).length;
-    if (unacknowledged > 0 || Date.now() >= deadline || !producer.running) {
+    if (unacknowledged > 0 || Date.now() >= deadline) {
       producer.kill();
       await producer.exited;
       return unacknowledged;
@@ -100,6 +101,7 @@ async function killProducerMidPublish(producer: SoakProcess): Promise<number> {
     producer.resume();
     await sleep(between(1, 10));
   }
+  return undefined;
 }
 const runningWorkers = (): SoakProcess[] => processes.filter((child) => child.running && child.name.startsWith('worker-'));
 process.once('SIGINT', () => {
@@ -110,7 +112,12 @@ process.once('SIGINT', () => {
 // The soak's own connection, for stats, statuses and dead letters; connected first, so that it
 // creates what the transport needs on the server before any worker starts.
 const observer = createSoakTransport(config);
-await observer.connect({ logger: fileBrokerLogger(files.log('observer')) });
+try {
+  await observer.connect({ logger: fileBrokerLogger(files.log('observer')) });
+} catch (error) {
+  console.error(`[soak] cannot start: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+}
 say(`${options.transport}: run ${runId}, ${options.events} events, ${options.seconds} s of kills, folder ${dir}`);
 
 try {
@@ -121,26 +128,36 @@ try {
   let producer = startProducer();
 
   const killsEnd = Date.now() + options.seconds * 1000;
-  const producerKillAt = Date.now() + (options.seconds * 1000) / 2;
+  let producerKillAt = Date.now() + (options.seconds * 1000) / 2;
+  let nextWorkerKill = Date.now() + between(KILL_INTERVAL_MS.min, KILL_INTERVAL_MS.max);
   let workersKilled = 0;
   let producersKilled = 0;
   let unacknowledgedAtProducerKill = 0;
   let nextProgress = Date.now() + PROGRESS_EVERY_MS;
   while (Date.now() < killsEnd) {
-    await sleep(Math.min(between(KILL_INTERVAL_MS.min, KILL_INTERVAL_MS.max), killsEnd - Date.now()));
+    await sleep(Math.min(nextWorkerKill, producerKillAt, killsEnd) - Date.now());
     if (Date.now() >= killsEnd) break;
-    if (producersKilled === 0 && Date.now() >= producerKillAt && producer.running) {
-      unacknowledgedAtProducerKill = await killProducerMidPublish(producer);
-      producersKilled++;
-      producer = startProducer();
-      say(`killed the producer with ${unacknowledgedAtProducerKill} publishes unacknowledged; ${producer.name} republishes them`);
+    if (Date.now() >= producerKillAt) {
+      producerKillAt = Number.POSITIVE_INFINITY;
+      const unacknowledged = await killProducerMidPublish(producer);
+      if (unacknowledged === undefined) {
+        say('the producer was done before midway: not killed');
+      } else {
+        unacknowledgedAtProducerKill = unacknowledged;
+        producersKilled++;
+        producer = startProducer();
+        say(`killed the producer with ${unacknowledged} publishes unacknowledged; ${producer.name} republishes them`);
+      }
     }
-    const candidates = runningWorkers();
-    const victim = candidates[Math.floor(Math.random() * candidates.length)];
-    if (victim) {
-      victim.kill();
-      await victim.exited;
-      workersKilled++;
+    if (Date.now() >= nextWorkerKill) {
+      nextWorkerKill = Date.now() + between(KILL_INTERVAL_MS.min, KILL_INTERVAL_MS.max);
+      const candidates = runningWorkers();
+      const victim = candidates[Math.floor(Math.random() * candidates.length)];
+      if (victim) {
+        victim.kill();
+        await victim.exited;
+        workersKilled++;
+      }
     }
     while (runningWorkers().length < WORKER_COUNT) startWorker();
     if (Date.now() >= nextProgress) {

@@ -41,28 +41,28 @@ function positiveInteger(flag: string, text: string | undefined, fallback: numbe
   return value;
 }
 
-export function parseSoakOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): SoakOptions {
-  let values;
+const FLAGS = {
+  transport: { type: 'string' },
+  events: { type: 'string' },
+  seconds: { type: 'string' },
+  'drain-seconds': { type: 'string' },
+  'redis-url': { type: 'string' },
+  'nats-url': { type: 'string' },
+  'database-url': { type: 'string' },
+  out: { type: 'string' },
+  keep: { type: 'boolean' },
+} as const;
+
+function parseFlags(argv: readonly string[]) {
   try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        transport: { type: 'string' },
-        events: { type: 'string' },
-        seconds: { type: 'string' },
-        'drain-seconds': { type: 'string' },
-        'redis-url': { type: 'string' },
-        'nats-url': { type: 'string' },
-        'database-url': { type: 'string' },
-        out: { type: 'string' },
-        keep: { type: 'boolean' },
-      },
-    }));
+    return parseArgs({ args: [...argv], options: FLAGS, strict: true, allowPositionals: false }).values;
   } catch (error) {
     throw new SoakUsageError(error instanceof Error ? error.message : String(error));
   }
+}
+
+export function parseSoakOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): SoakOptions {
+  const values = parseFlags(argv);
   const transport = values.transport;
   if (!SOAK_TRANSPORTS.includes(transport as SoakTransportName)) {
     throw new SoakUsageError(
