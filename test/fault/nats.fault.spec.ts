@@ -1,7 +1,9 @@
+import { connect } from 'nats';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventBroker, createEvent, type BrokerEvent } from '../../lib/index.js';
 import { NatsTransport } from '../../lib/nats.js';
-import { uniqueStream } from '../support/nats.js';
+import { encodeName } from '../../lib/transports/nats/nats-names.js';
+import { deleteStreams, NATS_URL, uniqueStream } from '../support/nats.js';
 import { TestNatsServer } from '../support/nats-server.js';
 import { RecordingLogger } from '../support/silent-logger.js';
 import { startTestProcess } from '../support/test-process.js';
@@ -13,11 +15,16 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).toReversed()) await cleanup();
 });
 
-function broker(servers: string, names: { stream: string; subjectPrefix: string }, instanceId: string): EventBroker {
+function broker(
+  servers: string,
+  names: { stream: string; subjectPrefix: string },
+  instanceId: string,
+  logger = new RecordingLogger(),
+): EventBroker {
   const created = new EventBroker({
     transport: new NatsTransport({ servers, ...names, ackWaitMs: 1000, fetchExpiresMs: 1000 }),
     instanceId,
-    logger: new RecordingLogger(),
+    logger,
     retry: { initialDelayMs: 20, maxDelayMs: 200, jitter: 0 },
   });
   cleanups.push(() => created.stop());
@@ -66,6 +73,48 @@ describe('NATS faults', () => {
     );
     expect(accepted.length).toBeGreaterThan(200);
     expect(accepted).toContain(299);
+  }, 60_000);
+
+  it('handles an event again when its outcome could not be recorded, instead of leaving it pending for good', async () => {
+    // The crash soak found events stuck in processing: a worker killed after acking a message and
+    // before recording the group's outcome in the history. Here the history bucket is gone while
+    // the outcome is written (a fault that can be staged): acked first, the message was never
+    // delivered again and the event stayed pending once the bucket was back.
+    const names = uniqueStream('outcome');
+    cleanups.push(() => deleteStreams(names.stream));
+    const admin = await connect({ servers: NATS_URL });
+    cleanups.push(() => admin.close());
+    const jsm = await admin.jetstreamManager();
+    const historyBucket = `${names.stream}_HISTORY`;
+    const logger = new RecordingLogger();
+    const worker = broker(NATS_URL, names, 'worker', logger);
+    let saved: Uint8Array | undefined;
+    let calls = 0;
+    await worker.subscribe(
+      'public.orders.*',
+      async (delivered) => {
+        if (++calls > 1) return;
+        saved = (await (await admin.jetstream().views.kv(historyBucket)).get(encodeName(delivered.id)))?.value;
+        await jsm.streams.delete(`KV_${historyBucket}`);
+      },
+      { group: 'orders' },
+    );
+    await worker.start();
+    const published = await worker.publish(event(1));
+
+    await waitFor(
+      () => logger.lines.some((line) => line.message.startsWith('Could not record the outcome of a delivery')),
+      'the outcome to fail while the history bucket is gone',
+      10_000,
+    );
+    const history = await admin.jetstream().views.kv(historyBucket, { history: 1, ttl: 7 * 24 * 60 * 60 * 1000 });
+    await history.put(encodeName(published.id), saved as Uint8Array);
+    await waitFor(
+      async () => (await worker.transport.get(published.id))?.status === 'completed',
+      'the event to complete once the history is back',
+      15_000,
+    );
+    expect(calls).toBe(2);
   }, 60_000);
 
   it('redelivers the event of a consumer killed mid-handler to another instance after ack_wait', async () => {

@@ -161,10 +161,12 @@ export class NatsGroupConsumer extends GroupConsumer<JsMsg> {
       );
   }
 
+  // An outcome is recorded before its message is acked or terminated: a process that dies in
+  // between gets the message delivered again (a duplicate) instead of leaving the event pending for good.
   protected async ack({ message }: ReceivedMessage<JsMsg>, event: BrokerEvent): Promise<void> {
-    message.ack();
     const startedAt = await this.settleMark(message);
     await recordOutcome(this.context.history, event.id, this.spec.group, { outcome: 'done', startedAt });
+    message.ack();
   }
 
   protected async retryLater({ message, attempt }: ReceivedMessage<JsMsg>, event: BrokerEvent, delayMs: number): Promise<void> {
@@ -188,9 +190,9 @@ export class NatsGroupConsumer extends GroupConsumer<JsMsg> {
       message.ack();
       return;
     }
-    message.term();
     const startedAt = await this.settleMark(message);
     await recordOutcome(this.context.history, event.id, this.spec.group, { outcome: 'failed', error, retryCount: attempts - 1, startedAt });
+    message.term();
   }
 
   protected async pass(messages: readonly JsMsg[]): Promise<void> {
