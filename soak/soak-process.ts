@@ -105,6 +105,8 @@ export class SoakProcess {
   private unexpected(code: number | null, signal: string | null): UnexpectedExit | undefined {
     if (this.expectedEnd === 'kill' && signal === 'SIGKILL') return undefined;
     if (!this.stopTimedOut && (this.expectedEnd === 'stop' || this.expectedEnd === 'finish') && code === 0) return undefined;
+    // Stopped while still loading its modules, before its SIGTERM handler existed: it had taken no work yet.
+    if (!this.stopTimedOut && this.expectedEnd === 'stop' && signal === 'SIGTERM') return undefined;
     const stderr = existsSync(this.stderrPath) ? readFileSync(this.stderrPath, 'utf8').trim().split('\n').slice(-10).join('\n') : '';
     return { name: this.name, code, signal, reason: this.stopTimedOut ? 'stop timed out' : 'exited', stderr };
   }
