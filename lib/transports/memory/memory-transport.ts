@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
 import { Signal } from '../../core/async-primitives.js';
-import { BrokerStateError, EventBrokerError } from '../../core/event-broker.errors.js';
+import { EventBrokerError } from '../../core/event-broker.errors.js';
 import { FifoQueue } from '../../core/fifo-queue.js';
 import { assertPattern, matchAnyPattern, matchPattern } from '../../core/match-pattern.js';
 import { assertEventFilter, matchesFilter, newestWindow } from '../event-filter.js';
@@ -20,6 +20,7 @@ import type {
 import { unknownDeadLetter } from '../dead-letter-id.js';
 import { LiveTail } from '../live-tail.js';
 import { SettleOnce, type Settlement } from '../settle-once.js';
+import { TransportState } from '../transport-state.js';
 import type { MemoryTransportOptions } from './memory-transport-options.interface.js';
 import { MAX_QUOTED_CHARS, printable } from '../../core/quote-input.js';
 import type { OptionNames } from '../../core/known-options.js';
@@ -120,29 +121,29 @@ export class MemoryTransport implements EventTransport {
   private cleanupTimer?: NodeJS.Timeout;
   /** Brokers sharing this transport: it closes when the last one does. */
   private connections = 0;
-  private closed = false;
+  private readonly state = new TransportState('MemoryTransport');
 
   constructor(options: MemoryTransportOptions = {}) {
     this.options = resolveOptions('MemoryTransport', DEFAULTS, options, OPTION_NAMES);
   }
 
   async connect(): Promise<void> {
-    this.assertOpen();
+    this.state.assertOpen();
     this.connections++;
     this.cleanupTimer ??= setInterval(() => this.removeExpired(), this.options.cleanupIntervalMs).unref();
   }
 
   async publish(event: BrokerEvent, options: PublishOptions = {}): Promise<Delivery[]> {
-    this.assertOpen();
+    this.state.assertOpen();
     const claimed = options.claimGroups ?? [];
     const targets: MemoryGroup[] = [];
     for (const group of this.groups.values()) {
       if (group.consumers > 0 && !claimed.includes(group.name) && matchAnyPattern(group.patterns, event.type)) targets.push(group);
     }
     for (const group of targets) {
-      while (group.ready.length >= this.options.maxQueued && !this.closed) await group.changed.wait();
+      while (group.ready.length >= this.options.maxQueued && !this.state.closed) await group.changed.wait();
     }
-    this.assertOpen();
+    this.state.assertOpen();
     if (this.events.has(event.id)) return [];
     const stored = store(event);
     for (const group of targets) {
@@ -157,7 +158,7 @@ export class MemoryTransport implements EventTransport {
   }
 
   async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {
-    this.assertOpen();
+    this.state.assertOpen();
     spec.patterns.forEach((pattern) => assertPattern(pattern));
     const group = this.joinGroup(spec);
     const abort = new AbortController();
@@ -203,7 +204,7 @@ export class MemoryTransport implements EventTransport {
 
   stream(pattern: string): AsyncIterable<BrokerEvent> {
     assertPattern(pattern);
-    this.assertOpen();
+    this.state.assertOpen();
     const entry = { pattern, tail: new LiveTail<BrokerEvent>(() => this.tails.delete(entry)) };
     this.tails.add(entry);
     return entry.tail;
@@ -215,7 +216,7 @@ export class MemoryTransport implements EventTransport {
   }
 
   async replay(deadLetterId: string): Promise<void> {
-    this.assertOpen();
+    this.state.assertOpen();
     const entry = this.deadLetterStore.get(deadLetterId);
     if (!entry) throw unknownDeadLetter(deadLetterId);
     const group = this.groups.get(entry.group);
@@ -253,12 +254,12 @@ export class MemoryTransport implements EventTransport {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.state.closed) return;
     if (this.connections > 1) {
       this.connections--;
       return;
     }
-    this.closed = true;
+    this.state.close();
     clearInterval(this.cleanupTimer);
     for (const abort of this.consumerAborts) abort.abort();
     this.consumerAborts.clear();
@@ -268,10 +269,6 @@ export class MemoryTransport implements EventTransport {
       group.changed.notify();
     }
     for (const { tail } of this.tails) tail.end();
-  }
-
-  private assertOpen(): void {
-    if (this.closed) throw new BrokerStateError('MemoryTransport is closed');
   }
 
   private joinGroup(spec: ConsumerSpec): MemoryGroup {
@@ -426,7 +423,7 @@ export class MemoryTransport implements EventTransport {
   }
 
   private async drained(group: MemoryGroup): Promise<void> {
-    while (!this.closed && (group.ready.length > 0 || group.retryTimers.size > 0 || group.inFlight > 0)) {
+    while (!this.state.closed && (group.ready.length > 0 || group.retryTimers.size > 0 || group.inFlight > 0)) {
       await group.changed.wait();
     }
   }

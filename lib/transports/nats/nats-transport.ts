@@ -16,7 +16,7 @@ import {
 } from 'nats';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
 import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
-import { BrokerStateError, EventBrokerError } from '../../core/event-broker.errors.js';
+import { EventBrokerError } from '../../core/event-broker.errors.js';
 import { assertPattern, matchAnyPattern, matchPattern } from '../../core/match-pattern.js';
 import { cloudEventCodec } from '../cloud-event.codec.js';
 import type { EventCodec } from '../event-codec.interface.js';
@@ -39,6 +39,7 @@ import { inlineDelivery } from '../inline-delivery.js';
 import { formatDeadLetterId, parseDeadLetterId, unknownDeadLetter } from '../dead-letter-id.js';
 import { LiveTail } from '../live-tail.js';
 import { RunningConsumers } from '../running-consumers.js';
+import { TransportState } from '../transport-state.js';
 import { NatsGroupConsumer, publishDeadLetter, recordOutcome, type NatsConsumerContext } from './nats-group-consumer.js';
 import { NatsHistory, recordEvent, type HistoryRecord } from './nats-history.js';
 import {
@@ -97,6 +98,15 @@ type Settings = typeof DEFAULTS;
 
 const MALFORMED_TYPE = 'eventbroker.message.malformed';
 
+/** What `connect` made: the connection, its JetStream clients and the key-value buckets. */
+interface NatsConnected {
+  connection: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  history: NatsHistory;
+  groupsKv: KV;
+}
+
 function isNotFound(error: unknown): boolean {
   return error instanceof Error && /not found/i.test(error.message);
 }
@@ -111,19 +121,14 @@ export class NatsTransport implements EventTransport {
   readonly durable = true;
   readonly transactional = false;
   private readonly settings: Settings;
-  private connection?: NatsConnection;
-  private js?: JetStreamClient;
-  private jsm?: JetStreamManager;
-  private history?: NatsHistory;
-  private groupsKv?: KV;
-  /** Every group of the stream and its patterns, kept current by a watch of the groups bucket. */
   private readonly codec: EventCodec;
   private readonly subjects: NatsSubjects;
+  /** Every group of the stream and its patterns, kept current by a watch of the groups bucket. */
   private readonly knownGroups = new Map<string, readonly string[]>();
   private logger: BrokerLogger = consoleBrokerLogger;
   private readonly consumers = new RunningConsumers();
   private readonly tails = new Set<NatsSubscription>();
-  private closed = false;
+  private readonly state = new TransportState<NatsConnected>('NatsTransport');
 
   constructor(private readonly options: NatsTransportOptions = {}) {
     this.settings = resolveOptions('NatsTransport', DEFAULTS, options, OPTION_NAMES);
@@ -152,9 +157,9 @@ export class NatsTransport implements EventTransport {
   }
 
   async connect(context: TransportContext = DEFAULT_TRANSPORT_CONTEXT): Promise<void> {
-    if (this.closed) throw new BrokerStateError('NatsTransport is closed');
+    this.state.assertOpen();
     this.logger = context.logger;
-    if (this.connection) return;
+    if (this.state.made) return;
     const connection = this.options.connection ?? (await this.open());
     let jsm: JetStreamManager;
     try {
@@ -172,18 +177,16 @@ export class NatsTransport implements EventTransport {
     await this.ensureStream(jsm, this.deadLetterStream, [`${this.deadLetterPrefix}.>`], { max_msgs: this.settings.maxDeadLetters });
     const js = connection.jetstream();
     const ttl = this.settings.maxAgeMs;
-    this.history = new NatsHistory(
+    const history = new NatsHistory(
       await js.views.kv(`${this.settings.stream}_HISTORY`, { history: 1, ttl, replicas: this.settings.replicas }),
     );
-    this.groupsKv = await js.views.kv(`${this.settings.stream}_GROUPS`, { history: 1, replicas: this.settings.replicas });
-    await this.followGroups(this.groupsKv);
-    this.connection = connection;
-    this.js = js;
-    this.jsm = jsm;
+    const groupsKv = await js.views.kv(`${this.settings.stream}_GROUPS`, { history: 1, replicas: this.settings.replicas });
+    await this.followGroups(groupsKv);
+    this.state.connectedWith({ connection, js, jsm, history, groupsKv });
   }
 
   async publish(event: BrokerEvent, options: PublishOptions = {}): Promise<Delivery[]> {
-    const { js, history } = this.ready();
+    const { js, history } = this.state.connected();
     const claimGroups = options.claimGroups ?? [];
     const body = this.codec.encode(event);
     const groups: HistoryRecord['groups'] = {};
@@ -211,7 +214,7 @@ export class NatsTransport implements EventTransport {
   }
 
   async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {
-    const { js, jsm } = this.ready();
+    const { js, jsm, groupsKv } = this.state.connected();
     spec.patterns.forEach((pattern) => assertPattern(pattern));
     const durable = encodeName(spec.group);
     const config = {
@@ -233,20 +236,20 @@ export class NatsTransport implements EventTransport {
       if (!isNotFound(error)) throw error;
       await jsm.consumers.add(this.settings.stream, config);
     }
-    await this.groupsKv?.put(durable, JSON.stringify({ group: spec.group, patterns: spec.patterns }));
+    await groupsKv.put(durable, JSON.stringify({ group: spec.group, patterns: spec.patterns }));
     this.knownGroups.set(spec.group, spec.patterns);
     const jsConsumer = await js.consumers.get(this.settings.stream, durable);
     return this.consumers.start(new NatsGroupConsumer(this.consumerContext(), jsConsumer, spec, onDelivery, flow));
   }
 
   async get(id: string): Promise<BrokerEvent | null> {
-    const record = await this.ready().history.get(id);
+    const record = await this.state.connected().history.get(id);
     return record ? recordEvent(this.codec, record) : null;
   }
 
   async list(filter: EventFilter = {}): Promise<BrokerEvent[]> {
     assertEventFilter(filter);
-    const events = (await this.ready().history.all())
+    const events = (await this.state.connected().history.all())
       .map((record) => recordEvent(this.codec, record))
       .filter((event) => matchesFilter(event, filter));
     events.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
@@ -254,7 +257,7 @@ export class NatsTransport implements EventTransport {
   }
 
   async updateStatus(id: string, status: EventStatus, details: StatusDetails = {}): Promise<void> {
-    const found = await this.ready().history.update(id, (record) => {
+    const found = await this.state.connected().history.update(id, (record) => {
       record.status = status;
       if (details.error !== undefined) record.error = details.error;
       if (details.processedAt) record.processedAt = details.processedAt.getTime();
@@ -265,12 +268,12 @@ export class NatsTransport implements EventTransport {
   }
 
   async delete(id: string): Promise<boolean> {
-    return this.ready().history.delete(id);
+    return this.state.connected().history.delete(id);
   }
 
   stream(pattern: string): AsyncIterable<BrokerEvent> {
     assertPattern(pattern);
-    const { connection } = this.ready();
+    const { connection } = this.state.connected();
     // A core subscription sees every message JetStream stores on the subject, from now on.
     const subscription = connection.subscribe(this.subjects.filter([pattern]));
     this.tails.add(subscription);
@@ -301,7 +304,7 @@ export class NatsTransport implements EventTransport {
   }
 
   async replay(deadLetterId: string): Promise<void> {
-    const { js, jsm, history } = this.ready();
+    const { js, jsm, history } = this.state.connected();
     const { key, group } = parseDeadLetterId(deadLetterId);
     const seq = Number(key);
     if (!Number.isInteger(seq)) throw unknownDeadLetter(deadLetterId);
@@ -342,11 +345,9 @@ export class NatsTransport implements EventTransport {
   }
 
   async stats(): Promise<TransportStats> {
-    const { jsm } = this.ready();
+    const { jsm, history } = this.state.connected();
     const [events, dead] = await Promise.all([
-      this.ready()
-        .history.all()
-        .then((records) => records.length),
+      history.all().then((records) => records.length),
       jsm.streams.info(this.deadLetterStream, { subjects_filter: '>' }),
     ]);
     const deadBySubject = dead.state.subjects ?? {};
@@ -367,12 +368,10 @@ export class NatsTransport implements EventTransport {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (!this.state.close()) return;
     await this.consumers.closeAll();
     for (const tail of this.tails) tail.unsubscribe();
-    if (this.connection && !this.options.connection) await this.connection.drain();
-    this.connection = undefined;
+    if (!this.options.connection) await this.state.made?.connection.drain();
   }
 
   private async open(): Promise<NatsConnection> {
@@ -430,22 +429,14 @@ export class NatsTransport implements EventTransport {
     })().catch((error: unknown) => this.logger.warn(`Watch of the NATS groups bucket ended: ${errorMessage(error)}`));
   }
 
-  private ready(): { connection: NatsConnection; js: JetStreamClient; jsm: JetStreamManager; history: NatsHistory } {
-    if (this.closed) throw new BrokerStateError('NatsTransport is closed');
-    if (!this.connection || !this.js || !this.jsm || !this.history) {
-      throw new BrokerStateError('NatsTransport is not connected: call connect() (EventBroker.start does)');
-    }
-    return { connection: this.connection, js: this.js, jsm: this.jsm, history: this.history };
-  }
-
   private consumerContext(): NatsConsumerContext {
-    const { js, history } = this.ready();
+    const { js, history } = this.state.connected();
     const { ackWaitMs, fetchExpiresMs } = this.settings;
     return { js, history, deadLetterPrefix: this.deadLetterPrefix, ackWaitMs, fetchExpiresMs, logger: this.logger, codec: this.codec };
   }
 
   private async storedDeadLetters(): Promise<StoredMsg[]> {
-    const { jsm } = this.ready();
+    const { jsm } = this.state.connected();
     const info = await jsm.streams.info(this.deadLetterStream);
     const messages: StoredMsg[] = [];
     if (info.state.messages === 0) return messages;

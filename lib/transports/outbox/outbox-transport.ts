@@ -2,7 +2,7 @@ import pg, { type Pool } from 'pg';
 import { repeatUntilAborted, Signal } from '../../core/async-primitives.js';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
 import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
-import { BrokerStateError, EventBrokerError } from '../../core/event-broker.errors.js';
+import { EventBrokerError } from '../../core/event-broker.errors.js';
 import { fromCloudEvent, toCloudEvent } from '../cloud-event.codec.js';
 import type { DeadLetter, DeadLetterFilter } from '../../core/dead-letter-store.interface.js';
 import type { EventFilter, StatusDetails } from '../../core/event-history.interface.js';
@@ -18,6 +18,7 @@ import type {
 } from '../../core/event-transport.interface.js';
 import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
 import { migrateSchema } from '../postgres/schema-migrator.js';
+import { TransportState } from '../transport-state.js';
 import type { OutboxOptions } from './outbox-options.interface.js';
 import { outboxTables } from './outbox-schema.js';
 import { errorMessage } from '../../core/error-message.js';
@@ -34,6 +35,12 @@ const OPTION_NAMES: OptionNames<OutboxOptions> = {
   pollIntervalMs: true,
 };
 
+/** What `connect` made: the pool of the app's database, and the client of it that listens for new rows. */
+interface OutboxConnected {
+  pool: Pool;
+  listener: pg.PoolClient;
+}
+
 /**
  * The transactional outbox in front of a transport that lives outside the app's database (Redis,
  * NATS): a publish given the caller's transaction (`tx`) writes the event to an `outbox` table in
@@ -49,8 +56,7 @@ export class OutboxTransport implements EventTransport {
   private readonly channel: string;
   private readonly batchSize: number;
   private readonly pollIntervalMs: number;
-  private pool?: Pool;
-  private listener?: pg.PoolClient;
+  private readonly state = new TransportState<OutboxConnected>('OutboxTransport');
   private readonly arrivals = new Signal();
   private readonly abort = new AbortController();
   private relaying?: Promise<void>;
@@ -79,6 +85,7 @@ export class OutboxTransport implements EventTransport {
   }
 
   async connect(context: TransportContext = DEFAULT_TRANSPORT_CONTEXT): Promise<void> {
+    this.state.assertOpen();
     this.logger = context.logger;
     await this.inner.connect(context);
     const pool = this.options.client ?? new pg.Pool(this.options.pool ?? { connectionString: this.options.connectionString });
@@ -99,8 +106,7 @@ export class OutboxTransport implements EventTransport {
       if (!this.options.client) await pool.end().catch(() => undefined);
       throw error;
     }
-    this.listener = listener;
-    this.pool = pool;
+    this.state.connectedWith({ pool, listener });
     this.relaying = this.relay();
   }
 
@@ -148,13 +154,13 @@ export class OutboxTransport implements EventTransport {
   }
 
   async close(): Promise<void> {
-    if (this.abort.signal.aborted) return;
+    if (!this.state.close()) return;
     this.abort.abort();
     this.arrivals.notify();
     await this.relaying;
-    this.listener?.release();
-    if (this.pool && !this.options.client) await this.pool.end();
-    this.pool = undefined;
+    const connected = this.state.made;
+    connected?.listener.release();
+    if (connected && !this.options.client) await connected.pool.end();
     await this.inner.close();
   }
 
@@ -175,8 +181,7 @@ export class OutboxTransport implements EventTransport {
   }
 
   private async forwardBatch(): Promise<number> {
-    const pool = this.pool;
-    if (!pool) throw new BrokerStateError('The outbox is not connected');
+    const { pool } = this.state.connected();
     const client = await pool.connect();
     try {
       await client.query('BEGIN');

@@ -2,7 +2,7 @@ import pg, { type Pool, type PoolClient } from 'pg';
 import { Signal } from '../../core/async-primitives.js';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
 import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
-import { BrokerStateError, EventBrokerError, InvalidEventError } from '../../core/event-broker.errors.js';
+import { EventBrokerError, InvalidEventError } from '../../core/event-broker.errors.js';
 import { assertPattern, matchPattern, patternsToRegExpSource } from '../../core/match-pattern.js';
 import { assertEventFilter, DEFAULT_LIST_LIMIT } from '../event-filter.js';
 import type { DeadLetter, DeadLetterFilter } from '../../core/dead-letter-store.interface.js';
@@ -23,6 +23,7 @@ import { inlineDelivery } from '../inline-delivery.js';
 import { formatDeadLetterId, parseDeadLetterId, unknownDeadLetter } from '../dead-letter-id.js';
 import { LiveTail } from '../live-tail.js';
 import { RunningConsumers } from '../running-consumers.js';
+import { TransportState } from '../transport-state.js';
 import { WriteBatcher } from '../write-batcher.js';
 import { hasPostgresErrorCode, POSTGRES_ERROR_CODES } from './postgres-errors.js';
 import { PostgresGroupConsumer, PostgresSettler, type PostgresConsumerContext } from './postgres-group-consumer.js';
@@ -57,6 +58,12 @@ const OPTION_NAMES: OptionNames<PostgresTransportOptions> = {
 
 type Settings = typeof DEFAULTS;
 
+/** What `connect` made: the pool, and the client of it that listens for notifications. */
+interface PostgresConnected {
+  pool: Pool;
+  listener: PoolClient;
+}
+
 /**
  * PostgreSQL: events in a table of the app's own database, one delivery row per (event, group),
  * claimed with `FOR UPDATE SKIP LOCKED`, woken by `LISTEN/NOTIFY` with polling as the fallback.
@@ -68,8 +75,6 @@ export class PostgresTransport implements EventTransport {
   readonly transactional = true;
   private readonly settings: Settings;
   private readonly names: PostgresNames;
-  private pool?: Pool;
-  private listener?: PoolClient;
   private readonly arrivals = new Signal();
   /** Open live tails; one is `live` once every notification of an event committed before it opened has gone by. */
   private readonly tails = new Set<{ pattern: string; tail: LiveTail<BrokerEvent>; live: boolean }>();
@@ -80,7 +85,7 @@ export class PostgresTransport implements EventTransport {
   private readonly consumers = new RunningConsumers();
   /** Publishes issued together are one INSERT, one commit; if it fails, each is tried alone, for its own outcome. */
   private readonly inserts = new WriteBatcher<unknown[]>(async (rows) => {
-    const pool = this.ready();
+    const { pool } = this.state.connected();
     try {
       await pool.query(this.insertEvents(rows.length), rows.flat());
     } catch (error) {
@@ -90,7 +95,7 @@ export class PostgresTransport implements EventTransport {
   });
   private logger: BrokerLogger = consoleBrokerLogger;
   private cleanupTimer?: NodeJS.Timeout;
-  private closed = false;
+  private readonly state = new TransportState<PostgresConnected>('PostgresTransport');
 
   constructor(private readonly options: PostgresTransportOptions = {}) {
     this.settings = resolveOptions('PostgresTransport', DEFAULTS, options, OPTION_NAMES);
@@ -103,9 +108,9 @@ export class PostgresTransport implements EventTransport {
   }
 
   async connect(context: TransportContext = DEFAULT_TRANSPORT_CONTEXT): Promise<void> {
-    if (this.closed) throw new BrokerStateError('PostgresTransport is closed');
+    this.state.assertOpen();
     this.logger = context.logger;
-    if (this.pool) return;
+    if (this.state.made) return;
     const pool = this.options.client ?? new pg.Pool(this.options.pool ?? { connectionString: this.options.connectionString });
     pool.on('error', (error) => this.logger.warn(`PostgreSQL pool error: ${error.message}`));
     let listener: PoolClient;
@@ -124,8 +129,7 @@ export class PostgresTransport implements EventTransport {
       if (!this.options.client) await pool.end().catch(() => undefined);
       throw error;
     }
-    this.pool = pool;
-    this.listener = listener;
+    this.state.connectedWith({ pool, listener });
     this.cleanupTimer = setInterval(() => {
       this.removeExpired().catch((error: unknown) => this.logger.warn(`Retention cleanup failed: ${errorMessage(error)}`));
     }, this.settings.cleanupIntervalMs);
@@ -133,7 +137,7 @@ export class PostgresTransport implements EventTransport {
   }
 
   async publish(event: BrokerEvent, options: PublishOptions = {}): Promise<Delivery[]> {
-    this.ready();
+    this.state.connected();
     if (this.tailOpenings.size > 0) await Promise.all(this.tailOpenings);
     const claimGroups = options.claimGroups ?? [];
     const values = eventValues(event, claimGroups);
@@ -169,7 +173,7 @@ export class PostgresTransport implements EventTransport {
   }
 
   async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {
-    const pool = this.ready();
+    const { pool } = this.state.connected();
     spec.patterns.forEach((pattern) => assertPattern(pattern));
     const typeRegex = patternsToRegExpSource(spec.patterns);
     const { rows } = await pool.query<{ created: boolean }>(
@@ -189,7 +193,8 @@ export class PostgresTransport implements EventTransport {
   }
 
   async get(id: string): Promise<BrokerEvent | null> {
-    const { rows } = await this.ready().query<EventRow>(`SELECT * FROM ${this.names.events} WHERE id = $1`, [id]);
+    const { pool } = this.state.connected();
+    const { rows } = await pool.query<EventRow>(`SELECT * FROM ${this.names.events} WHERE id = $1`, [id]);
     return rows[0] ? rowEvent(rows[0]) : null;
   }
 
@@ -210,7 +215,8 @@ export class PostgresTransport implements EventTransport {
     if (filter.since !== undefined) where('created_at >= ?', filter.since);
     if (filter.until !== undefined) where('created_at <= ?', filter.until);
     values.push(filter.limit ?? DEFAULT_LIST_LIMIT, filter.offset ?? 0);
-    const { rows } = await this.ready().query<EventRow>(
+    const { pool } = this.state.connected();
+    const { rows } = await pool.query<EventRow>(
       `SELECT * FROM (
          SELECT * FROM ${this.names.events} ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''}
          ORDER BY created_at DESC, seq DESC LIMIT $${values.length - 1} OFFSET $${values.length}
@@ -221,7 +227,8 @@ export class PostgresTransport implements EventTransport {
   }
 
   async updateStatus(id: string, status: EventStatus, details: StatusDetails = {}): Promise<void> {
-    const { rowCount } = await this.ready().query(
+    const { pool } = this.state.connected();
+    const { rowCount } = await pool.query(
       `UPDATE ${this.names.events} SET status = $2, error = coalesce($3, error),
          processed_at = coalesce($4, processed_at), completed_at = coalesce($5, completed_at)
        WHERE id = $1`,
@@ -231,7 +238,8 @@ export class PostgresTransport implements EventTransport {
   }
 
   async delete(id: string): Promise<boolean> {
-    const { rowCount } = await this.ready().query(
+    const { pool } = this.state.connected();
+    const { rowCount } = await pool.query(
       `WITH gone AS (DELETE FROM ${this.names.deliveries} WHERE event_id = $1) DELETE FROM ${this.names.events} WHERE id = $1`,
       [id],
     );
@@ -240,8 +248,7 @@ export class PostgresTransport implements EventTransport {
 
   stream(pattern: string): AsyncIterable<BrokerEvent> {
     assertPattern(pattern);
-    this.ready();
-    const listener = this.listener as PoolClient;
+    const { listener } = this.state.connected();
     const entry = { pattern, tail: new LiveTail<BrokerEvent>(() => this.tails.delete(entry)), live: false };
     this.tails.add(entry);
     // PostgreSQL sends the notifications of every commit before this query, before its result.
@@ -257,9 +264,8 @@ export class PostgresTransport implements EventTransport {
   async deadLetters(filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
     const values: unknown[] = [filter.limit ?? DEFAULT_LIST_LIMIT, filter.offset ?? 0];
     if (filter.group !== undefined) values.push(filter.group);
-    const { rows } = await this.ready().query<
-      EventRow & { group_name: string; delivery_error: string; attempts: number; dead_lettered_at: Date }
-    >(
+    const { pool } = this.state.connected();
+    const { rows } = await pool.query<EventRow & { group_name: string; delivery_error: string; attempts: number; dead_lettered_at: Date }>(
       `SELECT * FROM (
          SELECT e.*, d.group_name, d.error AS delivery_error, d.attempts, d.dead_lettered_at
          FROM ${this.names.deliveries} d JOIN ${this.names.events} e ON e.id = d.event_id
@@ -279,7 +285,7 @@ export class PostgresTransport implements EventTransport {
   }
 
   async replay(deadLetterId: string): Promise<void> {
-    const pool = this.ready();
+    const { pool } = this.state.connected();
     const { key: eventId, group } = parseDeadLetterId(deadLetterId);
     const { rowCount } = await pool.query(
       `WITH replayed AS (
@@ -297,7 +303,7 @@ export class PostgresTransport implements EventTransport {
   }
 
   async stats(): Promise<TransportStats> {
-    const pool = this.ready();
+    const { pool } = this.state.connected();
     const [events, deliveries] = await Promise.all([
       pool.query<{ count: string }>(`SELECT count(*) FROM ${this.names.events}`),
       pool.query<{ name: string; pending: string; in_flight: string; dead: string }>(
@@ -318,15 +324,14 @@ export class PostgresTransport implements EventTransport {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (!this.state.close()) return;
     clearInterval(this.cleanupTimer);
     await this.consumers.closeAll();
     for (const { tail } of this.tails) tail.end();
     this.arrivals.notify();
-    this.listener?.release();
-    if (this.pool && !this.options.client) await this.pool.end();
-    this.pool = undefined;
+    const connected = this.state.made;
+    connected?.listener.release();
+    if (connected && !this.options.client) await connected.pool.end();
   }
 
   private describeServer(): string {
@@ -360,7 +365,8 @@ export class PostgresTransport implements EventTransport {
   }
 
   private async removeExpired(): Promise<void> {
-    await this.ready().query(
+    const { pool } = this.state.connected();
+    await pool.query(
       `WITH expired AS (
          DELETE FROM ${this.names.events}
          WHERE status = 'completed' AND completed_at < now() - make_interval(days => $1) RETURNING id
@@ -370,14 +376,9 @@ export class PostgresTransport implements EventTransport {
     );
   }
 
-  private ready(): Pool {
-    if (this.closed) throw new BrokerStateError('PostgresTransport is closed');
-    if (!this.pool) throw new BrokerStateError('PostgresTransport is not connected: call connect() (EventBroker.start does)');
-    return this.pool;
-  }
-
   private consumerContext(): PostgresConsumerContext {
+    const { pool } = this.state.connected();
     const { ackTimeoutMs, pollIntervalMs } = this.settings;
-    return { pool: this.ready(), names: this.names, ackTimeoutMs, pollIntervalMs, arrivals: this.arrivals, logger: this.logger };
+    return { pool, names: this.names, ackTimeoutMs, pollIntervalMs, arrivals: this.arrivals, logger: this.logger };
   }
 }

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
 import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
-import { BrokerStateError, EventBrokerError } from '../../core/event-broker.errors.js';
+import { EventBrokerError } from '../../core/event-broker.errors.js';
 import { assertPattern, matchPattern } from '../../core/match-pattern.js';
 import { cloudEventCodec } from '../cloud-event.codec.js';
 import type { EventCodec } from '../event-codec.interface.js';
@@ -25,6 +25,7 @@ import { inlineDelivery } from '../inline-delivery.js';
 import { formatDeadLetterId, parseDeadLetterId, unknownDeadLetter } from '../dead-letter-id.js';
 import { LiveTail } from '../live-tail.js';
 import { RunningConsumers } from '../running-consumers.js';
+import { TransportState } from '../transport-state.js';
 import {
   entryFields,
   RedisDeliverySettler,
@@ -132,13 +133,12 @@ export class RedisTransport implements EventTransport {
   private readonly codec: EventCodec;
   private readonly publishes = new WriteBatcher<PendingPublish, string>((batch) => this.append(batch));
   private readonly keys: RedisKeys;
-  private client?: Redis;
   private logger: BrokerLogger = consoleBrokerLogger;
   private readonly consumers = new RunningConsumers();
   private readonly tails = new Set<{ pattern: string; tail: LiveTail<BrokerEvent> }>();
   private tailReader?: Redis;
   private trimTimer?: NodeJS.Timeout;
-  private closed = false;
+  private readonly state = new TransportState<Redis>('RedisTransport');
 
   constructor(private readonly options: RedisTransportOptions = {}) {
     this.settings = resolveOptions('RedisTransport', DEFAULTS, options, OPTION_NAMES);
@@ -150,9 +150,9 @@ export class RedisTransport implements EventTransport {
   }
 
   async connect(context: TransportContext = DEFAULT_TRANSPORT_CONTEXT): Promise<void> {
-    this.assertOpen();
+    this.state.assertOpen();
     this.logger = context.logger;
-    if (this.client) return;
+    if (this.state.made) return;
     const client = this.options.client ?? this.createClient();
     this.watch(client);
     if (!this.options.client) {
@@ -164,7 +164,7 @@ export class RedisTransport implements EventTransport {
         throw new EventBrokerError(`Cannot reach Redis at ${host}:${port}: ${errorMessage(error)}`, { cause: error });
       }
     }
-    this.client = client;
+    this.state.connectedWith(client);
     this.trimTimer = setInterval(() => {
       this.trim().catch((error: unknown) => this.logger.warn(`Could not trim ${this.keys.stream}: ${errorMessage(error)}`));
     }, this.settings.trimIntervalMs);
@@ -172,7 +172,7 @@ export class RedisTransport implements EventTransport {
   }
 
   async publish(event: BrokerEvent, options: PublishOptions = {}): Promise<Delivery[]> {
-    const client = this.connected();
+    const client = this.state.connected();
     const claimGroups = options.claimGroups ?? [];
     const body = this.codec.encode(event);
     const entryId = await this.publishes.add({ event, body, skip: claimGroups.join(',') });
@@ -193,12 +193,12 @@ export class RedisTransport implements EventTransport {
     for (const { event, body, skip } of batch) {
       args.push(body, event.id, event.createdAt.getTime(), event.type, skip, String(event.metadata.traceparent ?? ''));
     }
-    const entryIds = (await PUBLISH.run(this.connected(), [this.keys.stream, this.keys.groups, this.keys.history], args)) as string[];
+    const entryIds = (await PUBLISH.run(this.state.connected(), [this.keys.stream, this.keys.groups, this.keys.history], args)) as string[];
     return entryIds.map((value) => ({ status: 'fulfilled', value }));
   }
 
   async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {
-    const client = this.connected();
+    const client = this.state.connected();
     spec.patterns.forEach((pattern) => assertPattern(pattern));
     await REGISTER_GROUP.run(
       client,
@@ -209,13 +209,13 @@ export class RedisTransport implements EventTransport {
   }
 
   async get(id: string): Promise<BrokerEvent | null> {
-    return historyEvent(this.codec, await this.connected().hgetall(this.keys.event(id)));
+    return historyEvent(this.codec, await this.state.connected().hgetall(this.keys.event(id)));
   }
 
   /** Walks the history from the newest event back until the window of `filter` is full. */
   async list(filter: EventFilter = {}): Promise<BrokerEvent[]> {
     assertEventFilter(filter);
-    const client = this.connected();
+    const client = this.state.connected();
     const wanted = (filter.offset ?? 0) + (filter.limit ?? DEFAULT_LIST_LIMIT);
     const max = filter.until ? filter.until.getTime() : '+inf';
     const min = filter.since ? filter.since.getTime() : '-inf';
@@ -234,7 +234,7 @@ export class RedisTransport implements EventTransport {
   }
 
   async updateStatus(id: string, status: EventStatus, details: StatusDetails = {}): Promise<void> {
-    const client = this.connected();
+    const client = this.state.connected();
     const key = this.keys.event(id);
     if (!(await client.exists(key))) throw new EventBrokerError(`Cannot update the status of event ${id}: no such event in the history`);
     const fields: Record<string, string | number> = { status };
@@ -245,7 +245,7 @@ export class RedisTransport implements EventTransport {
   }
 
   async delete(id: string): Promise<boolean> {
-    const client = this.connected();
+    const client = this.state.connected();
     const [[, deleted]] = ((await client.multi().del(this.keys.event(id)).zrem(this.keys.history, id).exec()) ?? []) as [
       [Error | null, number],
     ];
@@ -254,7 +254,7 @@ export class RedisTransport implements EventTransport {
 
   stream(pattern: string): AsyncIterable<BrokerEvent> {
     assertPattern(pattern);
-    const client = this.connected();
+    const client = this.state.connected();
     const entry = { pattern, tail: new LiveTail<BrokerEvent>(() => this.tails.delete(entry)) };
     this.tails.add(entry);
     if (!this.tailReader) void this.followStream(client);
@@ -262,7 +262,7 @@ export class RedisTransport implements EventTransport {
   }
 
   async deadLetters(filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
-    const client = this.connected();
+    const client = this.state.connected();
     const groups = filter.group !== undefined ? [filter.group] : await client.hkeys(this.keys.groups);
     const pipeline = client.pipeline();
     for (const group of groups) pipeline.xrange(this.keys.dead(group), '-', '+');
@@ -275,7 +275,7 @@ export class RedisTransport implements EventTransport {
   }
 
   async replay(deadLetterId: string): Promise<void> {
-    const client = this.connected();
+    const client = this.state.connected();
     const { key: entryId, group } = parseDeadLetterId(deadLetterId);
     const [found] = STREAM_ID.test(entryId) ? ((await client.xrange(this.keys.dead(group), entryId, entryId)) as StreamEntry[]) : [];
     if (!found) throw unknownDeadLetter(deadLetterId);
@@ -305,7 +305,7 @@ export class RedisTransport implements EventTransport {
   }
 
   async stats(): Promise<RedisTransportStats> {
-    const client = this.connected();
+    const client = this.state.connected();
     const [events, length, groupInfo] = await Promise.all([
       client.zcard(this.keys.history),
       client.xlen(this.keys.stream),
@@ -330,14 +330,12 @@ export class RedisTransport implements EventTransport {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (!this.state.close()) return;
     clearInterval(this.trimTimer);
     await this.consumers.closeAll();
     for (const { tail } of this.tails) tail.end();
     this.tailReader?.disconnect();
-    if (this.client && !this.options.client) this.client.disconnect();
-    this.client = undefined;
+    if (!this.options.client) this.state.made?.disconnect();
   }
 
   private createClient(): Redis {
@@ -350,7 +348,7 @@ export class RedisTransport implements EventTransport {
   private watch(client: Redis): void {
     let lost = false;
     client.on('error', (error: Error) => {
-      if (lost || this.closed) return;
+      if (lost || this.state.closed) return;
       lost = true;
       this.logger.warn(`Redis connection to ${client.options.host}:${client.options.port} lost, reconnecting: ${error.message}`);
     });
@@ -359,16 +357,6 @@ export class RedisTransport implements EventTransport {
       lost = false;
       this.logger.log(`Redis connection to ${client.options.host}:${client.options.port} is back`);
     });
-  }
-
-  private connected(): Redis {
-    this.assertOpen();
-    if (!this.client) throw new BrokerStateError('RedisTransport is not connected: call connect() (EventBroker.start does)');
-    return this.client;
-  }
-
-  private assertOpen(): void {
-    if (this.closed) throw new BrokerStateError('RedisTransport is closed');
   }
 
   private consumerContext(client: Redis): RedisConsumerContext {
@@ -421,7 +409,7 @@ export class RedisTransport implements EventTransport {
     } catch (error) {
       this.logger.warn(`Live tail of ${this.keys.stream} starts at the next new entry: ${errorMessage(error)}`);
     }
-    while (!this.closed && this.tails.size > 0) {
+    while (!this.state.closed && this.tails.size > 0) {
       try {
         const result = (await reader.xread('COUNT', 100, 'BLOCK', this.settings.blockMs, 'STREAMS', this.keys.stream, lastId)) as
           [string, StreamEntry[]][] | null;
@@ -438,7 +426,7 @@ export class RedisTransport implements EventTransport {
           for (const { pattern, tail } of this.tails) if (matchPattern(pattern, event.type)) tail.push({ ...event });
         }
       } catch (error) {
-        if (this.closed) break;
+        if (this.state.closed) break;
         this.logger.warn(`Live tail of ${this.keys.stream} failed, retrying: ${errorMessage(error)}`);
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
@@ -453,7 +441,7 @@ export class RedisTransport implements EventTransport {
    * entry is fetched (a backlog may hold millions).
    */
   private async trim(): Promise<void> {
-    const client = this.connected();
+    const client = this.state.connected();
     const excess = (await client.xlen(this.keys.stream)) - this.settings.maxLen;
     if (excess <= 0) return;
     const groups = (await client.xinfo('GROUPS', this.keys.stream)) as unknown[][];
