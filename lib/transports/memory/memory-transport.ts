@@ -19,6 +19,7 @@ import type {
 } from '../../core/event-transport.interface.js';
 import { unknownDeadLetter } from '../dead-letter-id.js';
 import { LiveTail } from '../live-tail.js';
+import { unknownEvent } from '../unknown-event.js';
 import { SettleOnce, type Settlement } from '../settle-once.js';
 import { TransportState } from '../transport-state.js';
 import type { MemoryTransportOptions } from './memory-transport-options.interface.js';
@@ -194,7 +195,7 @@ export class MemoryTransport implements EventTransport {
 
   async updateStatus(id: string, status: EventStatus, details: StatusDetails = {}): Promise<void> {
     const stored = this.events.get(id);
-    if (!stored) throw new EventBrokerError(`Cannot update the status of event ${id}: no such event in the history`);
+    if (!stored) throw unknownEvent(id);
     this.setStatus(stored.event, status, details);
   }
 

@@ -38,6 +38,7 @@ import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
 import { inlineDelivery } from '../inline-delivery.js';
 import { formatDeadLetterId, parseDeadLetterId, unknownDeadLetter } from '../dead-letter-id.js';
 import { LiveTail } from '../live-tail.js';
+import { unknownEvent } from '../unknown-event.js';
 import { RunningConsumers } from '../running-consumers.js';
 import { TransportState } from '../transport-state.js';
 import { NatsGroupConsumer, publishDeadLetter, recordOutcome, type NatsConsumerContext } from './nats-group-consumer.js';
@@ -264,7 +265,7 @@ export class NatsTransport implements EventTransport {
       if (details.completedAt) record.completedAt = details.completedAt.getTime();
       return true;
     });
-    if (!found) throw new EventBrokerError(`Cannot update the status of event ${id}: no such event in the history`);
+    if (!found) throw unknownEvent(id);
   }
 
   async delete(id: string): Promise<boolean> {

@@ -22,8 +22,11 @@ import { TransportState } from '../transport-state.js';
 import type { OutboxOptions } from './outbox-options.interface.js';
 import { outboxTables } from './outbox-schema.js';
 import { errorMessage } from '../../core/error-message.js';
-import { assertKnownOptions, type OptionNames } from '../../core/known-options.js';
+import type { OptionNames } from '../../core/known-options.js';
+import { resolveOptions } from '../../core/resolve-options.js';
 import { quote } from '../../core/quote-input.js';
+
+const DEFAULTS = { schema: 'event_broker', batchSize: 100, pollIntervalMs: 1000 };
 
 /** Every option of `OutboxOptions`: anything else is refused. */
 const OPTION_NAMES: OptionNames<OutboxOptions> = {
@@ -66,14 +69,14 @@ export class OutboxTransport implements EventTransport {
     readonly inner: EventTransport,
     private readonly options: OutboxOptions = {},
   ) {
-    assertKnownOptions('Outbox', options, OPTION_NAMES);
-    this.schema = options.schema ?? 'event_broker';
-    if (!/^[a-z_][a-z0-9_]*$/.test(this.schema))
-      throw new EventBrokerError(`Outbox option schema must be a lower-case identifier, got ${quote(this.schema)}`);
-    this.table = `"${this.schema}".outbox`;
-    this.channel = `${this.schema}_outbox`;
-    this.batchSize = options.batchSize ?? 100;
-    this.pollIntervalMs = options.pollIntervalMs ?? 1000;
+    const { schema, batchSize, pollIntervalMs } = resolveOptions('Outbox', DEFAULTS, options, OPTION_NAMES);
+    if (!/^[a-z_][a-z0-9_]*$/.test(schema))
+      throw new EventBrokerError(`Outbox option schema must be a lower-case identifier, got ${quote(schema)}`);
+    this.schema = schema;
+    this.table = `"${schema}".outbox`;
+    this.channel = `${schema}_outbox`;
+    this.batchSize = batchSize;
+    this.pollIntervalMs = pollIntervalMs;
   }
 
   get type(): string {

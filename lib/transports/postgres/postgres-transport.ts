@@ -22,6 +22,7 @@ import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
 import { inlineDelivery } from '../inline-delivery.js';
 import { formatDeadLetterId, parseDeadLetterId, unknownDeadLetter } from '../dead-letter-id.js';
 import { LiveTail } from '../live-tail.js';
+import { unknownEvent } from '../unknown-event.js';
 import { RunningConsumers } from '../running-consumers.js';
 import { TransportState } from '../transport-state.js';
 import { WriteBatcher } from '../write-batcher.js';
@@ -234,7 +235,7 @@ export class PostgresTransport implements EventTransport {
        WHERE id = $1`,
       [id, status, details.error ?? null, details.processedAt ?? null, details.completedAt ?? null],
     );
-    if (!rowCount) throw new EventBrokerError(`Cannot update the status of event ${id}: no such event in the history`);
+    if (!rowCount) throw unknownEvent(id);
   }
 
   async delete(id: string): Promise<boolean> {

@@ -24,6 +24,7 @@ import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
 import { inlineDelivery } from '../inline-delivery.js';
 import { formatDeadLetterId, parseDeadLetterId, unknownDeadLetter } from '../dead-letter-id.js';
 import { LiveTail } from '../live-tail.js';
+import { unknownEvent } from '../unknown-event.js';
 import { RunningConsumers } from '../running-consumers.js';
 import { TransportState } from '../transport-state.js';
 import {
@@ -236,7 +237,7 @@ export class RedisTransport implements EventTransport {
   async updateStatus(id: string, status: EventStatus, details: StatusDetails = {}): Promise<void> {
     const client = this.state.connected();
     const key = this.keys.event(id);
-    if (!(await client.exists(key))) throw new EventBrokerError(`Cannot update the status of event ${id}: no such event in the history`);
+    if (!(await client.exists(key))) throw unknownEvent(id);
     const fields: Record<string, string | number> = { status };
     if (details.error !== undefined) fields.error = details.error;
     if (details.processedAt) fields.processedAt = details.processedAt.getTime();

@@ -20,6 +20,7 @@ import {
 } from 'nestjs-event-broker';
 import {
   assertEventFilter,
+  assertPattern,
   DEFAULT_TRANSPORT_CONTEXT,
   inlineDelivery,
   LiveTail,
@@ -28,14 +29,10 @@ import {
   parseDeadLetterId,
   RunningConsumers,
   unknownDeadLetter,
+  unknownEvent,
 } from 'nestjs-event-broker/transport-kit';
 import type { LogEngine } from './log-engine.js';
 import { LogGroupConsumer } from './log-group-consumer.js';
-
-/** Throws `InvalidPatternError` for a pattern that can never match. */
-function assertPatterns(patterns: readonly string[]): void {
-  for (const pattern of patterns) matchPattern(pattern, '');
-}
 
 /** A transport over a `LogEngine`: one object per process, the engine is the store they share. */
 export class LogTransport implements EventTransport {
@@ -72,7 +69,7 @@ export class LogTransport implements EventTransport {
 
   async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {
     this.assertOpen();
-    assertPatterns(spec.patterns);
+    spec.patterns.forEach((pattern) => assertPattern(pattern));
     this.engine.join(spec.group, spec.patterns, spec.fromBeginning ?? false);
     return this.consumers.start(new LogGroupConsumer(this.engine, spec, onDelivery, flow, this.logger, this.leaseMs));
   }
@@ -91,7 +88,7 @@ export class LogTransport implements EventTransport {
 
   async updateStatus(id: string, status: EventStatus, details: StatusDetails = {}): Promise<void> {
     this.assertOpen();
-    if (!this.engine.history.has(id)) throw new Error(`Cannot update the status of event ${id}: no such event in the history`);
+    if (!this.engine.history.has(id)) throw unknownEvent(id);
     this.engine.update(id, { ...details, status });
   }
 
@@ -102,7 +99,7 @@ export class LogTransport implements EventTransport {
 
   stream(pattern: string): AsyncIterable<BrokerEvent> {
     this.assertOpen();
-    assertPatterns([pattern]);
+    assertPattern(pattern);
     const follow = (event: BrokerEvent): void => {
       if (matchPattern(pattern, event.type)) tail.push(event);
     };
