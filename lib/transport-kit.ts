@@ -10,4 +10,5 @@ export type { ReceivedMessage } from './transports/received-message.interface.js
 export { RunningConsumers } from './transports/running-consumers.js';
 export { SettleOnce, type Settlement } from './transports/settle-once.js';
 export { unknownEvent } from './transports/unknown-event.js';
+export { UNREADABLE_MESSAGE_TYPE, unreadableMessageEvent } from './transports/unreadable-message-event.js';
 export { WriteBatcher } from './transports/write-batcher.js';

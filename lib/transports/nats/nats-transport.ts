@@ -38,6 +38,7 @@ import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
 import { inlineDelivery } from '../inline-delivery.js';
 import { formatDeadLetterId, parseDeadLetterId, unknownDeadLetter } from '../dead-letter-id.js';
 import { LiveTail } from '../live-tail.js';
+import { unreadableMessageEvent } from '../unreadable-message-event.js';
 import { unknownEvent } from '../unknown-event.js';
 import { RunningConsumers } from '../running-consumers.js';
 import { TransportState } from '../transport-state.js';
@@ -96,8 +97,6 @@ const OPTION_NAMES: OptionNames<NatsTransportOptions> = {
 };
 
 type Settings = typeof DEFAULTS;
-
-const MALFORMED_TYPE = 'eventbroker.message.malformed';
 
 /** What `connect` made: the connection, its JetStream clients and the key-value buckets. */
 interface NatsConnected {
@@ -463,18 +462,7 @@ export class NatsTransport implements EventTransport {
       event.error = error;
       event.retryCount = attempts - 1;
     } catch {
-      event = {
-        id: `${this.deadLetterStream}:${stored.seq}`,
-        source: 'system',
-        type: MALFORMED_TYPE,
-        status: 'failed',
-        payload: { body: stored.string() },
-        instanceId: '',
-        createdAt: deadLetteredAt,
-        metadata: {},
-        retryCount: 0,
-        error,
-      };
+      event = unreadableMessageEvent(`${this.deadLetterStream}:${stored.seq}`, stored.string(), error, deadLetteredAt);
     }
     return { id: formatDeadLetterId(String(stored.seq), group), event, group, error, attempts, deadLetteredAt };
   }

@@ -24,6 +24,7 @@ import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
 import { inlineDelivery } from '../inline-delivery.js';
 import { formatDeadLetterId, parseDeadLetterId, unknownDeadLetter } from '../dead-letter-id.js';
 import { LiveTail } from '../live-tail.js';
+import { unreadableMessageEvent } from '../unreadable-message-event.js';
 import { unknownEvent } from '../unknown-event.js';
 import { RunningConsumers } from '../running-consumers.js';
 import { TransportState } from '../transport-state.js';
@@ -81,8 +82,6 @@ const OPTION_NAMES: OptionNames<RedisTransportOptions> = {
 
 type Settings = typeof DEFAULTS;
 
-/** The type of dead letters that hold a message nobody could read. */
-const MALFORMED_TYPE = 'eventbroker.message.malformed';
 const HISTORY_CHUNK = 200;
 const STREAM_ID = /^\d+-\d+$/;
 
@@ -373,18 +372,7 @@ export class RedisTransport implements EventTransport {
       event.error = fields.error;
       event.retryCount = Math.max(0, Number(fields.attempts) - 1);
     } catch {
-      event = {
-        id: fields.entry ?? entryId,
-        source: 'system',
-        type: MALFORMED_TYPE,
-        status: 'failed',
-        payload: { body: fields.event ?? null },
-        instanceId: '',
-        createdAt: new Date(Number(fields.at)),
-        metadata: {},
-        retryCount: 0,
-        error: fields.error,
-      };
+      event = unreadableMessageEvent(fields.entry ?? entryId, fields.event ?? null, fields.error ?? '', new Date(Number(fields.at)));
     }
     return {
       id: formatDeadLetterId(entryId, group),
