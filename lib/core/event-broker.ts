@@ -76,7 +76,7 @@ function requireTransport(transport: EventTransport | undefined): EventTransport
     throw new EventBrokerError('EventBroker option transport is required: give an EventTransport (new MemoryTransport(), for one)');
   if (typeof transport !== 'object' || typeof transport.connect !== 'function' || typeof transport.consume !== 'function')
     throw new EventBrokerError(
-      `EventBroker option transport must be an EventTransport, got ${typeof transport === 'string' ? `"${transport}"` : typeof transport}`,
+      `EventBroker option transport must be an EventTransport, got ${typeof transport === 'string' ? quote(transport) : typeof transport}`,
     );
   return transport;
 }

@@ -51,7 +51,7 @@ export abstract class GroupConsumer<M> implements Consumer {
    */
   protected abstract receive(count: number, signal: AbortSignal): Promise<void>;
   protected abstract ack(received: ReceivedMessage<M>, event: BrokerEvent): Promise<void>;
-  /** Makes the pair due again after `delayMs`; `attempt` is the attempt that failed. */
+  /** Makes the pair due again after `delayMs`; `received.attempt` is the attempt that failed. */
   protected abstract retryLater(received: ReceivedMessage<M>, event: BrokerEvent, delayMs: number): Promise<void>;
   /** Moves the pair to the dead letters; `event` is missing when the message could not be read. */
   protected abstract deadLetter(received: ReceivedMessage<M>, error: string, attempts: number, event?: BrokerEvent): Promise<void>;
@@ -121,7 +121,7 @@ export abstract class GroupConsumer<M> implements Consumer {
       }
       const event = received.event ?? (await this.decode(received));
       if (!event) continue;
-      if (matchAnyPattern(patterns, event.type)) handedOut.push({ received, event });
+      if (received.routed || matchAnyPattern(patterns, event.type)) handedOut.push({ received, event });
       else passed.push(received.message);
     }
     if (passed.length > 0) await this.pass(passed);

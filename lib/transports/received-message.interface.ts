@@ -6,7 +6,7 @@ export interface ReceivedMessage<M> {
   readonly message: M;
   /** Unique among the group's unsettled messages. */
   readonly key: string;
-  /** Names the message in logs: `entry 1-0`, `message 7 on events.a.b`. */
+  /** Names the message in logs, after `Unreadable message`: an entry id, `7 on events.a.b`. */
   readonly description: string;
   /** 1 on the first delivery of the pair, then one more per redelivery. */
   readonly attempt: number;
@@ -14,6 +14,12 @@ export interface ReceivedMessage<M> {
   readonly body?: string;
   /** The event, when the transport stores events already decoded; otherwise decoded from `body`. */
   readonly event?: BrokerEvent;
+  /**
+   * The engine routed it to this group when it was stored (a table's routing by the group's
+   * patterns then): the consumer does not match it against the group's patterns again, which may
+   * have changed since.
+   */
+  readonly routed?: boolean;
   /** The one group the publisher meant it for (a delivery the publisher handled inline). */
   readonly only?: string;
   /** Groups the publisher handled inline: their consumers pass it by. */

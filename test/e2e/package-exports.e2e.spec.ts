@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import * as api from '../../lib/index.js';
 
@@ -35,6 +35,9 @@ describe('the package root', () => {
       expect(`${specifier}: ${cjs} ${esm}`).toBe(`${specifier}: true true`);
     }
     expect(() => runNode(['-e', "require('nestjs-event-broker/core/event-broker')"])).toThrow(/ERR_PACKAGE_PATH_NOT_EXPORTED/);
+    const { exports } = JSON.parse(readFileSync('package.json', 'utf8')) as { exports: Record<string, unknown> };
+    const folders = readdirSync('lib', { withFileTypes: true }).filter((entry) => entry.isDirectory());
+    expect(folders.map((folder) => folder.name).filter((name) => exports[`./${name}/*`] !== null)).toEqual([]);
   });
 
   it('loads no client library of a durable transport from the root', () => {

@@ -138,12 +138,18 @@ export class NatsGroupConsumer extends GroupConsumer<JsMsg> {
 
   /** Ends the mark of a settled message: the time its handler started, once its mark is written. */
   private async settleMark(message: JsMsg): Promise<number> {
+    const mark = this.stopMark(message);
+    await mark?.marking;
+    return mark?.startedAt ?? Date.now();
+  }
+
+  /** Stops the mark's timer, as soon as its delivery settles: a mark still to come is not written. */
+  private stopMark(message: JsMsg): ProcessingMark | undefined {
     const mark = this.marks.get(message);
-    if (!mark) return Date.now();
+    if (!mark) return undefined;
     this.marks.delete(message);
     clearTimeout(mark.timer);
-    await mark.marking;
-    return mark.startedAt;
+    return mark;
   }
 
   /** Records that the handler of `event` has been running since `startedAt`. */
@@ -185,12 +191,14 @@ export class NatsGroupConsumer extends GroupConsumer<JsMsg> {
     attempts: number,
     event?: BrokerEvent,
   ): Promise<void> {
+    const mark = this.stopMark(message);
     await publishDeadLetter(this.context, this.spec.group, body ?? '', error, attempts);
     if (!event) {
       message.ack();
       return;
     }
-    const startedAt = await this.settleMark(message);
+    await mark?.marking;
+    const startedAt = mark?.startedAt ?? Date.now();
     await recordOutcome(this.context.history, event.id, this.spec.group, { outcome: 'failed', error, retryCount: attempts - 1, startedAt });
     message.term();
   }
@@ -206,8 +214,7 @@ export class NatsGroupConsumer extends GroupConsumer<JsMsg> {
   /** Naks the messages without delay, so another instance takes them over at once. */
   protected async giveBack(messages: readonly JsMsg[]): Promise<void> {
     for (const message of messages) {
-      clearTimeout(this.marks.get(message)?.timer);
-      this.marks.delete(message);
+      this.stopMark(message);
       message.nak();
     }
   }

@@ -90,6 +90,7 @@ export class OutboxTransport implements EventTransport {
   async connect(context: TransportContext = DEFAULT_TRANSPORT_CONTEXT): Promise<void> {
     this.state.assertOpen();
     this.logger = context.logger;
+    if (this.state.made) return;
     await this.inner.connect(context);
     const pool = this.options.client ?? new pg.Pool(this.options.pool ?? { connectionString: this.options.connectionString });
     pool.on('error', (error) => this.logger.warn(`Outbox pool error: ${error.message}`));

@@ -83,9 +83,10 @@ export class PostgresSettler {
    * what committed before it). They travel as one simple query: one round trip, hence the values
    * written into them as literals.
    *
-   * No deadlock to retry: every settle (ack, retry, dead letter) takes event rows first, in id
-   * order, and only then its delivery rows; a claim takes delivery rows first but skips, never
-   * waits for, rows others hold; a replay changes only failed deliveries, which no settle touches.
+   * No deadlock to retry: every settle (ack, retry, dead letter) and `delete` take event rows
+   * first, in id order, and only then delivery rows; a claim, the lease heartbeat and a release
+   * take delivery rows without ever waiting for one another holds (`SKIP LOCKED`); a replay changes
+   * only failed deliveries, which no settle touches.
    */
   private async inTransaction(eventIds: readonly string[], statements: readonly string[]): Promise<void> {
     const locking = `SELECT 1 FROM ${this.context.names.events} WHERE id IN (${eventIds.map(escapeLiteral).join(', ')}) ORDER BY id FOR UPDATE`;
@@ -161,7 +162,14 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
       [this.spec.group, count, this.spec.consumerName, this.context.ackTimeoutMs],
     );
     await this.dispatch(
-      rows.map((row) => ({ message: row.id, key: row.id, description: `event ${row.id}`, attempt: row.attempts, event: rowEvent(row) })),
+      rows.map((row) => ({
+        message: row.id,
+        key: row.id,
+        description: `event ${row.id}`,
+        attempt: row.attempts,
+        event: rowEvent(row),
+        routed: true,
+      })),
     );
     return rows.length;
   }
@@ -178,25 +186,31 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
     return this.settler.deadLetter(eventId, this.spec.group, error, attempts);
   }
 
-  /** Deliveries routed when the group had other patterns: done without handling. */
-  protected async pass(eventIds: readonly string[]): Promise<void> {
-    await Promise.all(eventIds.map((eventId) => this.settler.ack(eventId, this.spec.group)));
-  }
+  /** Every delivery row is routed to its group by the table's trigger: none is passed by. */
+  protected async pass(): Promise<void> {}
 
+  /** A row being settled right now is skipped: it needs no lease, and waiting for it could deadlock with the settle. */
   protected async renewLeases(eventIds: readonly string[]): Promise<void> {
     await this.context.pool.query(
       `UPDATE ${this.context.names.deliveries} SET locked_until = now() + make_interval(secs => $4::double precision / 1000)
-       WHERE group_name = $1 AND event_id = ANY ($2) AND state = 'processing' AND locked_by = $3`,
+       WHERE group_name = $1 AND event_id IN (${this.ownRows()})`,
       [this.spec.group, eventIds, this.spec.consumerName, this.context.ackTimeoutMs],
     );
   }
 
-  /** Makes the deliveries due at once, so another instance takes them over. */
+  /** Makes the deliveries due at once, so another instance takes them over; one being settled now is left to its settle. */
   protected async giveBack(eventIds: readonly string[]): Promise<void> {
     await this.context.pool.query(
       `UPDATE ${this.context.names.deliveries} SET state = 'pending', locked_by = NULL, locked_until = NULL, next_attempt_at = now()
-       WHERE group_name = $1 AND event_id = ANY ($2) AND state = 'processing' AND locked_by = $3`,
+       WHERE group_name = $1 AND event_id IN (${this.ownRows()})`,
       [this.spec.group, eventIds, this.spec.consumerName],
     );
+  }
+
+  /** The rows of `$2` this consumer holds in group `$1` (as `$3`) that no other transaction has locked. */
+  private ownRows(): string {
+    return `SELECT event_id FROM ${this.context.names.deliveries}
+       WHERE group_name = $1 AND event_id = ANY ($2) AND state = 'processing' AND locked_by = $3
+       ORDER BY event_id FOR UPDATE SKIP LOCKED`;
   }
 }

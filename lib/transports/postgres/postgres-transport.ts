@@ -241,7 +241,10 @@ export class PostgresTransport implements EventTransport {
   async delete(id: string): Promise<boolean> {
     const { pool } = this.state.connected();
     const { rowCount } = await pool.query(
-      `WITH gone AS (DELETE FROM ${this.names.deliveries} WHERE event_id = $1) DELETE FROM ${this.names.events} WHERE id = $1`,
+      // The event row first, as a settle locks it: the other order could deadlock with one.
+      `WITH locked AS (SELECT id FROM ${this.names.events} WHERE id = $1 FOR UPDATE),
+       gone AS (DELETE FROM ${this.names.deliveries} WHERE event_id IN (SELECT id FROM locked))
+       DELETE FROM ${this.names.events} WHERE id IN (SELECT id FROM locked)`,
       [id],
     );
     return (rowCount ?? 0) > 0;

@@ -63,7 +63,7 @@ async function runPending(client: PoolClient, target: VersionedTables): Promise<
   await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`nestjs-event-broker:${schema}`]);
   // Set once the advisory lock is held: waiting for another starting instance is not a deadlock risk.
   await client.query(
-    `SELECT set_config('lock_timeout', (SELECT (setting::bigint / 2)::text FROM pg_settings WHERE name = 'deadlock_timeout'), true)`,
+    `SELECT set_config('lock_timeout', (SELECT greatest(1, setting::bigint / 2)::text FROM pg_settings WHERE name = 'deadlock_timeout'), true)`,
   );
   await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
   await client.query(
