@@ -1,8 +1,13 @@
+/** Totals or per-event counts of server operations, by what was counted (see operations.ts). */
+export type Operations = Record<string, number>;
+
 /** What one run of one side measured. */
 export interface Measurement {
   eventsPerSecond: number;
   p50Ms?: number;
   p99Ms?: number;
+  /** Server operations per event, on the throughput rows of the wire transports. */
+  operations?: Operations;
 }
 
 export function percentile(sorted: readonly number[], fraction: number): number {

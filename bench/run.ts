@@ -1,6 +1,7 @@
-// npm run bench [-- --quick] [-- --only=memory,redis]: throughput, latency and memory of each transport, next to what a
-// user would otherwise use, run in the same process; prints a table of ratios and writes
-// bench/results/latest.json.
+// npm run bench [-- --quick] [-- --only=memory,redis] [-- --profile=redis]: throughput, latency and memory of each
+// transport, next to what a user would otherwise use, run in the same process; prints a table of
+// ratios and server operations per event and writes bench/results/latest.json. --profile runs only
+// the first row whose name holds the given text, under the CPU profiler.
 import 'reflect-metadata';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { NestFactory } from '@nestjs/core';
 import { EventEmitter2, EventEmitterModule, OnEvent as OnEmitterEvent } from '@nestjs/event-emitter';
 import { Transport } from '@nestjs/microservices';
 import { Redis } from 'ioredis';
-import { AckPolicy, connect as connectNats, DeliverPolicy, type JetStreamManager, type NatsConnection } from 'nats';
+import { AckPolicy, connect as connectNats, DeliverPolicy, type JetStreamManager } from 'nats';
 import pg from 'pg';
 import {
   EventBroker,
@@ -26,7 +27,9 @@ import {
 import { NatsTransport } from 'nestjs-event-broker/nats';
 import { PostgresTransport } from 'nestjs-event-broker/postgres';
 import { RedisTransport } from 'nestjs-event-broker/redis';
+import { profiled } from './cpu-profile.js';
 import { latency, payload, throughput, until, type Measurement } from './measure.js';
+import { countNats, countPostgres, countRedis, formatOperations, OPERATIONS_LEGEND } from './operations.js';
 import { deleteRedisKeys } from './redis-keys.js';
 import { AT_MOST_ONCE_NOTE, microservicesEmit, oursInNestApp, type PeerRun } from './microservices-peers.js';
 
@@ -41,6 +44,29 @@ const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const quiet = { log() {}, warn() {}, error() {} };
 const peerRun: PeerRun = { count: COUNT, window: WINDOW };
+const RESULTS = 'bench/results';
+
+function option(name: string): string | undefined {
+  return process.argv.find((argument) => argument.startsWith(`--${name}=`))?.slice(name.length + 3);
+}
+const profileTarget = option('profile')?.toLowerCase();
+let profiledRow: string | undefined;
+
+/** Whether the row runs: every row does, but under --profile only the first whose name holds its text. */
+function runs(name: string, profilable = true): boolean {
+  if (profileTarget === undefined) return true;
+  if (profiledRow === undefined && profilable && name.toLowerCase().includes(profileTarget)) profiledRow = name;
+  return profiledRow === name;
+}
+
+/** One side of a row, under the CPU profiler when it is the row --profile chose. */
+async function side<T>(row: string, which: 'ours' | 'theirs', run: () => Promise<T>): Promise<T> {
+  if (row !== profiledRow) return run();
+  const slug = row.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '');
+  mkdirSync(RESULTS, { recursive: true });
+  console.log(`${row}, ${which}:`);
+  return profiled(`${RESULTS}/${slug}.${which}.cpuprofile`, run);
+}
 
 interface Row {
   name: string;
@@ -48,6 +74,7 @@ interface Row {
   theirs: string;
   ratio: string;
   target: string;
+  ops: string;
 }
 const rows: Row[] = [];
 const results: Record<string, unknown> = { quick, count: COUNT, node: process.version, at: new Date().toISOString() };
@@ -68,6 +95,7 @@ function record(name: string, ours: Measurement, theirs: Measurement | undefined
           : target === undefined || ratio === undefined
             ? ''
             : `${ratio >= target ? 'met' : 'MISSED'} (>= ${target}x)`,
+    ops: ours.operations || theirs?.operations ? `${formatOperations(ours.operations)} | ${formatOperations(theirs?.operations)}` : '',
   });
   results[name] = { ours, theirs, ratio };
 }
@@ -79,13 +107,15 @@ function notMeasured(name: string, error: unknown): void {
     theirs: '',
     ratio: '',
     target: '',
+    ops: '',
   });
 }
 
 /** A row against @nestjs/microservices; its failure (a dropped message, say) is reported in the row, not by the section. */
 async function microservicesRow(name: string, ours: () => Promise<Measurement>, theirs: () => Promise<Measurement>): Promise<void> {
+  if (!runs(name)) return;
   try {
-    record(name, await ours(), await theirs(), AT_MOST_ONCE_NOTE);
+    record(name, await side(name, 'ours', ours), await side(name, 'theirs', theirs), AT_MOST_ONCE_NOTE);
   } catch (error) {
     notMeasured(name, error);
   }
@@ -165,27 +195,33 @@ async function nestApp(module: object): Promise<INestApplicationContext> {
 
 async function memoryRows(): Promise<void> {
   for (const size of SIZES) {
+    const name = `memory ${size} B vs @nestjs/event-emitter`;
+    if (!runs(name)) continue;
     const ours = await nestApp(BrokerApp);
     nestHandled = 0;
     const publisher = ours.get(EventPublisher);
-    const oursResult = await throughput(
-      COUNT,
-      WINDOW,
-      (n) => publisher.publish('bench.events.create', payload(size, n)),
-      () => nestHandled,
+    const oursResult = await side(name, 'ours', () =>
+      throughput(
+        COUNT,
+        WINDOW,
+        (n) => publisher.publish('bench.events.create', payload(size, n)),
+        () => nestHandled,
+      ),
     );
     await ours.close();
     const theirs = await nestApp(EmitterApp);
     nestHandled = 0;
     const emitter = theirs.get(EventEmitter2);
-    const theirsResult = await throughput(
-      COUNT,
-      WINDOW,
-      async (n) => void emitter.emit('bench.events.create', payload(size, n)),
-      () => nestHandled,
+    const theirsResult = await side(name, 'theirs', () =>
+      throughput(
+        COUNT,
+        WINDOW,
+        async (n) => void emitter.emit('bench.events.create', payload(size, n)),
+        () => nestHandled,
+      ),
     );
     await theirs.close();
-    record(`memory ${size} B vs @nestjs/event-emitter`, oursResult, theirsResult, 1.0);
+    record(name, oursResult, theirsResult, 1.0);
   }
 }
 
@@ -223,19 +259,27 @@ async function rawRedis(size: number): Promise<Measurement> {
 
 async function redisRows(): Promise<void> {
   for (const size of SIZES) {
+    const name = `redis ${size} B vs raw ioredis loop`;
+    if (!runs(name)) continue;
     const keyPrefix = `bench-${randomUUID().slice(0, 8)}`;
-    const ours = await oursOn(new RedisTransport({ url: REDIS_URL, keyPrefix, blockMs: 100 }), size);
-    record(`redis ${size} B vs raw ioredis loop`, ours, await rawRedis(size), 0.8);
+    const ours = await side(name, 'ours', () =>
+      countRedis(REDIS_URL, COUNT, () => oursOn(new RedisTransport({ url: REDIS_URL, keyPrefix, blockMs: 100 }), size)),
+    );
+    const theirs = await side(name, 'theirs', () => countRedis(REDIS_URL, COUNT, () => rawRedis(size)));
+    record(name, ours, theirs, 0.8);
     await deleteRedisKeys(REDIS_URL, keyPrefix);
   }
-  const keyPrefix = `bench-${randomUUID().slice(0, 8)}`;
-  record(
-    'redis latency at 1000/s',
-    await oursLatency(new RedisTransport({ url: REDIS_URL, keyPrefix, blockMs: 100 })),
-    undefined,
-    undefined,
-  );
-  await deleteRedisKeys(REDIS_URL, keyPrefix);
+  const latencyRow = 'redis latency at 1000/s';
+  if (runs(latencyRow)) {
+    const keyPrefix = `bench-${randomUUID().slice(0, 8)}`;
+    record(
+      latencyRow,
+      await side(latencyRow, 'ours', () => oursLatency(new RedisTransport({ url: REDIS_URL, keyPrefix, blockMs: 100 }))),
+      undefined,
+      undefined,
+    );
+    await deleteRedisKeys(REDIS_URL, keyPrefix);
+  }
   const { hostname, port } = new URL(REDIS_URL);
   for (const size of SIZES) {
     const peerPrefix = `bench-${randomUUID().slice(0, 8)}`;
@@ -249,7 +293,9 @@ async function redisRows(): Promise<void> {
 }
 
 // ---- NATS vs a raw JetStream publish + pull-consume loop ----
-async function rawNats(connection: NatsConnection, size: number): Promise<Measurement> {
+/** On a connection of its own, closed when done: its counts are the loop's. */
+async function rawNats(size: number): Promise<Measurement> {
+  const connection = await connectNats({ servers: NATS_URL });
   const name = `BENCHRAW_${randomUUID().slice(0, 8)}`;
   const jsm = await connection.jetstreamManager();
   await jsm.streams.add({ name, subjects: [`${name}.>`] });
@@ -274,29 +320,46 @@ async function rawNats(connection: NatsConnection, size: number): Promise<Measur
   messages.stop();
   await consuming;
   await jsm.streams.delete(name);
-  return measured;
+  await connection.flush();
+  const counted = countNats(connection, COUNT, measured);
+  await connection.close();
+  return counted;
+}
+
+/** Our broker on a connection of its own, which the transport leaves open: its counts are ours. */
+async function oursOnNats(stream: string, size: number): Promise<Measurement> {
+  const connection = await connectNats({ servers: NATS_URL });
+  const measured = await oursOn(new NatsTransport({ connection, stream, subjectPrefix: stream.toLowerCase(), fetchExpiresMs: 1000 }), size);
+  await connection.flush();
+  const counted = countNats(connection, COUNT, measured);
+  await connection.close();
+  return counted;
 }
 
 async function natsRows(): Promise<void> {
   const connection = await connectNats({ servers: NATS_URL });
   const jsm = await connection.jetstreamManager();
   for (const size of SIZES) {
+    const name = `nats ${size} B vs raw JetStream loop`;
+    if (!runs(name)) continue;
     const stream = `BENCH_${randomUUID().slice(0, 8)}`;
-    const ours = await oursOn(
-      new NatsTransport({ servers: NATS_URL, stream, subjectPrefix: stream.toLowerCase(), fetchExpiresMs: 1000 }),
-      size,
-    );
-    record(`nats ${size} B vs raw JetStream loop`, ours, await rawNats(connection, size), 0.8);
+    const ours = await side(name, 'ours', () => oursOnNats(stream, size));
+    record(name, ours, await side(name, 'theirs', () => rawNats(size)), 0.8);
     await deleteNatsStreams(jsm, stream);
   }
-  const stream = `BENCH_${randomUUID().slice(0, 8)}`;
-  record(
-    'nats latency at 1000/s',
-    await oursLatency(new NatsTransport({ servers: NATS_URL, stream, subjectPrefix: stream.toLowerCase(), fetchExpiresMs: 1000 })),
-    undefined,
-    undefined,
-  );
-  await deleteNatsStreams(jsm, stream);
+  const latencyRow = 'nats latency at 1000/s';
+  if (runs(latencyRow)) {
+    const stream = `BENCH_${randomUUID().slice(0, 8)}`;
+    record(
+      latencyRow,
+      await side(latencyRow, 'ours', () =>
+        oursLatency(new NatsTransport({ servers: NATS_URL, stream, subjectPrefix: stream.toLowerCase(), fetchExpiresMs: 1000 })),
+      ),
+      undefined,
+      undefined,
+    );
+    await deleteNatsStreams(jsm, stream);
+  }
   for (const size of SIZES) {
     const peerStream = `BENCH_${randomUUID().slice(0, 8)}`;
     await microservicesRow(
@@ -320,8 +383,11 @@ async function deleteNatsStreams(jsm: JetStreamManager, stream: string): Promise
 }
 
 // ---- PostgreSQL vs a raw pg insert + SKIP LOCKED loop ----
-async function rawPostgres(pool: pg.Pool, size: number): Promise<Measurement> {
-  const table = `bench_raw_${randomUUID().slice(0, 8)}`;
+/** In `schema`, on a pool of its own named after it and ended when done, so that its counts can be read. */
+async function rawPostgres(schema: string, size: number): Promise<Measurement> {
+  const pool = new pg.Pool({ connectionString: DATABASE_URL, application_name: schema });
+  const table = `"${schema}".events`;
+  await pool.query(`CREATE SCHEMA "${schema}"`);
   await pool.query(`CREATE TABLE ${table} (seq bigserial PRIMARY KEY, payload jsonb NOT NULL, done boolean NOT NULL DEFAULT false)`);
   let handled = 0;
   let running = true;
@@ -342,41 +408,60 @@ async function rawPostgres(pool: pg.Pool, size: number): Promise<Measurement> {
   );
   running = false;
   await consuming;
-  await pool.query(`DROP TABLE ${table}`);
+  await pool.end();
   return measured;
 }
 
 async function postgresRows(): Promise<void> {
   const pool = new pg.Pool({ connectionString: DATABASE_URL });
   for (const size of SIZES) {
+    const name = `postgres ${size} B vs raw pg SKIP LOCKED loop`;
+    if (!runs(name)) continue;
     const schema = `bench_${randomUUID().slice(0, 8)}`;
-    const ours = await oursOn(new PostgresTransport({ connectionString: DATABASE_URL, schema, pollIntervalMs: 100 }), size);
-    record(`postgres ${size} B vs raw pg SKIP LOCKED loop`, ours, await rawPostgres(pool, size), 0.5);
+    const ours = await side(name, 'ours', () =>
+      countPostgres(pool, schema, COUNT, () =>
+        oursOn(
+          new PostgresTransport({ pool: { connectionString: DATABASE_URL, application_name: schema }, schema, pollIntervalMs: 100 }),
+          size,
+        ),
+      ),
+    );
+    const rawSchema = `bench_raw_${randomUUID().slice(0, 8)}`;
+    const theirs = await side(name, 'theirs', () => countPostgres(pool, rawSchema, COUNT, () => rawPostgres(rawSchema, size)));
+    record(name, ours, theirs, 0.5);
+    for (const done of [schema, rawSchema]) await pool.query(`DROP SCHEMA "${done}" CASCADE`);
+  }
+  const latencyRow = 'postgres latency at 1000/s';
+  if (runs(latencyRow)) {
+    const schema = `bench_${randomUUID().slice(0, 8)}`;
+    record(
+      latencyRow,
+      await side(latencyRow, 'ours', () =>
+        oursLatency(new PostgresTransport({ connectionString: DATABASE_URL, schema, pollIntervalMs: 100 })),
+      ),
+      undefined,
+      undefined,
+    );
     await pool.query(`DROP SCHEMA "${schema}" CASCADE`);
   }
-  const schema = `bench_${randomUUID().slice(0, 8)}`;
-  record(
-    'postgres latency at 1000/s',
-    await oursLatency(new PostgresTransport({ connectionString: DATABASE_URL, schema, pollIntervalMs: 100 })),
-    undefined,
-    undefined,
-  );
-  await pool.query(`DROP SCHEMA "${schema}" CASCADE`);
   await pool.end();
 }
 
 // ---- memory: a backlog behind a slow handler; bootstrap of 1 000 handlers ----
 async function backlogRss(): Promise<void> {
+  const name = `peak RSS, ${BACKLOG} events backlogged on Redis behind a slow handler`;
+  if (!runs(name, false)) return;
   const output = execFileSync(process.execPath, [fileURLToPath(new URL('./backlog-rss.js', import.meta.url)), String(BACKLOG)], {
     encoding: 'utf8',
   });
   const { peakRssMb, handledMeanwhile } = JSON.parse(output) as { peakRssMb: number; handledMeanwhile: number };
   rows.push({
-    name: `peak RSS, ${BACKLOG} events backlogged on Redis behind a slow handler`,
+    name,
     ours: `${peakRssMb} MB`,
     theirs: '',
     ratio: '',
     target: `${peakRssMb < 150 ? 'met' : 'MISSED'} (< 150 MB)`,
+    ops: '',
   });
   results.backlogPeakRssMb = peakRssMb;
   results.backlogHandledMeanwhile = handledMeanwhile;
@@ -384,19 +469,24 @@ async function backlogRss(): Promise<void> {
 
 /** Peak RSS while 100 000 events go through the memory transport, async mode, to one handler. */
 async function memoryRss(): Promise<void> {
+  const name = 'peak RSS, 100 000 events through memory to one handler';
+  if (!runs(name, false)) return;
   const output = execFileSync(process.execPath, [fileURLToPath(new URL('./memory-rss.js', import.meta.url))], { encoding: 'utf8' });
   const mb = (JSON.parse(output) as { peakRssMb: number }).peakRssMb;
   rows.push({
-    name: 'peak RSS, 100 000 events through memory to one handler',
+    name,
     ours: `${mb} MB`,
     theirs: '',
     ratio: '',
     target: `${mb < 200 ? 'met' : 'MISSED'} (< 200 MB)`,
+    ops: '',
   });
   results.memoryPeakRssMb = mb;
 }
 
 async function bootstrap1000(): Promise<void> {
+  const name = 'bootstrap with 1 000 @OnEvent handlers (create + init)';
+  if (!runs(name)) return;
   const providers = Array.from({ length: 1000 }, (_, index) => {
     class Handler {
       handle(): void {}
@@ -409,27 +499,41 @@ async function bootstrap1000(): Promise<void> {
   });
   @Module({ imports: [EventBrokerModule.forRoot({ transport: new MemoryTransport() })], providers })
   class ThousandHandlers {}
-  const started = performance.now();
-  const app = await NestFactory.createApplicationContext(ThousandHandlers, { logger: false });
-  await app.init();
-  const ms = Math.round(performance.now() - started);
-  await app.close();
+  const ms = await side(name, 'ours', async () => {
+    const started = performance.now();
+    const app = await NestFactory.createApplicationContext(ThousandHandlers, { logger: false });
+    await app.init();
+    const elapsed = Math.round(performance.now() - started);
+    await app.close();
+    return elapsed;
+  });
   rows.push({
-    name: 'bootstrap with 1 000 @OnEvent handlers (create + init)',
+    name,
     ours: `${ms} ms`,
     theirs: '',
     ratio: '',
     target: `${ms < 200 ? 'met' : 'MISSED'} (< 200 ms)`,
+    ops: '',
   });
   results.bootstrap1000Ms = ms;
 }
 
 function print(): void {
-  const headers: Row = { name: 'measure', ours: 'ours', theirs: 'theirs', ratio: 'ours/theirs', target: 'target' };
+  const headers: Row = {
+    name: 'measure',
+    ours: 'ours',
+    theirs: 'theirs',
+    ratio: 'ours/theirs',
+    target: 'target',
+    ops: 'ops/event ours | theirs',
+  };
   const all = [headers, ...rows];
   const widths = (Object.keys(headers) as (keyof Row)[]).map((key) => Math.max(...all.map((row) => row[key].length)));
   for (const row of all)
     console.log((Object.keys(headers) as (keyof Row)[]).map((key, index) => row[key].padEnd(widths[index])).join(' | '));
+  const counted = new Set(rows.filter((row) => row.ops !== '').map((row) => row.name.split(' ')[0]));
+  if (counted.size > 0) console.log('ops/event, per side, its setup and shutdown included:');
+  for (const transport of counted) console.log(`  ${OPERATIONS_LEGEND[transport]}`);
 }
 
 const sections: [string, () => Promise<void>][] = [
@@ -441,7 +545,7 @@ const sections: [string, () => Promise<void>][] = [
   ['backlog', backlogRss],
   ['bootstrap', bootstrap1000],
 ];
-const only = process.argv.find((argument) => argument.startsWith('--only='))?.slice('--only='.length);
+const only = option('only');
 for (const [name, run] of sections) {
   if (only && !only.split(',').includes(name)) continue;
   try {
@@ -450,10 +554,15 @@ for (const [name, run] of sections) {
     notMeasured(name, error);
   }
 }
+if (profileTarget !== undefined && profiledRow === undefined)
+  console.log(`no row to profile: no measured row's name holds "${profileTarget}"`);
 print();
-results.rows = rows;
-mkdirSync('bench/results', { recursive: true });
-writeFileSync('bench/results/latest.json', JSON.stringify(results, null, 2));
-console.log('JSON: bench/results/latest.json');
+// A profiled run measures one row under the profiler: it leaves the last full results as they are.
+if (profileTarget === undefined) {
+  results.rows = rows;
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(`${RESULTS}/latest.json`, JSON.stringify(results, null, 2));
+  console.log(`JSON: ${RESULTS}/latest.json`);
+}
 await until(() => true, 'nothing');
 process.exit(0);
