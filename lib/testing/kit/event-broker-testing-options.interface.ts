@@ -1,0 +1,33 @@
+import type { OptionNames } from '../../core/known-options.js';
+import type { EventBrokerModuleOptions } from '../../nest/event-broker-module-options.interface.js';
+
+/**
+ * The module options of a test app: those of `EventBrokerModule.forRoot`, on a memory transport of
+ * its own (`memory` takes its options), with retries a few milliseconds apart unless `retry` says
+ * otherwise.
+ */
+export interface EventBrokerTestingOptions extends Omit<
+  EventBrokerModuleOptions,
+  'transport' | 'outbox' | 'redis' | 'nats' | 'postgres' | 'isGlobal'
+> {
+  /** How long `waitFor`, `waitForType` and `drain` of `TestEvents` wait by default (default 2000 ms). */
+  waitTimeoutMs?: number;
+}
+
+export const TESTING_OPTION_NAMES: OptionNames<EventBrokerTestingOptions> = {
+  memory: true,
+  instanceId: true,
+  serviceName: true,
+  mode: true,
+  workerCount: true,
+  bufferSize: true,
+  retry: true,
+  maxPayloadBytes: true,
+  shutdownTimeoutMs: true,
+  tracing: true,
+  metrics: true,
+  interceptors: true,
+  applyGlobalEnhancers: true,
+  requestContext: true,
+  waitTimeoutMs: true,
+};
