@@ -2,6 +2,7 @@ export * from './core/broker-event.interface.js';
 export * from './core/broker-logger.interface.js';
 export { createEvent, type CreateEventInput } from './core/create-event.js';
 export { defineEvent } from './core/define-event.js';
+export type { PayloadClass, PlainPayload } from './core/class-validator-schema.js';
 export * from './core/event-contract.interface.js';
 export * from './core/event-broker-options.interface.js';
 export * from './core/event-broker.errors.js';

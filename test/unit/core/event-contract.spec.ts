@@ -48,7 +48,7 @@ describe('defineEvent', () => {
     expect(() => defineEvent('public..create', z.object({}))).toThrow(InvalidEventError);
     expect(() => defineEvent('public..create', z.object({}))).toThrow('Invalid event type: segment 2 of "public..create"');
     expect(() => defineEvent('public.users.create', { parse: () => undefined } as never)).toThrow(
-      'defineEvent("public.users.create"): the schema must be a Standard Schema v1 (zod ≥ 3.24, valibot ≥ 1, arktype, …), got {}',
+      'defineEvent("public.users.create"): the schema must be a Standard Schema v1 (zod ≥ 3.24, valibot ≥ 1, arktype, …) or a class-validator class, got {}',
     );
   });
 });
