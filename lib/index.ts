@@ -1,6 +1,9 @@
 export * from './core/broker-event.interface.js';
 export * from './core/broker-logger.interface.js';
 export { createEvent, type CreateEventInput } from './core/create-event.js';
+export { defineEvent } from './core/define-event.js';
+export type { PayloadClass, PlainPayload } from './core/class-validator-schema.js';
+export * from './core/event-contract.interface.js';
 export * from './core/event-broker-options.interface.js';
 export * from './core/event-broker.errors.js';
 export { EventBroker, type BrokerPublishOptions, type BrokerStats } from './core/event-broker.js';
@@ -29,7 +32,7 @@ export { EmitsEvent, type EmitsEventOptions } from './nest/emits-event.decorator
 export { EventPublisher, type PublishEventOptions } from './nest/event-publisher.js';
 export { EventRequestContext, type EventRequestContextValue } from './nest/event-request-context.js';
 export { EventRequestContextInterceptor } from './nest/event-request-context.interceptor.js';
-export { OnEvent, type OnEventOptions } from './nest/on-event.decorator.js';
+export { OnEvent, type OnEventOptions, type ContractHandlerDecorator } from './nest/on-event.decorator.js';
 export * from './observability/event-broker-health.indicator.js';
 export { EventBrokerMetrics, DEFAULT_DURATION_BUCKETS, type EventBrokerMetricsOptions } from './observability/event-broker-metrics.js';
 export { EventBrokerMetricsController } from './observability/event-broker-metrics.controller.js';

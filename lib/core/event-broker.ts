@@ -6,7 +6,7 @@ import type { BrokerEvent } from './broker-event.interface.js';
 import { consoleBrokerLogger, type BrokerLogger, type LogContext } from './broker-logger.interface.js';
 import { createEvent, type CreateEventInput } from './create-event.js';
 import type { EventBrokerOptions, PublishInterceptor, PublishMode } from './event-broker-options.interface.js';
-import { BrokerStateError, EventBrokerError } from './event-broker.errors.js';
+import { BrokerStateError, EventBrokerError, InvalidEventError } from './event-broker.errors.js';
 import { assertPattern, matchAnyPattern } from './match-pattern.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, forgetPayloadJson, rememberPayloadJson, serializePayload } from './payload-validation.js';
 import { backoffDelay, resolveRetryOptions, type RetryOptions } from './retry-policy.js';
@@ -16,6 +16,17 @@ import { defaultGroup, handlerName } from './default-group.js';
 import { assertKnownOptions, type OptionNames } from './known-options.js';
 import { errorMessage } from './error-message.js';
 import { quote } from './quote-input.js';
+import { checkPayload, resolveContract } from './contract-validation.js';
+import { isEventContract } from './define-event.js';
+import type {
+  AnyEventInput,
+  ContractEventInput,
+  EventContract,
+  EventPayload,
+  EventPayloadInput,
+  EventSelector,
+} from './event-contract.interface.js';
+import { selectedEvents } from './event-selectors.js';
 
 export interface BrokerPublishOptions {
   /** The caller's database transaction: the event is delivered if and only if it commits. */
@@ -38,6 +49,8 @@ export interface BrokerStats {
 
 interface ActiveSubscription extends Subscription {
   readonly handler: EventHandler;
+  /** The contract of each type the subscription was given one for: its payloads are checked before the handler runs. */
+  readonly contracts: ReadonlyMap<string, EventContract>;
   readonly retry: RetryOptions;
   readonly concurrency: number;
   readonly fromBeginning: boolean;
@@ -81,16 +94,28 @@ function requireTransport(transport: EventTransport | undefined): EventTransport
   return transport;
 }
 
-type Outcome = { ok: true } | { ok: false; error: unknown };
+/** A handler that failed is retried; a payload its contract rejected is not (it would fail the same way). */
+type Outcome = { ok: true } | { ok: false; error: unknown } | { ok: false; rejected: string };
 const SUCCESS: Outcome = { ok: true };
 
-async function invoke(handler: EventHandler, event: BrokerEvent, delivery: DeliveryInfo): Promise<Outcome> {
+async function invoke(subscription: ActiveSubscription, event: BrokerEvent, delivery: DeliveryInfo): Promise<Outcome> {
   try {
-    await handler(event, delivery);
+    const contract = subscription.contracts.get(event.type);
+    let admitted = event;
+    if (contract) {
+      const check = await checkPayload(contract, event.payload);
+      if (!check.ok) return { ok: false, rejected: check.message };
+      admitted = { ...event, payload: check.value };
+    }
+    await subscription.handler(admitted, delivery);
     return SUCCESS;
   } catch (error) {
     return { ok: false, error };
   }
+}
+
+function typeName(type: string | EventContract): string {
+  return isEventContract(type) ? type.type : type;
 }
 
 /**
@@ -177,26 +202,45 @@ export class EventBroker {
     }
   }
 
-  /** Publishes in the broker's mode and resolves with the stored event. */
-  publish<T>(input: CreateEventInput<T>, options: BrokerPublishOptions = {}): Promise<BrokerEvent<T>> {
-    return this.mode === 'sync' && !options.tx ? this.publishSync(input) : this.publishAsync(input, options);
+  /**
+   * Publishes in the broker's mode and resolves with the stored event. With a contract as the
+   * type, the payload is checked against its schema first (an `InvalidEventError` names the paths).
+   */
+  publish<C extends EventContract>(
+    input: ContractEventInput<C>,
+    options?: BrokerPublishOptions,
+  ): Promise<BrokerEvent<EventPayloadInput<C>>>;
+  publish<T>(input: CreateEventInput<T>, options?: BrokerPublishOptions): Promise<BrokerEvent<T>>;
+  publish<T>(input: AnyEventInput<T>, options: BrokerPublishOptions = {}): Promise<BrokerEvent<T>> {
+    return this.mode === 'sync' && !options.tx ? this.sendSync<T>(input) : this.sendAsync<T>(input, options);
   }
 
   /**
    * Resolves once the transport has accepted the event; handlers run later, on any instance. With
    * `tx`, the event is written in that transaction and delivered if and only if it commits.
    */
-  async publishAsync<T>(input: CreateEventInput<T>, options: BrokerPublishOptions = {}): Promise<BrokerEvent<T>> {
-    this.assertRunning(input.type);
+  publishAsync<C extends EventContract>(
+    input: ContractEventInput<C>,
+    options?: BrokerPublishOptions,
+  ): Promise<BrokerEvent<EventPayloadInput<C>>>;
+  publishAsync<T>(input: CreateEventInput<T>, options?: BrokerPublishOptions): Promise<BrokerEvent<T>>;
+  publishAsync<T>(input: AnyEventInput<T>, options: BrokerPublishOptions = {}): Promise<BrokerEvent<T>> {
+    return this.sendAsync(input, options);
+  }
+
+  private async sendAsync<T>(input: AnyEventInput<T>, options: BrokerPublishOptions): Promise<BrokerEvent<T>> {
+    this.assertRunning(typeName(input.type));
     if (options.tx && !this.transport.transactional) {
       throw new EventBrokerError(
-        `Cannot publish ${input.type} inside a database transaction: the ${this.transport.type} transport does not take one (the postgres transport does)`,
+        `Cannot publish ${typeName(input.type)} inside a database transaction: the ${this.transport.type} transport does not take one (the postgres transport does)`,
       );
     }
-    const event = this.createEvent(input);
-    await this.whilePublishing(() => this.intercepted(event, () => this.transport.publish(event, { tx: options.tx })));
-    this.totalPublished++;
-    return event;
+    return this.whilePublishing(async () => {
+      const event = this.createEvent(await resolveContract<T>(input));
+      await this.intercepted(event, () => this.transport.publish(event, { tx: options.tx }));
+      this.totalPublished++;
+      return event;
+    });
   }
 
   /**
@@ -204,11 +248,17 @@ export class EventBroker {
    * rejects with the first handler error once its retries are spent. Groups that have no
    * subscription here still get the event through the transport.
    */
-  async publishSync<T>(input: CreateEventInput<T>): Promise<BrokerEvent<T>> {
-    this.assertRunning(input.type);
-    const event = this.createEvent(input);
-    const matching = [...this.subscriptions.values()].filter((subscription) => matchAnyPattern(subscription.patterns, event.type));
+  publishSync<C extends EventContract>(input: ContractEventInput<C>): Promise<BrokerEvent<EventPayloadInput<C>>>;
+  publishSync<T>(input: CreateEventInput<T>): Promise<BrokerEvent<T>>;
+  publishSync<T>(input: AnyEventInput<T>): Promise<BrokerEvent<T>> {
+    return this.sendSync(input);
+  }
+
+  private async sendSync<T>(input: AnyEventInput<T>): Promise<BrokerEvent<T>> {
+    this.assertRunning(typeName(input.type));
     return this.whilePublishing(async () => {
+      const event = this.createEvent(await resolveContract<T>(input));
+      const matching = [...this.subscriptions.values()].filter((subscription) => matchAnyPattern(subscription.patterns, event.type));
       let deliveries: Delivery[] = [];
       await this.intercepted(event, async () => {
         deliveries = await this.transport.publish(event, { claimGroups: matching.map((subscription) => subscription.group) });
@@ -237,17 +287,26 @@ export class EventBroker {
   }
 
   /**
-   * Subscribes `handler` to every event whose type matches one of `patterns`. Consumption starts
+   * Subscribes `handler` to every event whose type matches one of `patterns`, or is the type of one
+   * of the contracts given instead: a payload its contract rejects is dead-lettered with the
+   * reason, without running the handler, which receives the schema's output. Consumption starts
    * now when the broker runs, or at `start` otherwise.
    */
-  async subscribe<T>(
-    patterns: string | readonly string[],
-    handler: EventHandler<T>,
+  subscribe<C extends EventContract>(
+    contracts: C | readonly C[],
+    handler: EventHandler<EventPayload<C>>,
+    options?: SubscribeOptions,
+  ): Promise<Subscription>;
+  subscribe<T>(patterns: string | readonly string[], handler: EventHandler<T>, options?: SubscribeOptions): Promise<Subscription>;
+  subscribe(selectors: readonly EventSelector[], handler: EventHandler, options?: SubscribeOptions): Promise<Subscription>;
+  async subscribe(
+    selectors: EventSelector | readonly EventSelector[],
+    handler: EventHandler<never>,
     options: SubscribeOptions = {},
   ): Promise<Subscription> {
     if (this.state === 'stopping' || this.state === 'stopped')
       throw new BrokerStateError(`EventBroker cannot subscribe: it is ${this.state}`);
-    const list = typeof patterns === 'string' ? [patterns] : [...patterns];
+    const { patterns: list, contracts } = selectedEvents(selectors);
     if (list.length === 0) throw new EventBrokerError('EventBroker.subscribe needs at least one pattern');
     assertKnownOptions('EventBroker.subscribe', options, SUBSCRIBE_OPTION_NAMES);
     list.forEach((pattern) => assertPattern(pattern));
@@ -268,6 +327,7 @@ export class EventBroker {
       group,
       patterns: list,
       handler: handler as EventHandler,
+      contracts,
       retry: resolveRetryOptions(options.retry, `group ${group}`, this.retry),
       concurrency,
       fromBeginning: options.fromBeginning ?? false,
@@ -406,10 +466,12 @@ export class EventBroker {
       await this.settle(delivery.deadLetter(error), delivery);
       return;
     }
-    const outcome = await invoke(subscription.handler, delivery.event, this.deliveryInfo(subscription, delivery.attempt));
+    const outcome = await invoke(subscription, delivery.event, this.deliveryInfo(subscription, delivery.attempt));
     if (outcome.ok) {
       this.totalProcessed++;
       await this.settle(delivery.ack(), delivery);
+    } else if ('rejected' in outcome) {
+      await this.reject(outcome.rejected, delivery);
     } else if (delivery.attempt <= subscription.retry.maxRetries) {
       const delayMs = backoffDelay(delivery.attempt, subscription.retry);
       this.logger.warn(`Handler failed, retrying in ${delayMs} ms: ${errorMessage(outcome.error)}`, this.logContext(delivery));
@@ -423,15 +485,15 @@ export class EventBroker {
 
   private async runInline(subscription: ActiveSubscription, delivery: Delivery): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const outcome = await invoke(
-        subscription.handler,
-        { ...delivery.event, retryCount: attempt - 1 },
-        this.deliveryInfo(subscription, attempt),
-      );
+      const outcome = await invoke(subscription, { ...delivery.event, retryCount: attempt - 1 }, this.deliveryInfo(subscription, attempt));
       if (outcome.ok) {
         this.totalProcessed++;
         await this.settle(delivery.ack(), delivery);
         return;
+      }
+      if ('rejected' in outcome) {
+        await this.reject(outcome.rejected, delivery, attempt);
+        throw new InvalidEventError(outcome.rejected);
       }
       const context = this.logContext(delivery, attempt);
       if (attempt > subscription.retry.maxRetries) {
@@ -444,6 +506,16 @@ export class EventBroker {
       this.logger.warn(`Handler failed, retrying in ${delayMs} ms: ${errorMessage(outcome.error)}`, context);
       await sleep(delayMs);
     }
+  }
+
+  /** A payload the subscription's contract rejected: dead-lettered at once, the handler never ran. */
+  private async reject(reason: string, delivery: Delivery, attempts = delivery.attempt): Promise<void> {
+    this.totalFailed++;
+    this.logger.error(
+      `Payload rejected by its contract, dead-lettered without running the handler: ${reason}`,
+      this.logContext(delivery, attempts),
+    );
+    await this.settle(delivery.deadLetter(reason, attempts), delivery);
   }
 
   /** A settle call that fails (transport down) is logged; a durable transport redelivers. */

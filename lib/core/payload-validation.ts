@@ -1,4 +1,5 @@
 import { InvalidEventError } from './event-broker.errors.js';
+import { payloadPath } from './payload-path.js';
 
 /** 1 MiB: the default `maxPayloadBytes`. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
@@ -19,7 +20,7 @@ function describe(value: unknown): string {
 
 /** The path of the value the walk is at, e.g. `payload.users[2].id`; built only for an error. */
 function pathOf(walk: Walk): string {
-  return walk.keys.reduce<string>((path, key) => (typeof key === 'number' ? `${path}[${key}]` : `${path}.${key}`), 'payload');
+  return payloadPath(walk.keys);
 }
 
 function hasToJson(value: object): value is { toJSON(key: string): unknown } {

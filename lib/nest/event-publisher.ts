@@ -7,6 +7,9 @@ import { EventBroker } from '../core/event-broker.js';
 import { BrokerStateError } from '../core/event-broker.errors.js';
 import type { TransactionClient } from '../core/event-transport.interface.js';
 import { EventRequestContext } from './event-request-context.js';
+import { resolveContract } from '../core/contract-validation.js';
+import { isEventContract } from '../core/define-event.js';
+import type { AnyEventInput, ContractEventInput, EventContract, EventPayloadInput } from '../core/event-contract.interface.js';
 
 export interface PublishEventOptions {
   /** Defaults to `'internal'`. */
@@ -24,6 +27,8 @@ export interface PublishEventOptions {
    */
   tx?: TransactionClient;
 }
+
+type TypeOrEvent<T> = string | EventContract | AnyEventInput<T>;
 
 interface HeldEvent {
   event: BrokerEvent;
@@ -43,23 +48,41 @@ export class EventPublisher {
   constructor(private readonly broker: EventBroker) {}
 
   /** Publishes in the broker's mode and resolves with the stored event. */
+  publish<C extends EventContract>(
+    contract: C,
+    payload: EventPayloadInput<C>,
+    options?: PublishEventOptions,
+  ): Promise<BrokerEvent<EventPayloadInput<C>>>;
   publish<T>(type: string, payload: T, options?: PublishEventOptions): Promise<BrokerEvent<T>>;
+  publish<C extends EventContract>(event: ContractEventInput<C>): Promise<BrokerEvent<EventPayloadInput<C>>>;
   publish<T>(event: CreateEventInput<T>): Promise<BrokerEvent<T>>;
-  publish<T>(typeOrEvent: string | CreateEventInput<T>, payload?: T, options?: PublishEventOptions): Promise<BrokerEvent<T>> {
+  publish<T>(typeOrEvent: TypeOrEvent<T>, payload?: T, options?: PublishEventOptions): Promise<BrokerEvent<T>> {
     return this.send(this.broker.mode, this.toInput(typeOrEvent, payload, options), options?.tx);
   }
 
   /** Resolves once the transport has stored the event. */
+  publishAsync<C extends EventContract>(
+    contract: C,
+    payload: EventPayloadInput<C>,
+    options?: PublishEventOptions,
+  ): Promise<BrokerEvent<EventPayloadInput<C>>>;
   publishAsync<T>(type: string, payload: T, options?: PublishEventOptions): Promise<BrokerEvent<T>>;
+  publishAsync<C extends EventContract>(event: ContractEventInput<C>): Promise<BrokerEvent<EventPayloadInput<C>>>;
   publishAsync<T>(event: CreateEventInput<T>): Promise<BrokerEvent<T>>;
-  publishAsync<T>(typeOrEvent: string | CreateEventInput<T>, payload?: T, options?: PublishEventOptions): Promise<BrokerEvent<T>> {
+  publishAsync<T>(typeOrEvent: TypeOrEvent<T>, payload?: T, options?: PublishEventOptions): Promise<BrokerEvent<T>> {
     return this.send('async', this.toInput(typeOrEvent, payload, options), options?.tx);
   }
 
   /** Resolves after this instance's handlers ran; rejects with a handler's error. */
+  publishSync<C extends EventContract>(
+    contract: C,
+    payload: EventPayloadInput<C>,
+    options?: PublishEventOptions,
+  ): Promise<BrokerEvent<EventPayloadInput<C>>>;
   publishSync<T>(type: string, payload: T, options?: PublishEventOptions): Promise<BrokerEvent<T>>;
+  publishSync<C extends EventContract>(event: ContractEventInput<C>): Promise<BrokerEvent<EventPayloadInput<C>>>;
   publishSync<T>(event: CreateEventInput<T>): Promise<BrokerEvent<T>>;
-  publishSync<T>(typeOrEvent: string | CreateEventInput<T>, payload?: T, options?: PublishEventOptions): Promise<BrokerEvent<T>> {
+  publishSync<T>(typeOrEvent: TypeOrEvent<T>, payload?: T, options?: PublishEventOptions): Promise<BrokerEvent<T>> {
     return this.send('sync', this.toInput(typeOrEvent, payload, options));
   }
 
@@ -81,7 +104,9 @@ export class EventPublisher {
     return this.held?.length ?? 0;
   }
 
-  private async send<T>(mode: PublishMode, input: CreateEventInput<T>, tx?: TransactionClient): Promise<BrokerEvent<T>> {
+  /** Checks a contract's payload first, so that an event held before bootstrap was checked too. */
+  private async send<T>(mode: PublishMode, given: AnyEventInput<T>, tx?: TransactionClient): Promise<BrokerEvent<T>> {
+    const input = await resolveContract<T>(given);
     if (this.held && !this.broker.running) {
       if (tx) throw new BrokerStateError(`Cannot publish ${input.type} in a transaction before the application has bootstrapped`);
       const event = this.broker.createEvent(input);
@@ -92,15 +117,13 @@ export class EventPublisher {
     return mode === 'sync' ? this.broker.publishSync(input) : this.broker.publishAsync(input);
   }
 
-  private toInput<T>(
-    typeOrEvent: string | CreateEventInput<T>,
-    payload: T | undefined,
-    options: PublishEventOptions = {},
-  ): CreateEventInput<T> {
+  private toInput<T>(typeOrEvent: TypeOrEvent<T>, payload: T | undefined, options: PublishEventOptions = {}): AnyEventInput<T> {
     const context = EventRequestContext.current();
     const { source, userId, sessionId, metadata, id } = options;
-    const input: CreateEventInput<T> =
-      typeof typeOrEvent === 'string' ? { source, userId, sessionId, metadata, id, type: typeOrEvent, payload: payload as T } : typeOrEvent;
+    const input: AnyEventInput<T> =
+      typeof typeOrEvent === 'string' || isEventContract(typeOrEvent)
+        ? { source, userId, sessionId, metadata, id, type: typeOrEvent, payload: payload as T }
+        : typeOrEvent;
     return { ...input, userId: input.userId ?? context?.userId, sessionId: input.sessionId ?? context?.sessionId };
   }
 }

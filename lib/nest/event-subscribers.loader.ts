@@ -14,6 +14,7 @@ import { EventBroker } from '../core/event-broker.js';
 import { EventBrokerError } from '../core/event-broker.errors.js';
 import { errorMessage } from '../core/error-message.js';
 import { describeInvalidPattern } from '../core/match-pattern.js';
+import { isEventContract } from '../core/define-event.js';
 import type { DeliveryInfo, EventHandler } from '../core/subscription.interface.js';
 import { EVENT_ARGS_METADATA, EVENT_BROKER_OPTIONS, EVENT_CONTEXT_TYPE, EMITS_EVENT_METADATA } from './event-broker.constants.js';
 import type { EventBrokerModuleOptions } from './event-broker-module-options.interface.js';
@@ -88,8 +89,9 @@ export class EventSubscribersLoader implements OnApplicationBootstrap, BeforeApp
     const decorators = onEventMetadata(instance[method]);
     if (decorators.length === 0) return;
     const where = `@OnEvent on ${instance.constructor.name}.${method}`;
-    for (const pattern of decorators.flatMap((decorator) => decorator.patterns)) {
-      const problem = describeInvalidPattern(pattern);
+    for (const selector of decorators.flatMap((decorator) => decorator.selectors)) {
+      if (isEventContract(selector)) continue;
+      const problem = describeInvalidPattern(selector);
       if (problem) throw new EventBrokerError(`${where}: invalid pattern: ${problem}`);
     }
     const subscriptions = onEventSubscriptions(decorators, `${this.broker.serviceName}.${instance.constructor.name}.${method}`, where);
@@ -99,9 +101,9 @@ export class EventSubscribersLoader implements OnApplicationBootstrap, BeforeApp
       : this.pipeline(instance, method);
     const handler: EventHandler = (event, delivery) =>
       EventRequestContext.run({ userId: event.userId, sessionId: event.sessionId }, () => run(event, delivery));
-    for (const { patterns, options } of subscriptions) {
+    for (const { selectors, options } of subscriptions) {
       try {
-        await this.broker.subscribe(patterns, handler, options);
+        await this.broker.subscribe(selectors, handler, options);
       } catch (error) {
         throw new EventBrokerError(`${where}: ${errorMessage(error)}`, { cause: error });
       }

@@ -1,10 +1,11 @@
 import { EventBrokerError } from '../core/event-broker.errors.js';
+import type { EventSelector } from '../core/event-contract.interface.js';
 import type { SubscribeOptions } from '../core/subscription.interface.js';
 import type { OnEventMetadata } from './on-event.decorator.js';
 
-/** One subscription of an `@OnEvent` method: the patterns of every decorator with this group. */
+/** One subscription of an `@OnEvent` method: the patterns and contracts of every decorator with this group. */
 export interface OnEventSubscription {
-  patterns: string[];
+  selectors: EventSelector[];
   options: SubscribeOptions & { group: string };
 }
 
@@ -28,11 +29,11 @@ function optionsBesideGroup({ group: _group, ...options }: SubscribeOptions): st
  */
 export function onEventSubscriptions(decorators: readonly OnEventMetadata[], defaultGroup: string, where: string): OnEventSubscription[] {
   const byGroup = new Map<string, OnEventSubscription>();
-  for (const { patterns, options } of decorators) {
+  for (const { selectors, options } of decorators) {
     const group = options.group ?? defaultGroup;
     const existing = byGroup.get(group);
     if (!existing) {
-      byGroup.set(group, { patterns: [...patterns], options: { ...options, group } });
+      byGroup.set(group, { selectors: [...selectors], options: { ...options, group } });
       continue;
     }
     if (optionsBesideGroup(existing.options) !== optionsBesideGroup(options)) {
@@ -40,7 +41,7 @@ export function onEventSubscriptions(decorators: readonly OnEventMetadata[], def
         `${where}: two @OnEvent decorators share the group ${group} with different options (retry, concurrency, fromBeginning): give them the same options, or each its own group`,
       );
     }
-    existing.patterns.push(...patterns.filter((pattern) => !existing.patterns.includes(pattern)));
+    existing.selectors.push(...selectors.filter((selector) => !existing.selectors.includes(selector)));
   }
   return [...byGroup.values()];
 }

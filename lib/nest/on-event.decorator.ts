@@ -1,3 +1,6 @@
+import type { BrokerEvent } from '../core/broker-event.interface.js';
+import { isEventContract } from '../core/define-event.js';
+import type { EventContract, EventPayload, EventSelector } from '../core/event-contract.interface.js';
 import { assertKnownOptions, type OptionNames } from '../core/known-options.js';
 import type { SubscribeOptions } from '../core/subscription.interface.js';
 import { EVENT_ARGS_METADATA, ON_EVENT_METADATA } from './event-broker.constants.js';
@@ -9,7 +12,8 @@ const ON_EVENT_OPTION_NAMES: OptionNames<OnEventOptions> = { group: true, retry:
 
 /** What one `@OnEvent` decorator asked for. */
 export interface OnEventMetadata {
-  patterns: string[];
+  /** Patterns, and contracts standing for their type. */
+  selectors: EventSelector[];
   options: OnEventOptions;
 }
 
@@ -19,14 +23,33 @@ export function onEventMetadata(method: object): readonly OnEventMetadata[] {
 }
 
 /**
+ * The decorator of `@OnEvent(contract)`: the method must take the event of its contracts, so that a
+ * handler that expects another payload does not compile.
+ */
+export type ContractHandlerDecorator<TPayload> = <M extends (event: BrokerEvent<TPayload>, ...rest: never[]) => unknown>(
+  target: object,
+  key: string | symbol,
+  descriptor: TypedPropertyDescriptor<M>,
+) => void;
+
+/**
  * Runs the method for every event whose type matches `pattern` (or one of them): `*` stands for
  * one segment, a trailing `**` for one or more. The method receives the `BrokerEvent`.
+ * With a contract (or several) instead, the method runs for the contract's type, its parameter is
+ * typed by the contract's schema, and a payload the schema rejects is dead-lettered without calling it.
  * The default group is `<serviceName>.<ClassName>.<method>`. Several `@OnEvent` on one method all
  * apply: those that share a group (the default one, say) are one subscription to all their
  * patterns and must agree on their other options; one with a group of its own is a subscription of its own.
  */
-export function OnEvent(pattern: string | string[], options: OnEventOptions = {}): MethodDecorator {
-  const metadata: OnEventMetadata = { patterns: typeof pattern === 'string' ? [pattern] : [...pattern], options };
+export function OnEvent<C extends EventContract>(
+  contract: C | readonly C[],
+  options?: OnEventOptions,
+): ContractHandlerDecorator<EventPayload<C>>;
+export function OnEvent(pattern: string | readonly string[], options?: OnEventOptions): MethodDecorator;
+export function OnEvent(selectors: readonly EventSelector[], options?: OnEventOptions): MethodDecorator;
+export function OnEvent(selector: EventSelector | readonly EventSelector[], options: OnEventOptions = {}): MethodDecorator {
+  const selectors = typeof selector === 'string' || isEventContract(selector) ? [selector] : [...selector];
+  const metadata: OnEventMetadata = { selectors, options };
   return (target, key, descriptor) => {
     assertKnownOptions(`@OnEvent on ${target.constructor.name}.${String(key)}`, options, ON_EVENT_OPTION_NAMES);
     Reflect.defineMetadata(
