@@ -51,6 +51,31 @@ export class Signal {
   }
 }
 
+/**
+ * `promise`'s result, or `undefined` as soon as `signal` aborts: for a wait that may never end
+ * (a command queued on a client that is reconnecting). The promise is left to settle on its own.
+ */
+export function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  return new Promise((resolve, reject) => {
+    const abandon = (): void => {
+      promise.catch(() => undefined);
+      resolve(undefined);
+    };
+    if (signal.aborted) return abandon();
+    signal.addEventListener('abort', abandon, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', abandon);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', abandon);
+        reject(error);
+      },
+    );
+  });
+}
+
 /** Whether `promise` settled within `ms` (it is not cancelled either way). */
 export async function withTimeout(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;

@@ -1,4 +1,4 @@
-import { repeatUntilAborted } from '../core/async-primitives.js';
+import { repeatUntilAborted, withTimeout } from '../core/async-primitives.js';
 import type { BrokerEvent } from '../core/broker-event.interface.js';
 import type { BrokerLogger } from '../core/broker-logger.interface.js';
 import { errorMessage } from '../core/error-message.js';
@@ -87,10 +87,16 @@ export abstract class GroupConsumer<M> implements Consumer {
     await this.running;
   }
 
+  /** Gives the unsettled deliveries back, waiting at most a lease: after that they are taken over anyway. */
   async release(): Promise<void> {
     clearInterval(this.heartbeat);
     const messages = this.unsettled.release();
-    if (messages.length > 0) await this.giveBack(messages);
+    if (messages.length === 0) return;
+    if (!(await withTimeout(this.giveBack(messages), this.options.leaseMs))) {
+      this.options.logger.warn(
+        `Could not give back ${messages.length} deliveries of group ${this.spec.group} in time; they are taken over when their lease ends`,
+      );
+    }
   }
 
   private loop(): Promise<void> {

@@ -94,4 +94,18 @@ describe('Redis faults', () => {
     expect(handled[0]).toMatchObject({ id: published.id, retryCount: 1 });
     await waitFor(async () => (await survivor.transport.get(published.id))?.status === 'completed', 'status completed', 5000);
   }, 60_000);
+
+  it('stops within its shutdown timeout while the server is down (a read queued on a reconnecting client is not waited for)', async () => {
+    const server = await TestRedisServer.start();
+    cleanups.push(() => server.stop());
+    const consumer = broker(server.url, uniquePrefix('down'), 'consumer');
+    await consumer.subscribe('public.orders.*', () => undefined, { group: 'orders' });
+    await consumer.start();
+    await server.kill();
+    // Long enough for the blocking reader to be reconnecting with its read queued.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const started = Date.now();
+    await consumer.stop();
+    expect(Date.now() - started).toBeLessThan(5000);
+  }, 30_000);
 });

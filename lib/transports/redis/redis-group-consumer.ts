@@ -4,6 +4,7 @@ import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import type { EventCodec } from '../event-codec.interface.js';
 import type { ConsumerSpec, Delivery, FlowControl } from '../../core/event-transport.interface.js';
 import { GroupConsumer, type HandedOut } from '../group-consumer.js';
+import { unlessAborted } from '../../core/async-primitives.js';
 import type { ReceivedMessage } from '../received-message.interface.js';
 import { WriteBatcher } from '../write-batcher.js';
 import type { RedisKeys } from './redis-keys.js';
@@ -111,16 +112,16 @@ export class RedisGroupConsumer extends GroupConsumer<string> {
     this.reader.disconnect();
   }
 
-  protected async receive(count: number): Promise<void> {
-    if (!(await this.claim(count))) await this.read(count);
+  protected async receive(count: number, signal: AbortSignal): Promise<void> {
+    if (!(await this.claim(count, signal))) await this.read(count, signal);
   }
 
   /** Takes over entries that are due; whether it found any. */
-  private async claim(count: number): Promise<boolean> {
+  private async claim(count: number, signal: AbortSignal): Promise<boolean> {
     const now = Date.now();
     if (this.claimCursor === '0-0' && now < this.nextClaimAt && now < this.nextDueAt) return false;
     const { client, keys, ackTimeoutMs, blockMs } = this.context;
-    const [cursor, entries] = (await client.xautoclaim(
+    const claiming = client.xautoclaim(
       keys.stream,
       this.spec.group,
       this.spec.consumerName,
@@ -128,7 +129,11 @@ export class RedisGroupConsumer extends GroupConsumer<string> {
       this.claimCursor,
       'COUNT',
       count,
-    )) as [string, (StreamEntry | null)[]];
+    ) as Promise<[string, (StreamEntry | null)[]]>;
+    // Not waited for once closing, as a read (below): Redis may be down, the command queued.
+    const answer = await unlessAborted(claiming, signal);
+    if (!answer) return false;
+    const [cursor, entries] = answer;
     this.claimCursor = cursor;
     if (cursor === '0-0') {
       this.nextClaimAt = now + Math.min(blockMs, ackTimeoutMs);
@@ -147,10 +152,12 @@ export class RedisGroupConsumer extends GroupConsumer<string> {
     return true;
   }
 
-  private async read(count: number): Promise<void> {
+  private async read(count: number, signal: AbortSignal): Promise<void> {
     const now = Date.now();
     const wait = Math.max(1, Math.min(this.context.blockMs, this.nextDueAt - now, this.nextClaimAt - now));
-    const result = (await this.reader.xreadgroup(
+    // Not waited for once closing: ioredis never settles a read queued while its connection is
+    // reconnecting, even after disconnect(); the entries of a read that ends anyway stay pending.
+    const reading = this.reader.xreadgroup(
       'GROUP',
       this.spec.group,
       this.spec.consumerName,
@@ -161,7 +168,8 @@ export class RedisGroupConsumer extends GroupConsumer<string> {
       'STREAMS',
       this.context.keys.stream,
       '>',
-    )) as [string, StreamEntry[]][] | null;
+    ) as Promise<[string, StreamEntry[]][] | null>;
+    const result = await unlessAborted(reading, signal);
     const entries = result?.[0]?.[1] ?? [];
     if (entries.length > 0) await this.dispatch(entries.map((entry) => receivedEntry(entry, 1)));
   }
