@@ -26,13 +26,27 @@ export async function checkPayload<C extends EventContract>(contract: C, payload
 }
 
 /**
+ * The payload as handlers get it, JSON carried: a schema that accepts the given payload but not
+ * this (a `Date` where JSON carries a string) would accept a publish whose every delivery fails.
+ * A payload JSON cannot carry is left as it is, for the event's own check to refuse.
+ */
+function asDelivered(payload: unknown): unknown {
+  try {
+    const text = JSON.stringify(payload);
+    return text === undefined ? payload : JSON.parse(text);
+  } catch {
+    return payload;
+  }
+}
+
+/**
  * `input` with its contract checked and replaced by the contract's type; the payload stays as
  * given, each handler gets the schema's output. Throws an `InvalidEventError` naming the paths.
  */
 export async function resolveContract<T>(input: AnyEventInput<T>): Promise<CreateEventInput<T>> {
   const { type } = input;
   if (!isEventContract(type)) return { ...input, type };
-  const check = await checkPayload(type, input.payload);
+  const check = await checkPayload(type, asDelivered(input.payload));
   if (!check.ok) throw new InvalidEventError(check.message);
   return { ...input, type: type.type };
 }

@@ -76,6 +76,15 @@ describe('Publishing under a contract', () => {
     expect(await broker.transport.list({})).toEqual([]);
   });
 
+  it('checks the payload as handlers get it (JSON), so that a publish it accepts is never dead-lettered by its own contract', async () => {
+    const broker = await startBroker();
+    const Scheduled = defineEvent('public.jobs.schedule', z.object({ at: z.date() }));
+    await expect(broker.publish({ type: Scheduled, payload: { at: new Date() } })).rejects.toThrow(
+      'Invalid payload for public.jobs.schedule: payload.at: Invalid input: expected date, received string',
+    );
+    expect(await broker.transport.list({})).toEqual([]);
+  });
+
   it('waits for a schema that validates asynchronously', async () => {
     const taken = new Set(['taken@example.com']);
     const Signup = defineEvent(
