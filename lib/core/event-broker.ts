@@ -60,7 +60,7 @@ interface ActiveSubscription extends Subscription {
 
 type BrokerState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped';
 
-const OPTION_NAMES: OptionNames<EventBrokerOptions> = {
+export const BROKER_OPTION_NAMES: OptionNames<EventBrokerOptions> = {
   transport: true,
   instanceId: true,
   serviceName: true,
@@ -149,7 +149,7 @@ export class EventBroker {
   private totalFailed = 0;
 
   constructor(options: EventBrokerOptions) {
-    assertKnownOptions('EventBroker', options, OPTION_NAMES);
+    assertKnownOptions('EventBroker', options, BROKER_OPTION_NAMES);
     this.transport = requireTransport(options.transport);
     this.instanceId = options.instanceId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
     this.serviceName = options.serviceName ?? 'app';

@@ -8,6 +8,13 @@ import { MAX_QUOTED_CHARS, printable, quote } from './quote-input.js';
  */
 export type OptionNames<T> = { readonly [Name in keyof Required<T>]: true };
 
+/** The option names of an interface that omits `omitted` from the one `names` lists. */
+export function withoutOptions<T, K extends keyof T>(names: OptionNames<T>, ...omitted: K[]): OptionNames<Omit<T, K>> {
+  const kept: Record<string, true> = { ...names };
+  for (const name of omitted) delete kept[name as string];
+  return kept as OptionNames<Omit<T, K>>;
+}
+
 /** How far a misspelt name may be from the one meant, in edits: a third of its length, at least two (a swap of two letters). */
 function closeEnough(name: string, candidate: string): boolean {
   return distance(name.toLowerCase(), candidate.toLowerCase()) <= Math.max(2, Math.ceil(name.length / 3));

@@ -1,4 +1,5 @@
-import { assertKnownOptions, type OptionNames } from '../core/known-options.js';
+import { BROKER_OPTION_NAMES } from '../core/event-broker.js';
+import { assertKnownOptions, withoutOptions, type OptionNames } from '../core/known-options.js';
 import { TRANSPORT_OPTION_NAMES } from '../transports/named-transports.js';
 import type { EventBrokerMetricsOptions } from '../observability/event-broker-metrics.js';
 import type { EventBrokerFactoryOptions } from './event-broker.factory.js';
@@ -10,17 +11,9 @@ import type {
 
 /** The options that make a broker: those of the module that the microservices bridge takes too. */
 export const FACTORY_OPTION_NAMES: OptionNames<EventBrokerFactoryOptions> = {
-  transport: true,
+  ...withoutOptions(BROKER_OPTION_NAMES, 'logger', 'publishInterceptors'),
   ...TRANSPORT_OPTION_NAMES,
   outbox: true,
-  instanceId: true,
-  serviceName: true,
-  mode: true,
-  workerCount: true,
-  bufferSize: true,
-  retry: true,
-  maxPayloadBytes: true,
-  shutdownTimeoutMs: true,
   tracing: true,
   metrics: true,
 };

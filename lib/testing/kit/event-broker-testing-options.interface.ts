@@ -1,4 +1,5 @@
-import type { OptionNames } from '../../core/known-options.js';
+import { withoutOptions, type OptionNames } from '../../core/known-options.js';
+import { MODULE_OPTION_NAMES } from '../../nest/event-broker-option-names.js';
 import type { EventBrokerModuleOptions } from '../../nest/event-broker-module-options.interface.js';
 
 /**
@@ -15,19 +16,6 @@ export interface EventBrokerTestingOptions extends Omit<
 }
 
 export const TESTING_OPTION_NAMES: OptionNames<EventBrokerTestingOptions> = {
-  memory: true,
-  instanceId: true,
-  serviceName: true,
-  mode: true,
-  workerCount: true,
-  bufferSize: true,
-  retry: true,
-  maxPayloadBytes: true,
-  shutdownTimeoutMs: true,
-  tracing: true,
-  metrics: true,
-  interceptors: true,
-  applyGlobalEnhancers: true,
-  requestContext: true,
+  ...withoutOptions(MODULE_OPTION_NAMES, 'transport', 'outbox', 'redis', 'nats', 'postgres', 'isGlobal'),
   waitTimeoutMs: true,
 };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EventBrokerError } from '../../../lib/index.js';
-import { assertKnownOptions, type OptionNames } from '../../../lib/core/known-options.js';
+import { assertKnownOptions, withoutOptions, type OptionNames } from '../../../lib/core/known-options.js';
 
 interface Options {
   transport?: string;
@@ -34,5 +34,14 @@ describe('assertKnownOptions', () => {
   it('refuses options that are not an object', () => {
     expect(() => assertKnownOptions('Thing', 'redis', NAMES)).toThrow('Thing options must be an object, got "redis"');
     expect(() => assertKnownOptions('Thing', null, NAMES)).toThrow('Thing options must be an object, got null');
+  });
+});
+
+describe('withoutOptions', () => {
+  it('lists the names of an interface that omits some, leaving the list it came from as it was', () => {
+    const narrower = withoutOptions(NAMES, 'transport');
+    expect(Object.keys(narrower)).toEqual(['maxEvents', 'keyPrefix']);
+    expect(() => assertKnownOptions('Thing', { transport: 'redis' }, narrower)).toThrow('Thing option transport is unknown');
+    expect(Object.keys(NAMES)).toEqual(['transport', 'maxEvents', 'keyPrefix']);
   });
 });
