@@ -25,7 +25,6 @@ export class ObservedTransport implements EventTransport {
   private readonly published = new Map<string, BrokerEvent>();
   /** Per event id, the groups that hold a delivery of it that has not settled for good. */
   private readonly progress = new Map<string, Map<string, DeliveryProgress>>();
-  private publishing = 0;
 
   constructor(private readonly inner: EventTransport) {}
 
@@ -39,11 +38,6 @@ export class ObservedTransport implements EventTransport {
 
   get transactional(): boolean {
     return this.inner.transactional;
-  }
-
-  /** Publishes past their start and not stored yet. */
-  get publishesInProgress(): number {
-    return this.publishing;
   }
 
   /** Every event stored so far, as it was published, oldest first. */
@@ -66,13 +60,11 @@ export class ObservedTransport implements EventTransport {
   }
 
   async publish(event: BrokerEvent, options?: PublishOptions): Promise<Delivery[]> {
-    this.publishing++;
     try {
       const deliveries = await this.inner.publish(event, options);
       if (!this.published.has(event.id)) this.published.set(event.id, structuredClone(event));
       return deliveries.map((delivery) => this.observe(delivery));
     } finally {
-      this.publishing--;
       this.changed.notify();
     }
   }
