@@ -116,6 +116,8 @@ export class OutboxTransport implements EventTransport {
 
   async publish(event: BrokerEvent, options: PublishOptions = {}): Promise<Delivery[]> {
     if (!options.tx) return this.inner.publish(event, options);
+    // A row written now would wait for a relay that has stopped, or never started.
+    this.state.connected();
     await options.tx.query(`INSERT INTO ${this.table} (id, event) VALUES ($1, $2)`, [event.id, JSON.stringify(toCloudEvent(event))]);
     await options.tx.query('SELECT pg_notify($1, $2)', [this.channel, event.id]);
     return [];
