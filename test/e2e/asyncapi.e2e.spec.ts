@@ -114,9 +114,10 @@ describe('the AsyncAPI document of an app', () => {
   });
 
   it('lists the server of the transport from its options, without its password, or the servers given', async () => {
-    const redis = await create({ transport: 'redis', redis: { url: 'redis://app:secret@127.0.0.1:6379', keyPrefix: 'unused' } });
+    // Port 1: nothing listens there, and nothing needs to before the app starts.
+    const redis = await create({ transport: 'redis', redis: { url: 'redis://app:secret@127.0.0.1:1', keyPrefix: 'unused' } });
     const document = createAsyncApiDocument(redis);
-    expect(document.servers).toEqual({ redis: expect.objectContaining({ host: '127.0.0.1:6379', protocol: 'redis' }) });
+    expect(document.servers).toEqual({ redis: expect.objectContaining({ host: '127.0.0.1:1', protocol: 'redis' }) });
     expect(JSON.stringify(document)).not.toContain('secret');
     const given = await create({ asyncapi: { servers: { production: { host: 'broker.example.com:4222', protocol: 'nats' } } } });
     expect(createAsyncApiDocument(given).servers).toEqual({ production: { host: 'broker.example.com:4222', protocol: 'nats' } });
