@@ -94,7 +94,8 @@ interface PendingPublish {
 
 /**
  * Redis Streams: one stream holds every event, one consumer group per subscription group reads
- * it; history, status and dead letters live in Redis too. Durable as far as Redis is (use AOF).
+ * it. The stream is the history: an event's status is derived from the groups' state when it is
+ * read (`RedisHistory`); dead letters are a stream per group. Durable as far as Redis is (use AOF).
  */
 export class RedisTransport implements EventTransport {
   readonly type = 'redis';
@@ -268,7 +269,7 @@ export class RedisTransport implements EventTransport {
       const record = entryFields(info.map((value) => (value === null ? '' : String(value))));
       names.push(record.name);
       // Redis cannot tell the lag of a group that an entry deleted since (`delete`) lies ahead of.
-      const unread = record.lag === '' ? await this.countAfter(record['last-delivered-id']) : Number(record.lag);
+      const unread = record.lag ? Number(record.lag) : await this.countAfter(record['last-delivered-id']);
       groups[record.name] = { pending: unread, inFlight: Number(record.pending), deadLetters: 0 };
       pipeline.xlen(this.keys.dead(record.name));
     }
