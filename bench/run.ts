@@ -266,7 +266,7 @@ async function redisRows(): Promise<void> {
       countRedis(REDIS_URL, COUNT, () => oursOn(new RedisTransport({ url: REDIS_URL, keyPrefix, blockMs: 100 }), size)),
     );
     const theirs = await side(name, 'theirs', () => countRedis(REDIS_URL, COUNT, () => rawRedis(size)));
-    record(name, ours, theirs, 0.8);
+    record(name, ours, theirs, 0.9);
     await deleteRedisKeys(REDIS_URL, keyPrefix);
   }
   const latencyRow = 'redis latency at 1000/s';

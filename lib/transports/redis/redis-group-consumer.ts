@@ -3,22 +3,20 @@ import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import type { EventCodec } from '../event-codec.interface.js';
 import type { ConsumerSpec, Delivery, FlowControl } from '../../core/event-transport.interface.js';
-import { GroupConsumer, type HandedOut } from '../group-consumer.js';
+import { GroupConsumer } from '../group-consumer.js';
 import { unlessAborted } from '../../core/async-primitives.js';
 import type { ReceivedMessage } from '../received-message.interface.js';
 import { WriteBatcher } from '../write-batcher.js';
 import type { RedisKeys } from './redis-keys.js';
 import { RedisScript } from './redis-script-runner.js';
-import { ACK_SCRIPT, DEAD_LETTER_SCRIPT, MARK_PROCESSING_SCRIPT, RETRY_SCRIPT } from './redis-scripts.js';
+import { ACK_SCRIPT, DEAD_LETTER_SCRIPT, INDEX_FOREIGN_SCRIPT, RETRY_SCRIPT } from './redis-scripts.js';
+import { entryFields, type StreamEntry } from './redis-stream-entry.js';
 import { errorMessage } from '../../core/error-message.js';
 
-export const ACK = new RedisScript(ACK_SCRIPT);
-export const RETRY = new RedisScript(RETRY_SCRIPT);
-export const DEAD_LETTER = new RedisScript(DEAD_LETTER_SCRIPT);
-export const MARK_PROCESSING = new RedisScript(MARK_PROCESSING_SCRIPT);
-
-/** A stream entry as ioredis returns it: its id and its flat field/value list. */
-export type StreamEntry = [id: string, fields: string[]];
+const ACK = new RedisScript(ACK_SCRIPT);
+const RETRY = new RedisScript(RETRY_SCRIPT);
+const DEAD_LETTER = new RedisScript(DEAD_LETTER_SCRIPT);
+const INDEX_FOREIGN = new RedisScript(INDEX_FOREIGN_SCRIPT);
 
 export interface RedisConsumerContext {
   client: Redis;
@@ -26,14 +24,9 @@ export interface RedisConsumerContext {
   ackTimeoutMs: number;
   blockMs: number;
   maxDeadLetters: number;
+  retentionMs: number;
   logger: BrokerLogger;
   codec: EventCodec;
-}
-
-export function entryFields(fields: readonly string[]): Record<string, string> {
-  const record: Record<string, string> = {};
-  for (let index = 0; index + 1 < fields.length; index += 2) record[fields[index]] = fields[index + 1];
-  return record;
 }
 
 /** Settles one (entry, group) pair in Redis; shared by consumed and claimed (sync) deliveries. */
@@ -44,30 +37,26 @@ export class RedisDeliverySettler {
     private readonly consumerName: string,
   ) {}
 
-  private readonly acks = new WriteBatcher<{ entryId: string; eventId: string }>(async (acks) => {
+  private readonly acks = new WriteBatcher<string>(async (entryIds) => {
     const { client, keys } = this.context;
-    await ACK.run(
-      client,
-      [keys.stream, ...acks.map(({ eventId }) => keys.event(eventId))],
-      [this.group, Date.now(), ...acks.map(({ entryId }) => entryId)],
-    );
+    await ACK.run(client, [keys.stream, keys.acked(this.group)], [this.group, Date.now(), ...entryIds]);
   });
 
-  ack(entryId: string, eventId: string): Promise<void> {
-    return this.acks.add({ entryId, eventId });
+  ack(entryId: string): Promise<void> {
+    return this.acks.add(entryId);
   }
 
   /** Makes the entry claimable again once the retry is due, by any consumer of the group. */
-  async retry(entryId: string, eventId: string, dueAt: number, retryCount: number): Promise<void> {
+  async retry(entryId: string, dueAt: number, retryCount: number): Promise<void> {
     const { client, keys, ackTimeoutMs } = this.context;
-    await RETRY.run(client, [keys.stream, keys.event(eventId)], [this.group, this.consumerName, entryId, dueAt - ackTimeoutMs, retryCount]);
+    await RETRY.run(client, [keys.stream, keys.outcomes], [this.group, this.consumerName, entryId, dueAt - ackTimeoutMs, retryCount]);
   }
 
-  async deadLetter(entryId: string, eventKey: string, body: string, error: string, attempts: number): Promise<void> {
+  async deadLetter(entryId: string, body: string, error: string, attempts: number): Promise<void> {
     const { client, keys, maxDeadLetters } = this.context;
     await DEAD_LETTER.run(
       client,
-      [keys.stream, eventKey, keys.dead(this.group)],
+      [keys.stream, keys.dead(this.group), keys.outcomes],
       [this.group, entryId, body, error, attempts, Date.now(), maxDeadLetters],
     );
   }
@@ -145,8 +134,9 @@ export class RedisGroupConsumer extends GroupConsumer<string> {
     for (const [id] of claimed) pipeline.xpending(keys.stream, this.spec.group, id, id, 1);
     const counts = (await pipeline.exec()) ?? [];
     await this.dispatch(
-      claimed.map((entry, index) =>
-        receivedEntry(entry, Number((counts[index]?.[1] as [string, string, number, number][] | null)?.[0]?.[3] ?? 1)),
+      this.received(
+        claimed,
+        claimed.map((_, index) => Number((counts[index]?.[1] as [string, string, number, number][] | null)?.[0]?.[3] ?? 1)),
       ),
     );
     return true;
@@ -171,38 +161,78 @@ export class RedisGroupConsumer extends GroupConsumer<string> {
     ) as Promise<[string, StreamEntry[]][] | null>;
     const result = await unlessAborted(reading, signal);
     const entries = result?.[0]?.[1] ?? [];
-    if (entries.length > 0) await this.dispatch(entries.map((entry) => receivedEntry(entry, 1)));
+    if (entries.length === 0) return;
+    this.recordRead(entries[entries.length - 1][0]);
+    await this.dispatch(
+      this.received(
+        entries,
+        entries.map(() => 1),
+      ),
+    );
   }
 
-  protected override handingOut(entries: readonly HandedOut<string>[]): void {
-    const { client, keys, logger } = this.context;
-    // Not awaited: the handlers' acks go out after it on the same connection, so Redis applies it first.
-    MARK_PROCESSING.run(
-      client,
-      entries.map(({ event }) => keys.event(event.id)),
-      [Date.now()],
-    ).catch((error: unknown) => logger.warn(`Could not mark ${entries.length} events processing: ${errorMessage(error)}`));
+  /**
+   * Records when the group's reads reached `entryId` (the `processedAt` of the entries up to it).
+   * Not awaited; refused, and ignored, when another consumer of the group recorded a later read first.
+   */
+  private recordRead(entryId: string): void {
+    const { client, keys } = this.context;
+    client.xadd(keys.delivered(this.spec.group), entryId, 'at', Date.now()).catch(() => undefined);
   }
 
-  protected ack({ message: entryId }: ReceivedMessage<string>, event: BrokerEvent): Promise<void> {
-    return this.settler.ack(entryId, event.id);
+  /**
+   * The entries as the consumer loop takes them. An entry another program appended (it has no `id`
+   * field) is read here, to index it by its event id as a publish does; one that cannot be read is
+   * left to the loop, which dead-letters it.
+   */
+  private received(entries: readonly StreamEntry[], attempts: readonly number[]): ReceivedMessage<string>[] {
+    const foreign: (string | number)[] = [];
+    const received = entries.map(([entryId, rawFields], index): ReceivedMessage<string> => {
+      const fields = entryFields(rawFields);
+      let event: BrokerEvent | undefined;
+      if (fields.id === undefined && fields.event !== undefined) {
+        try {
+          event = this.context.codec.decode(fields.event);
+          foreign.push(event.id, entryId, event.createdAt.getTime());
+        } catch {
+          event = undefined;
+        }
+      }
+      return {
+        message: entryId,
+        key: entryId,
+        description: entryId,
+        attempt: attempts[index],
+        body: fields.event,
+        event,
+        only: fields.only,
+        skip: fields.skip === undefined ? undefined : fields.skip.split(','),
+      };
+    });
+    if (foreign.length > 0) this.indexForeign(foreign);
+    return received;
   }
 
-  protected async retryLater({ message: entryId, attempt }: ReceivedMessage<string>, event: BrokerEvent, delayMs: number): Promise<void> {
+  private indexForeign(triples: readonly (string | number)[]): void {
+    const { client, keys, retentionMs, logger } = this.context;
+    INDEX_FOREIGN.run(client, [keys.skew], [keys.idPrefix, retentionMs, ...triples]).catch((error: unknown) =>
+      logger.warn(`Could not index ${triples.length / 3} events another program wrote: ${errorMessage(error)}`),
+    );
+  }
+
+  protected ack({ message: entryId }: ReceivedMessage<string>): Promise<void> {
+    return this.settler.ack(entryId);
+  }
+
+  protected async retryLater({ message: entryId, attempt }: ReceivedMessage<string>, _event: BrokerEvent, delayMs: number): Promise<void> {
     const dueAt = Date.now() + delayMs;
     this.nextDueAt = Math.min(this.nextDueAt, dueAt);
-    await this.settler.retry(entryId, event.id, dueAt, attempt);
+    await this.settler.retry(entryId, dueAt, attempt);
     this.wakeAt(dueAt);
   }
 
-  protected deadLetter(
-    { message: entryId, body }: ReceivedMessage<string>,
-    error: string,
-    attempts: number,
-    event?: BrokerEvent,
-  ): Promise<void> {
-    const eventKey = this.context.keys.event(event ? event.id : `malformed:${entryId}`);
-    return this.settler.deadLetter(entryId, eventKey, body ?? '', error, attempts);
+  protected deadLetter({ message: entryId, body }: ReceivedMessage<string>, error: string, attempts: number): Promise<void> {
+    return this.settler.deadLetter(entryId, body ?? '', error, attempts);
   }
 
   protected async pass(entryIds: readonly string[]): Promise<void> {
@@ -237,18 +267,4 @@ export class RedisGroupConsumer extends GroupConsumer<string> {
     timer.unref();
     this.wakeTimers.add(timer);
   }
-}
-
-/** A stream entry as the consumer loop takes it: its `event` body and the publisher's routing. */
-function receivedEntry([entryId, rawFields]: StreamEntry, attempt: number): ReceivedMessage<string> {
-  const fields = entryFields(rawFields);
-  return {
-    message: entryId,
-    key: entryId,
-    description: entryId,
-    attempt,
-    body: fields.event,
-    only: fields.only,
-    skip: fields.skip === undefined ? undefined : fields.skip.split(','),
-  };
 }

@@ -15,15 +15,19 @@ export interface RedisTransportOptions {
   client?: Redis;
   /** Prefix of every key (default `eb`): brokers with the same prefix share streams and groups. */
   keyPrefix?: string;
-  /** Stream entries kept once every group has consumed them (approximate, default 100 000). */
+  /**
+   * Stream entries kept once every group has consumed them (approximate, default 100 000): the
+   * stream is the history, so this is also how many events the history keeps.
+   */
   maxLen?: number;
   /** A delivery not settled within this time is taken over by another consumer (default 30 000 ms). */
   ackTimeoutMs?: number;
   /** Longest wait of one blocking read (default 5000 ms); also bounds how late a claim is seen. */
   blockMs?: number;
-  /** Events kept in the history; the oldest are removed first (default 10 000). */
-  maxEvents?: number;
-  /** How long an event stays in the history at most (default 7 days). */
+  /**
+   * How long an event stays in the history at most, once every group has consumed it (default 7
+   * days); also how long its id is remembered, so that a second publish of it is a no-op.
+   */
   retentionMs?: number;
   /** Dead letters kept per group (approximate, default 10 000). */
   maxDeadLetters?: number;

@@ -6,7 +6,7 @@ import { assertPattern, matchPattern } from '../../core/match-pattern.js';
 import { cloudEventCodec } from '../cloud-event.codec.js';
 import type { EventCodec } from '../event-codec.interface.js';
 import { WriteBatcher } from '../write-batcher.js';
-import { assertEventFilter, DEFAULT_LIST_LIMIT, matchesFilter, newestWindow } from '../event-filter.js';
+import { newestWindow } from '../event-filter.js';
 import type { DeadLetter, DeadLetterFilter } from '../../core/dead-letter-store.interface.js';
 import type { EventFilter, StatusDetails } from '../../core/event-history.interface.js';
 import type {
@@ -25,19 +25,16 @@ import { inlineDelivery } from '../inline-delivery.js';
 import { formatDeadLetterId, parseDeadLetterId, unknownDeadLetter } from '../dead-letter-id.js';
 import { LiveTail } from '../live-tail.js';
 import { unreadableMessageEvent } from '../unreadable-message-event.js';
-import { unknownEvent } from '../unknown-event.js';
 import { RunningConsumers } from '../running-consumers.js';
 import { TransportState } from '../transport-state.js';
-import {
-  entryFields,
-  RedisDeliverySettler,
-  RedisGroupConsumer,
-  type RedisConsumerContext,
-  type StreamEntry,
-} from './redis-group-consumer.js';
+import { RedisDeliverySettler, RedisGroupConsumer, type RedisConsumerContext } from './redis-group-consumer.js';
+import { RedisHistory } from './redis-history.js';
+import { FORGET_TRIMMED_SCRIPT } from './redis-history-scripts.js';
 import { RedisKeys } from './redis-keys.js';
 import { RedisScript } from './redis-script-runner.js';
 import { PUBLISH_SCRIPT, REGISTER_GROUP_SCRIPT, REPLAY_SCRIPT } from './redis-scripts.js';
+import { entryFields, type StreamEntry } from './redis-stream-entry.js';
+import { compareIds, nextId } from './redis-stream-ids.js';
 import type { RedisTransportOptions } from './redis-transport-options.interface.js';
 import { errorMessage } from '../../core/error-message.js';
 import type { OptionNames } from '../../core/known-options.js';
@@ -47,13 +44,13 @@ import { MAX_QUOTED_CHARS, printable, quote } from '../../core/quote-input.js';
 const PUBLISH = new RedisScript(PUBLISH_SCRIPT);
 const REGISTER_GROUP = new RedisScript(REGISTER_GROUP_SCRIPT);
 const REPLAY = new RedisScript(REPLAY_SCRIPT);
+const FORGET_TRIMMED = new RedisScript(FORGET_TRIMMED_SCRIPT);
 
 const DEFAULTS = {
   keyPrefix: 'eb',
   maxLen: 100_000,
   ackTimeoutMs: 30_000,
   blockMs: 5000,
-  maxEvents: 10_000,
   retentionMs: 7 * 24 * 60 * 60 * 1000,
   maxDeadLetters: 10_000,
   trimIntervalMs: 10_000,
@@ -73,7 +70,6 @@ const OPTION_NAMES: OptionNames<RedisTransportOptions> = {
   maxLen: true,
   ackTimeoutMs: true,
   blockMs: true,
-  maxEvents: true,
   retentionMs: true,
   maxDeadLetters: true,
   trimIntervalMs: true,
@@ -82,20 +78,7 @@ const OPTION_NAMES: OptionNames<RedisTransportOptions> = {
 
 type Settings = typeof DEFAULTS;
 
-const HISTORY_CHUNK = 200;
 const STREAM_ID = /^\d+-\d+$/;
-
-/** `a` compared with `b`, as stream ids `<ms>-<seq>`. */
-function compareIds(a: string, b: string): number {
-  const [aMs, aSeq] = a.split('-').map(Number);
-  const [bMs, bSeq] = b.split('-').map(Number);
-  return aMs - bMs || aSeq - bSeq;
-}
-
-function nextId(id: string): string {
-  const [ms, seq] = id.split('-').map(Number);
-  return `${ms}-${seq + 1}`;
-}
 
 export interface RedisTransportStats extends TransportStats {
   /** Entries in the stream, consumed or not. */
@@ -109,21 +92,10 @@ interface PendingPublish {
   skip: string;
 }
 
-/** An event of the history, from its hash. */
-function historyEvent(codec: EventCodec, record: Record<string, string>): BrokerEvent | null {
-  if (record.event === undefined) return null;
-  const event = codec.decode(record.event);
-  event.status = (record.status ?? 'pending') as EventStatus;
-  event.retryCount = Number(record.retryCount ?? 0);
-  if (record.error !== undefined) event.error = record.error;
-  if (record.processedAt !== undefined) event.processedAt = new Date(Number(record.processedAt));
-  if (record.completedAt !== undefined) event.completedAt = new Date(Number(record.completedAt));
-  return event;
-}
-
 /**
  * Redis Streams: one stream holds every event, one consumer group per subscription group reads
- * it; history, status and dead letters live in Redis too. Durable as far as Redis is (use AOF).
+ * it. The stream is the history: an event's status is derived from the groups' state when it is
+ * read (`RedisHistory`); dead letters are a stream per group. Durable as far as Redis is (use AOF).
  */
 export class RedisTransport implements EventTransport {
   readonly type = 'redis';
@@ -133,6 +105,7 @@ export class RedisTransport implements EventTransport {
   private readonly codec: EventCodec;
   private readonly publishes = new WriteBatcher<PendingPublish, string>((batch) => this.append(batch));
   private readonly keys: RedisKeys;
+  private readonly history: RedisHistory;
   private logger: BrokerLogger = consoleBrokerLogger;
   private readonly consumers = new RunningConsumers();
   private readonly tails = new Set<{ pattern: string; tail: LiveTail<BrokerEvent> }>();
@@ -147,6 +120,7 @@ export class RedisTransport implements EventTransport {
       throw new EventBrokerError(`RedisTransport option keyPrefix must use [A-Za-z0-9_.:{}-], got ${quote(this.settings.keyPrefix)}`);
     }
     this.keys = new RedisKeys(this.settings.keyPrefix);
+    this.history = new RedisHistory(() => this.state.connected(), this.keys, this.codec);
   }
 
   async connect(context: TransportContext = DEFAULT_TRANSPORT_CONTEXT): Promise<void> {
@@ -164,6 +138,12 @@ export class RedisTransport implements EventTransport {
         throw new EventBrokerError(`Cannot reach Redis at ${host}:${port}: ${errorMessage(error)}`, { cause: error });
       }
     }
+    try {
+      await this.refusePreviousLayout(client);
+    } catch (error) {
+      if (!this.options.client) client.disconnect();
+      throw error;
+    }
     this.state.connectedWith(client);
     this.trimTimer = setInterval(() => {
       this.trim().catch((error: unknown) => this.logger.warn(`Could not trim ${this.keys.stream}: ${errorMessage(error)}`));
@@ -180,20 +160,19 @@ export class RedisTransport implements EventTransport {
       // The group's consumers skip the entry (its `skip` field).
       const settler = new RedisDeliverySettler(this.consumerContext(client), group, 'inline');
       return inlineDelivery(event, group, {
-        ack: () => settler.ack(entryId, event.id),
-        deadLetter: (error, attempts) => settler.deadLetter(entryId, this.keys.event(event.id), body, error, attempts),
+        ack: () => settler.ack(entryId),
+        deadLetter: (error, attempts) => settler.deadLetter(entryId, body, error, attempts),
       });
     });
   }
 
   /** Appends a batch of events in one script call; gives their entry ids. */
   private async append(batch: PendingPublish[]): Promise<PromiseSettledResult<string>[]> {
-    const { retentionMs, maxEvents } = this.settings;
-    const args: (string | number)[] = [retentionMs, maxEvents, this.keys.eventPrefix, Date.now()];
+    const args: (string | number)[] = [this.keys.idPrefix, this.settings.retentionMs];
     for (const { event, body, skip } of batch) {
-      args.push(body, event.id, event.createdAt.getTime(), event.type, skip, String(event.metadata.traceparent ?? ''));
+      args.push(event.id, event.createdAt.getTime(), body, skip, String(event.metadata.traceparent ?? ''));
     }
-    const entryIds = (await PUBLISH.run(this.state.connected(), [this.keys.stream, this.keys.groups, this.keys.history], args)) as string[];
+    const entryIds = (await PUBLISH.run(this.state.connected(), [this.keys.stream, this.keys.skew], args)) as string[];
     return entryIds.map((value) => ({ status: 'fulfilled', value }));
   }
 
@@ -203,53 +182,25 @@ export class RedisTransport implements EventTransport {
     await REGISTER_GROUP.run(
       client,
       [this.keys.stream, this.keys.groups],
-      [spec.group, JSON.stringify({ patterns: spec.patterns }), spec.fromBeginning ? '0' : '$'],
+      [spec.group, JSON.stringify(spec.patterns), spec.fromBeginning ? '0' : '$'],
     );
     return this.consumers.start(new RedisGroupConsumer(this.consumerContext(client), spec, onDelivery, flow));
   }
 
-  async get(id: string): Promise<BrokerEvent | null> {
-    return historyEvent(this.codec, await this.state.connected().hgetall(this.keys.event(id)));
+  get(id: string): Promise<BrokerEvent | null> {
+    return this.history.get(id);
   }
 
-  /** Walks the history from the newest event back until the window of `filter` is full. */
-  async list(filter: EventFilter = {}): Promise<BrokerEvent[]> {
-    assertEventFilter(filter);
-    const client = this.state.connected();
-    const wanted = (filter.offset ?? 0) + (filter.limit ?? DEFAULT_LIST_LIMIT);
-    const max = filter.until ? filter.until.getTime() : '+inf';
-    const min = filter.since ? filter.since.getTime() : '-inf';
-    const newestFirst: BrokerEvent[] = [];
-    for (let skip = 0; newestFirst.length < wanted; skip += HISTORY_CHUNK) {
-      const ids = await client.zrevrangebyscore(this.keys.history, max, min, 'LIMIT', skip, HISTORY_CHUNK);
-      if (ids.length === 0) break;
-      const pipeline = client.pipeline();
-      for (const id of ids) pipeline.hgetall(this.keys.event(id));
-      for (const [, record] of (await pipeline.exec()) ?? []) {
-        const event = historyEvent(this.codec, record as Record<string, string>);
-        if (event && matchesFilter(event, filter)) newestFirst.push(event);
-      }
-    }
-    return newestWindow(newestFirst.slice(0, wanted).toReversed(), filter);
+  list(filter: EventFilter = {}): Promise<BrokerEvent[]> {
+    return this.history.list(filter);
   }
 
-  async updateStatus(id: string, status: EventStatus, details: StatusDetails = {}): Promise<void> {
-    const client = this.state.connected();
-    const key = this.keys.event(id);
-    if (!(await client.exists(key))) throw unknownEvent(id);
-    const fields: Record<string, string | number> = { status };
-    if (details.error !== undefined) fields.error = details.error;
-    if (details.processedAt) fields.processedAt = details.processedAt.getTime();
-    if (details.completedAt) fields.completedAt = details.completedAt.getTime();
-    await client.hset(key, fields);
+  updateStatus(id: string, status: EventStatus, details: StatusDetails = {}): Promise<void> {
+    return this.history.updateStatus(id, status, details);
   }
 
-  async delete(id: string): Promise<boolean> {
-    const client = this.state.connected();
-    const [[, deleted]] = ((await client.multi().del(this.keys.event(id)).zrem(this.keys.history, id).exec()) ?? []) as [
-      [Error | null, number],
-    ];
-    return deleted > 0;
+  delete(id: string): Promise<boolean> {
+    return this.history.delete(id);
   }
 
   stream(pattern: string): AsyncIterable<BrokerEvent> {
@@ -294,8 +245,8 @@ export class RedisTransport implements EventTransport {
     try {
       await REPLAY.run(
         client,
-        [this.keys.stream, this.keys.event(event.id), this.keys.dead(group), this.keys.groups],
-        [group, entryId, fields.event],
+        [this.keys.stream, this.keys.dead(group), this.keys.groups, this.keys.outcomes, this.keys.replays],
+        [group, entryId, event.id, fields.event, fields.entry ?? ''],
       );
     } catch (error) {
       throw new EventBrokerError(`Cannot replay dead letter ${printable(deadLetterId, MAX_QUOTED_CHARS)}: ${errorMessage(error)}`, {
@@ -306,18 +257,20 @@ export class RedisTransport implements EventTransport {
 
   async stats(): Promise<RedisTransportStats> {
     const client = this.state.connected();
-    const [events, length, groupInfo] = await Promise.all([
-      client.zcard(this.keys.history),
+    const [length, replays, groupInfo] = await Promise.all([
       client.xlen(this.keys.stream),
+      client.hlen(this.keys.replays),
       client.xinfo('GROUPS', this.keys.stream).catch(() => []) as Promise<unknown[][]>,
     ]);
     const groups: Record<string, GroupStats> = {};
     const pipeline = client.pipeline();
     const names: string[] = [];
     for (const info of groupInfo) {
-      const record = entryFields(info.map(String));
+      const record = entryFields(info.map((value) => (value === null ? '' : String(value))));
       names.push(record.name);
-      groups[record.name] = { pending: Number(record.lag ?? 0), inFlight: Number(record.pending ?? 0), deadLetters: 0 };
+      // Redis cannot tell the lag of a group that an entry deleted since (`delete`) lies ahead of.
+      const unread = record.lag ? Number(record.lag) : await this.countAfter(record['last-delivered-id']);
+      groups[record.name] = { pending: unread, inFlight: Number(record.pending), deadLetters: 0 };
       pipeline.xlen(this.keys.dead(record.name));
     }
     const dead = (await pipeline.exec()) ?? [];
@@ -326,7 +279,19 @@ export class RedisTransport implements EventTransport {
       groups[name].deadLetters = Number(dead[index]?.[1] ?? 0);
       deadLetters += groups[name].deadLetters;
     });
-    return { type: this.type, events, deadLetters, groups, streamLength: length };
+    return { type: this.type, events: length - replays, deadLetters, groups, streamLength: length };
+  }
+
+  /** How many entries the stream holds after `entryId`, read a thousand at a time. */
+  private async countAfter(entryId: string): Promise<number> {
+    const client = this.state.connected();
+    let count = 0;
+    for (let from = `(${entryId}`; ;) {
+      const entries = (await client.xrange(this.keys.stream, from, '+', 'COUNT', 1000)) as StreamEntry[];
+      count += entries.length;
+      if (entries.length < 1000) return count;
+      from = `(${entries[entries.length - 1][0]}`;
+    }
   }
 
   async close(): Promise<void> {
@@ -336,6 +301,21 @@ export class RedisTransport implements EventTransport {
     for (const { tail } of this.tails) tail.end();
     this.tailReader?.disconnect();
     if (!this.options.client) this.state.made?.disconnect();
+  }
+
+  /**
+   * Refuses keys written by the previous layout, which kept a history record per event beside the
+   * stream: this one neither reads nor removes them, and its consumers would mark nothing there.
+   */
+  private async refusePreviousLayout(client: Redis): Promise<void> {
+    if ((await client.exists(this.keys.previousHistory)) === 0) return;
+    const prefix = this.settings.keyPrefix;
+    throw new EventBrokerError(
+      `RedisTransport: key prefix ${prefix} holds a history written by a previous version (${prefix}:history and ${prefix}:event:<id>); ` +
+        'this version derives the history from the stream. Stop the instances of the previous version once they are idle, then delete ' +
+        `${prefix}:history and the keys ${prefix}:event:* (redis-cli --scan --pattern '${prefix}:event:*' | xargs redis-cli unlink), ` +
+        'or use a new keyPrefix. The stream, its consumer groups and the dead letters are kept as they are.',
+    );
   }
 
   private createClient(): Redis {
@@ -360,8 +340,8 @@ export class RedisTransport implements EventTransport {
   }
 
   private consumerContext(client: Redis): RedisConsumerContext {
-    const { ackTimeoutMs, blockMs, maxDeadLetters } = this.settings;
-    return { client, keys: this.keys, ackTimeoutMs, blockMs, maxDeadLetters, logger: this.logger, codec: this.codec };
+    const { ackTimeoutMs, blockMs, maxDeadLetters, retentionMs } = this.settings;
+    return { client, keys: this.keys, ackTimeoutMs, blockMs, maxDeadLetters, retentionMs, logger: this.logger, codec: this.codec };
   }
 
   private deadLetter(group: string, entryId: string, fields: Record<string, string>): DeadLetter {
@@ -425,29 +405,42 @@ export class RedisTransport implements EventTransport {
   }
 
   /**
-   * Drops the oldest entries beyond `maxLen`, but none that a group has not read or acked yet:
-   * entries before the first of those, at most the excess (whole macro nodes, `~`), so that no
-   * entry is fetched (a backlog may hold millions).
+   * Drops the entries older than `retentionMs` and the oldest beyond `maxLen`, but none that a
+   * group has not read or acked yet (whole macro nodes, `~`, so that no entry is fetched: a backlog
+   * may hold millions), then what concerned only the entries dropped.
    */
   private async trim(): Promise<void> {
     const client = this.state.connected();
-    const excess = (await client.xlen(this.keys.stream)) - this.settings.maxLen;
-    if (excess <= 0) return;
-    const groups = (await client.xinfo('GROUPS', this.keys.stream)) as unknown[][];
-    if (groups.length === 0) {
-      await client.xtrim(this.keys.stream, 'MAXLEN', '~', this.settings.maxLen);
-      return;
+    const { stream, outcomes, replays, overrides, groups } = this.keys;
+    const length = await client.xlen(stream);
+    if (length === 0) return;
+    const unconsumed = await this.oldestUnconsumed(client);
+    const expired = `${Date.now() - this.settings.retentionMs}-0`;
+    let trimmed = await client.xtrim(stream, 'MINID', '~', unconsumed && compareIds(unconsumed, expired) < 0 ? unconsumed : expired);
+    const excess = length - trimmed - this.settings.maxLen;
+    if (excess > 0) {
+      trimmed += unconsumed
+        ? await client.xtrim(stream, 'MINID', '~', unconsumed, 'LIMIT', excess)
+        : await client.xtrim(stream, 'MAXLEN', '~', this.settings.maxLen);
     }
-    let safe: string | undefined;
+    if (trimmed === 0) return;
+    const progress = (await client.hkeys(groups)).flatMap((group) => [this.keys.delivered(group), this.keys.acked(group)]);
+    await FORGET_TRIMMED.run(client, [stream, outcomes, replays, overrides, ...progress], []);
+  }
+
+  /** The oldest entry some group has not read or not acked yet; `undefined` without groups. */
+  private async oldestUnconsumed(client: Redis): Promise<string | undefined> {
+    const groups = (await client.xinfo('GROUPS', this.keys.stream)) as unknown[][];
+    let oldest: string | undefined;
     for (const info of groups) {
       const record = entryFields(info.map(String));
       const undelivered = nextId(record['last-delivered-id']);
-      if (safe === undefined || compareIds(undelivered, safe) < 0) safe = undelivered;
+      if (oldest === undefined || compareIds(undelivered, oldest) < 0) oldest = undelivered;
       if (Number(record.pending) > 0) {
-        const [oldest] = (await client.xpending(this.keys.stream, record.name, '-', '+', 1)) as [string, ...unknown[]][];
-        if (oldest && compareIds(oldest[0], safe) < 0) safe = oldest[0];
+        const [pending] = (await client.xpending(this.keys.stream, record.name, '-', '+', 1)) as [string, ...unknown[]][];
+        if (pending && compareIds(pending[0], oldest) < 0) oldest = pending[0];
       }
     }
-    await client.xtrim(this.keys.stream, 'MINID', '~', safe as string, 'LIMIT', excess);
+    return oldest;
   }
 }

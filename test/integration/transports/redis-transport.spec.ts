@@ -139,6 +139,98 @@ describe('RedisTransport', () => {
     await waitFor(async () => (await raw.xlen(`${keyPrefix}:stream`)) < 60, 'the consumed entries to be trimmed');
   });
 
+  it('refuses to start on keys of the previous layout, saying what to delete', async () => {
+    const { keyPrefix, raw, makeBroker } = setup();
+    await raw.zadd(`${keyPrefix}:history`, 1, 'event-1');
+    await raw.hset(`${keyPrefix}:event:event-1`, 'status', 'completed');
+
+    const failure = await makeBroker('upgraded')
+      .start()
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+
+    expect(failure).toBeInstanceOf(EventBrokerError);
+    expect((failure as Error).message).toContain(`key prefix ${keyPrefix} holds a history written by a previous version`);
+    expect((failure as Error).message).toContain(`delete ${keyPrefix}:history and the keys ${keyPrefix}:event:*`);
+    expect((failure as Error).message).toContain('or use a new keyPrefix');
+  });
+
+  it('appends each event at its createdAt, naming it; one created before the newest entry goes right after it, and since/until still find it', async () => {
+    const { keyPrefix, raw } = setup();
+    const transport = new RedisTransport({ url: REDIS_URL, keyPrefix });
+    cleanups.push(() => transport.close());
+    await transport.connect();
+    const createdAt = Date.now() - 60_000;
+    const first = createEvent({ type: 'public.users.create', payload: {}, createdAt: new Date(createdAt) });
+    const late = createEvent({ type: 'public.users.create', payload: {}, createdAt: new Date(createdAt - 5000) });
+
+    await transport.publish(first);
+    await transport.publish(late);
+
+    const entries = (await raw.xrange(`${keyPrefix}:stream`, '-', '+')).map(([id, fields]) => [id, fields[fields.indexOf('id') + 1]]);
+    expect(entries).toEqual([
+      [`${createdAt}-0`, first.id],
+      [`${createdAt}-1`, late.id],
+    ]);
+    const listed = async (filter: { since?: number; until?: number }): Promise<string[]> =>
+      (
+        await transport.list({
+          since: filter.since === undefined ? undefined : new Date(filter.since),
+          until: filter.until === undefined ? undefined : new Date(filter.until),
+        })
+      ).map((event) => event.id);
+    expect(await listed({ until: createdAt - 5000 })).toEqual([late.id]);
+    expect(await listed({ since: createdAt - 5000, until: createdAt - 1 })).toEqual([late.id]);
+    expect(await listed({ since: createdAt })).toEqual([first.id]);
+  });
+
+  it('no longer delivers a deleted event to a group that had not read it, nor counts it pending', async () => {
+    const { makeBroker } = setup();
+    const registering = makeBroker('registering');
+    await registering.subscribe('public.**', () => undefined, { group: 'later' });
+    await registering.start();
+    await registering.stop();
+    const publisher = makeBroker('publisher');
+    await publisher.start();
+    const kept = await publisher.publish(createEvent({ type: 'public.users.create', payload: {} }));
+    const deleted = await publisher.publish(createEvent({ type: 'public.users.create', payload: {} }));
+
+    await publisher.transport.delete(deleted.id);
+
+    expect((await publisher.stats()).transport.groups.later).toEqual({ pending: 1, inFlight: 0, deadLetters: 0 });
+    const handled: string[] = [];
+    const consumer = makeBroker('consumer');
+    await consumer.subscribe('public.**', (event) => void handled.push(event.id), { group: 'later' });
+    await consumer.start();
+    await waitFor(() => handled.length > 0, 'the kept event handled');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(handled).toEqual([kept.id]);
+  });
+
+  it('forgets the outcome of a dead-lettered pair once its entry is trimmed', async () => {
+    const { keyPrefix, raw, makeBroker } = setup({ maxLen: 10, trimIntervalMs: 50 });
+    const broker = makeBroker('api');
+    await broker.subscribe(
+      'public.**',
+      (event) => {
+        if ((event.payload as { n: number }).n === 0) throw new Error('the first one fails');
+      },
+      { group: 'picky', retry: { maxRetries: 0 } },
+    );
+    await broker.start();
+    const first = await broker.publish(createEvent({ type: 'public.users.create', payload: { n: 0 } }));
+    await waitFor(async () => (await broker.transport.get(first.id))?.status === 'failed', 'the first event failed');
+    expect(await raw.hlen(`${keyPrefix}:outcomes`)).toBe(1);
+
+    for (let n = 1; n < 300; n++) await broker.publish(createEvent({ type: 'public.users.create', payload: { n } }));
+
+    await waitFor(async () => (await broker.transport.get(first.id)) === null, 'the first event trimmed');
+    await waitFor(async () => (await raw.hlen(`${keyPrefix}:outcomes`)) === 0, 'its outcome forgotten');
+    expect(await broker.transport.deadLetters({ group: 'picky' })).toHaveLength(1);
+  });
+
   it('reports stream length, per-group pending and dead letters', async () => {
     const { makeBroker } = setup();
     const broker = makeBroker('api');
