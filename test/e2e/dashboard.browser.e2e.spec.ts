@@ -3,10 +3,12 @@ import { existsSync, mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import type { INestApplication } from '@nestjs/common';
+import { Module, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { EventBrokerDashboardModule } from 'nestjs-event-broker/dashboard';
+import { EventBrokerTestingModule } from 'nestjs-event-broker/testing';
 import { AppModule } from '../../sample-app/app.module.js';
 
 /** Where Debian's `chromium` package (which .ci/run installs) puts the browser, unless CHROMIUM_PATH says otherwise. */
@@ -108,5 +110,24 @@ describe.skipIf(!HAS_CHROMIUM)(`the sample app's dashboard in headless Chromium 
     expect(await page.locator('#dead-letter-rows tr').count()).toBe(0);
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     console.log(`Dashboard screenshot: ${SCREENSHOT}`);
+  });
+
+  it("calls its API relative to its own address, so that it works under the app's global prefix", async () => {
+    @Module({
+      imports: [EventBrokerTestingModule.forRoot(), EventBrokerDashboardModule.forRoot({ path: '/ops/events', allowUnprotected: true })],
+    })
+    class PrefixedModule {}
+    const moduleRef = await Test.createTestingModule({ imports: [PrefixedModule] }).compile();
+    const prefixed = moduleRef.createNestApplication({ logger: false }).setGlobalPrefix('admin');
+    await prefixed.listen(0, '127.0.0.1');
+    const prefixedPage = await browser.newPage();
+    try {
+      await prefixedPage.goto(`http://127.0.0.1:${((prefixed.getHttpServer() as Server).address() as AddressInfo).port}/admin/ops/events/`);
+      await prefixedPage.locator('#live-state', { hasText: 'live' }).waitFor();
+      await prefixedPage.locator('#transport', { hasText: 'memory' }).waitFor();
+    } finally {
+      await prefixedPage.close();
+      await prefixed.close();
+    }
   });
 });

@@ -8,6 +8,7 @@ import {
   type CanActivate,
   type ExecutionContext,
   type INestApplication,
+  type LoggerService,
   type ModuleMetadata,
 } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
@@ -300,6 +301,20 @@ describe('the dashboard behind protection', () => {
       const app = await bootDashboard(options);
       expect((await request(app.getHttpServer()).get('/events-dashboard')).status).toBe(status);
     }
+  });
+
+  it('warns, outside production, that it serves without protection', async () => {
+    const warnings: string[] = [];
+    const logger: LoggerService = { log: () => undefined, error: () => undefined, warn: (message: string) => warnings.push(message) };
+    @Module({ imports: [EventBrokerTestingModule.forRoot(), EventBrokerDashboardModule.forRoot({})] })
+    class UnprotectedModule {}
+    const moduleRef = await Test.createTestingModule({ imports: [UnprotectedModule] }).compile();
+    const app = moduleRef.createNestApplication({ logger });
+    apps.push(app);
+    await app.init();
+    expect(warnings).toContain(
+      '/events-dashboard is served without guards or authorize: whoever reaches the app can read its events and replay dead letters',
+    );
   });
 
   it('refuses an unknown option, naming the one meant, and a path that is not plain segments', () => {
