@@ -125,6 +125,7 @@ describe.skipIf(!HAS_CHROMIUM)(`the sample app's dashboard in headless Chromium 
       await prefixedPage.goto(`http://127.0.0.1:${((prefixed.getHttpServer() as Server).address() as AddressInfo).port}/admin/ops/events/`);
       await prefixedPage.locator('#live-state', { hasText: 'live' }).waitFor();
       await prefixedPage.locator('#transport', { hasText: 'memory' }).waitFor();
+      expect(await prefixedPage.locator('#totals').textContent()).toContain('published');
     } finally {
       await prefixedPage.close();
       await prefixed.close();
