@@ -29,6 +29,10 @@ export { EVENT_BROKER_OPTIONS, EVENT_CONTEXT_TYPE } from './nest/event-broker.co
 export * from './nest/event-broker-module-options.interface.js';
 export { EventBrokerModule } from './nest/event-broker.module.js';
 export { EmitsEvent, type EmitsEventOptions } from './nest/emits-event.decorator.js';
+export { createAsyncApiDocument } from './nest/create-asyncapi-document.js';
+export { AsyncApiDocumentFactory } from './nest/asyncapi-document.factory.js';
+export type * from './asyncapi/asyncapi-document.interface.js';
+export type * from './asyncapi/asyncapi-options.interface.js';
 export { EventPublisher, type PublishEventOptions } from './nest/event-publisher.js';
 export { EventRequestContext, type EventRequestContextValue } from './nest/event-request-context.js';
 export { EventRequestContextInterceptor } from './nest/event-request-context.interceptor.js';

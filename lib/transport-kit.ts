@@ -3,6 +3,7 @@ export { assertPattern } from './core/match-pattern.js';
 export { DEFAULT_TRANSPORT_CONTEXT } from './transports/default-transport-context.js';
 export { formatDeadLetterId, parseDeadLetterId, unknownDeadLetter } from './transports/dead-letter-id.js';
 export { assertEventFilter, DEFAULT_LIST_LIMIT, matchesFilter, newestWindow } from './transports/event-filter.js';
+export { ForwardingTransport } from './transports/forwarding-transport.js';
 export { GroupConsumer, type GroupConsumerOptions, type HandedOut } from './transports/group-consumer.js';
 export { inlineDelivery, type InlineSettler } from './transports/inline-delivery.js';
 export { LiveTail } from './transports/live-tail.js';

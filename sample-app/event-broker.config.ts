@@ -43,5 +43,6 @@ export function eventBrokerConfig(config: ConfigService): EventBrokerModuleOptio
     retry: { maxRetries: 2, initialDelayMs: 500 },
     tracing: true,
     metrics: true,
+    asyncapi: { path: '/asyncapi.json', title: 'nestjs-event-broker sample app' },
   };
 }

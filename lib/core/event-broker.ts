@@ -180,6 +180,11 @@ export class EventBroker {
     return this.pool.active;
   }
 
+  /** Publishes called and not yet stored or refused: their payloads may still be checked against a contract. */
+  get publishesInProgress(): number {
+    return this.publishing;
+  }
+
   /** Connects the transport and starts consuming for every subscription made so far. */
   start(): Promise<void> {
     if (this.state === 'running') return Promise.resolve();

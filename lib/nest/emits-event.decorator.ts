@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import type { EventMetadata, EventSource } from '../core/broker-event.interface.js';
 import { describeInvalidEventType } from '../core/event-type.js';
 import { InvalidEventError } from '../core/event-broker.errors.js';
-import { EMITS_EVENT_METADATA } from './event-broker.constants.js';
+import { EMITS_EVENT_METADATA, EMITTED_EVENTS_METADATA } from './event-broker.constants.js';
 import type { EventPublisher } from './event-publisher.js';
 import { assertKnownOptions, type OptionNames } from '../core/known-options.js';
 
@@ -28,6 +28,11 @@ const logger = new Logger('EmitsEvent');
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+}
+
+/** The event types the `@EmitsEvent` decorators of `method` publish, top one first. */
+export function emittedEvents(method: object): readonly string[] {
+  return (Reflect.getMetadata(EMITTED_EVENTS_METADATA, method) as string[] | undefined) ?? [];
 }
 
 function copyMetadata(from: object, to: object): void {
@@ -76,6 +81,8 @@ export function EmitsEvent(type: string, options: EmitsEventOptions = {}): Metho
       return result;
     };
     copyMetadata(original, wrapped);
+    // Decorators apply bottom up: this one goes before those applied already.
+    Reflect.defineMetadata(EMITTED_EVENTS_METADATA, [type, ...emittedEvents(original)], wrapped);
     Object.defineProperty(wrapped, 'name', { value: (original as () => unknown).name });
     Reflect.defineMetadata(EMITS_EVENT_METADATA, true, target.constructor);
     return { ...descriptor, value: wrapped } as typeof descriptor;

@@ -1,3 +1,4 @@
+import type { AsyncApiOptions } from '../asyncapi/asyncapi-options.interface.js';
 import type { InjectionToken, ModuleMetadata, NestInterceptor, OptionalFactoryDependency, Type } from '@nestjs/common';
 import type { EventBrokerOptions } from '../core/event-broker-options.interface.js';
 import type { EventBrokerMetricsOptions } from '../observability/event-broker-metrics.js';
@@ -45,6 +46,8 @@ export interface EventBrokerModuleOptions
   tracing?: boolean;
   /** Prometheus metrics (prom-client) in the default registry, or in the one given. */
   metrics?: boolean | EventBrokerMetricsOptions;
+  /** The AsyncAPI document of the app's events: served at `path`, and its `info` and `servers`. */
+  asyncapi?: AsyncApiOptions;
 }
 
 export interface EventBrokerModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {

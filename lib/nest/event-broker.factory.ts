@@ -9,7 +9,7 @@ import { NestBrokerLogger } from './nest-broker-logger.js';
 /** The options that make a broker, shared by the module and the microservices bridge. */
 export type EventBrokerFactoryOptions = Omit<
   EventBrokerModuleOptions,
-  'interceptors' | 'applyGlobalEnhancers' | 'requestContext' | 'isGlobal'
+  'interceptors' | 'applyGlobalEnhancers' | 'requestContext' | 'isGlobal' | 'asyncapi'
 >;
 
 export function createMetrics(options: EventBrokerFactoryOptions): EventBrokerMetrics | null {

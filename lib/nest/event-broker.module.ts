@@ -10,6 +10,8 @@ import type { EventBrokerModuleAsyncOptions, EventBrokerModuleOptions } from './
 import { EventPublisher } from './event-publisher.js';
 import { EventRequestContextInterceptor } from './event-request-context.interceptor.js';
 import { EventSubscribersLoader } from './event-subscribers.loader.js';
+import { AsyncApiDocumentFactory } from './asyncapi-document.factory.js';
+import { AsyncApiRoute } from './asyncapi.route.js';
 import { createBroker, createMetrics } from './event-broker.factory.js';
 
 /**
@@ -49,9 +51,11 @@ export class EventBrokerModule {
         EventPublisher,
         EventBrokerHealthIndicator,
         EventSubscribersLoader,
+        AsyncApiDocumentFactory,
+        AsyncApiRoute,
         { provide: APP_INTERCEPTOR, useClass: EventRequestContextInterceptor },
       ],
-      exports: [EventBroker, EventPublisher, EventBrokerMetrics, EventBrokerHealthIndicator],
+      exports: [EventBroker, EventPublisher, EventBrokerMetrics, EventBrokerHealthIndicator, AsyncApiDocumentFactory],
     };
   }
 }

@@ -104,17 +104,23 @@ export class EventPublisher {
     return this.held?.length ?? 0;
   }
 
-  /** Checks a contract's payload first, so that an event held before bootstrap was checked too. */
+  /** A running broker checks a contract's payload itself, counting the check as part of the publish. */
   private async send<T>(mode: PublishMode, given: AnyEventInput<T>, tx?: TransactionClient): Promise<BrokerEvent<T>> {
-    const input = await resolveContract<T>(given);
-    if (this.held && !this.broker.running) {
-      if (tx) throw new BrokerStateError(`Cannot publish ${input.type} in a transaction before the application has bootstrapped`);
-      const event = this.broker.createEvent(input);
-      this.held.push({ event, mode });
-      return event;
-    }
+    if (this.held && !this.broker.running) return this.hold(mode, given, tx);
+    // The broker takes either form of input; its overloads only tell them apart for inference.
+    const input = given as CreateEventInput<T>;
     if (tx) return this.broker.publishAsync(input, { tx });
     return mode === 'sync' ? this.broker.publishSync(input) : this.broker.publishAsync(input);
+  }
+
+  /** Checks a contract's payload first, so that an event held before bootstrap was checked too. */
+  private async hold<T>(mode: PublishMode, given: AnyEventInput<T>, tx?: TransactionClient): Promise<BrokerEvent<T>> {
+    const input = await resolveContract<T>(given);
+    if (!this.held || this.broker.running) return this.send(mode, input, tx);
+    if (tx) throw new BrokerStateError(`Cannot publish ${input.type} in a transaction before the application has bootstrapped`);
+    const event = this.broker.createEvent(input);
+    this.held.push({ event, mode });
+    return event;
   }
 
   private toInput<T>(typeOrEvent: TypeOrEvent<T>, payload: T | undefined, options: PublishEventOptions = {}): AnyEventInput<T> {

@@ -26,8 +26,9 @@ import { EventMetricsInterceptor } from '../observability/event-metrics.intercep
 import { EventTracingInterceptor } from '../observability/event-tracing.interceptor.js';
 import { EventRequestContext } from './event-request-context.js';
 import { EVENT_PUBLISHER_REF } from './emits-event.decorator.js';
+import { discoveredInstances } from './discovered-instances.js';
 import { onEventMetadata } from './on-event.decorator.js';
-import { onEventSubscriptions } from './on-event-subscriptions.js';
+import { defaultHandlerGroup, onEventSubscriptions } from './on-event-subscriptions.js';
 
 type HandlerHost = Record<string, (...args: unknown[]) => unknown>;
 
@@ -56,11 +57,7 @@ export class EventSubscribersLoader implements OnApplicationBootstrap, BeforeApp
     if (this.options.tracing) builtIn.push(new EventTracingInterceptor());
     if (this.metrics) builtIn.push(new EventMetricsInterceptor(this.metrics));
     this.contextCreator = await createEventContextCreator(this.moduleRef, this.options, builtIn);
-    const seen = new Set<unknown>();
-    for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
-      const instance: unknown = wrapper.instance;
-      if (!instance || typeof instance !== 'object' || wrapper.isAlias || seen.has(instance)) continue;
-      seen.add(instance);
+    for (const { wrapper, instance } of discoveredInstances(this.discovery)) {
       this.attachPublisher(instance);
       for (const method of this.scanner.getAllMethodNames(Object.getPrototypeOf(instance) as object)) {
         await this.bind(wrapper, instance as HandlerHost, method);
@@ -94,7 +91,11 @@ export class EventSubscribersLoader implements OnApplicationBootstrap, BeforeApp
       const problem = describeInvalidPattern(selector);
       if (problem) throw new EventBrokerError(`${where}: invalid pattern: ${problem}`);
     }
-    const subscriptions = onEventSubscriptions(decorators, `${this.broker.serviceName}.${instance.constructor.name}.${method}`, where);
+    const subscriptions = onEventSubscriptions(
+      decorators,
+      defaultHandlerGroup(this.broker.serviceName, instance.constructor.name, method),
+      where,
+    );
     const perEvent = wrapper.isTransient || !wrapper.isDependencyTreeStatic();
     const run = perEvent
       ? (event: BrokerEvent, delivery: DeliveryInfo) => this.runScoped(wrapper, method, event, delivery)

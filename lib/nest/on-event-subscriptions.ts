@@ -9,6 +9,11 @@ export interface OnEventSubscription {
   options: SubscribeOptions & { group: string };
 }
 
+/** The group of an `@OnEvent` method that names none: `<serviceName>.<ClassName>.<method>`. */
+export function defaultHandlerGroup(serviceName: string, className: string, method: string): string {
+  return `${serviceName}.${className}.${method}`;
+}
+
 /** `value` as JSON with sorted keys and without undefined members, so that equal options compare equal. */
 function canonical(value: unknown): string {
   if (typeof value !== 'object' || value === null) return JSON.stringify(value) ?? 'undefined';

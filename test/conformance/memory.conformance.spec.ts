@@ -1,5 +1,5 @@
 import { MemoryTransport } from '../../lib/index.js';
-import { runTransportConformance } from 'nestjs-event-broker/testing';
+import { runTransportConformance } from 'nestjs-event-broker/conformance';
 
 // One MemoryTransport per test, shared by every broker of the test: brokers sharing it behave like
 // instances of one service. It counts the brokers that connected and closes with the last of them.

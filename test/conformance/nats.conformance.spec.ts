@@ -1,4 +1,4 @@
-import { runTransportConformance } from 'nestjs-event-broker/testing';
+import { runTransportConformance } from 'nestjs-event-broker/conformance';
 import { natsFixture } from './transport-fixtures.js';
 
 // Every test gets its own stream and subject prefix on the shared NATS server.

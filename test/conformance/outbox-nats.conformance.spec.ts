@@ -1,4 +1,4 @@
-import { runTransportConformance } from 'nestjs-event-broker/testing';
+import { runTransportConformance } from 'nestjs-event-broker/conformance';
 import { natsFixture, outboxFixture } from './transport-fixtures.js';
 
 // The outbox table in a schema of its own, in front of a NATS stream of its own, per test.

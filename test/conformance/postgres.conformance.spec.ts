@@ -1,4 +1,4 @@
-import { runTransportConformance } from 'nestjs-event-broker/testing';
+import { runTransportConformance } from 'nestjs-event-broker/conformance';
 import { postgresFixture } from './transport-fixtures.js';
 
 // Every test gets its own schema in the shared database. The table's constraints refuse a

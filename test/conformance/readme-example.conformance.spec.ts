@@ -1,4 +1,4 @@
-import { runTransportConformance } from 'nestjs-event-broker/testing';
+import { runTransportConformance } from 'nestjs-event-broker/conformance';
 import { LogEngine } from './readme-example/log-engine.js';
 import { LogTransport } from './readme-example/log-transport.js';
 

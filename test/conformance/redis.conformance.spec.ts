@@ -1,4 +1,4 @@
-import { runTransportConformance } from 'nestjs-event-broker/testing';
+import { runTransportConformance } from 'nestjs-event-broker/conformance';
 import { redisFixture } from './transport-fixtures.js';
 
 // Every test gets its own key prefix on the shared Redis: its own stream, groups and history.

@@ -7,7 +7,7 @@ import { RedisTransport } from '../../lib/redis.js';
 import { deleteStreams, NATS_URL, uniqueStream } from '../support/nats.js';
 import { DATABASE_URL, dropSchema, uniqueSchema } from '../support/postgres.js';
 import { deleteKeys, REDIS_URL, uniquePrefix } from '../support/redis.js';
-import type { FixtureTransaction, ForeignEvent, TransportFixture } from 'nestjs-event-broker/testing';
+import type { FixtureTransaction, ForeignEvent, TransportFixture } from 'nestjs-event-broker/conformance';
 
 // The ack timeouts and leases are well above what a loaded machine may delay a heartbeat by:
 // takeovers in the suite come from brokers that stop and hand their work over, not from timeouts.

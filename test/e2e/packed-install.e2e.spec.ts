@@ -13,17 +13,19 @@ const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const TSC = join(REPO, 'node_modules/typescript/bin/tsc');
 // An install takes seconds from a warm npm cache; this leaves room for a cold cache and a slow registry.
 const SCENARIO_TIMEOUT_MS = 180_000;
-const MARKERS = ['handled Ada: hello Ada', 'bridged Grace'];
+const MARKERS = ['handled Ada: hello Ada', 'bridged Grace', 'kit: completed, handled Kit: hello Kit'];
 
 // A user's app, compiled as ESM for Nest 12 and as CommonJS for Nest 11: a constructor injection
 // and an @OnEvent handler on a provider of the app, an EventPublisher taken from the container;
-// then the microservices bridge of the same Nest major: EventBrokerClient.emit to an @EventPattern.
+// then the microservices bridge of the same Nest major: EventBrokerClient.emit to an @EventPattern;
+// then the testing kit, in an app that has no test runner installed (as a Jest user's has no Vitest).
 const APP_SOURCE = `import { Controller, Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
 import { EventBrokerModule, EventPublisher, MemoryTransport, OnEvent, type BrokerEvent } from 'nestjs-event-broker';
 import { EventBrokerClient, EventBrokerStrategy } from 'nestjs-event-broker/microservices';
+import { EventBrokerTestingModule, TestEvents } from 'nestjs-event-broker/testing';
 
 interface UserCreated {
   name: string;
@@ -50,6 +52,9 @@ export class Listener {
 
 @Module({ imports: [EventBrokerModule.forRoot()], providers: [Greeter, Listener] })
 export class AppModule {}
+
+@Module({ imports: [EventBrokerTestingModule.forRoot()], providers: [Greeter, Listener] })
+export class TestedAppModule {}
 
 const bridged: string[] = [];
 
@@ -87,6 +92,17 @@ async function bridge(): Promise<void> {
   }
 }
 
+async function testingKit(): Promise<void> {
+  const app = await NestFactory.createApplicationContext(TestedAppModule, { logger: false });
+  try {
+    const event = await app.get(EventPublisher).publish<UserCreated>('public.users.create', { name: 'Kit' });
+    const { status } = await app.get(TestEvents).waitFor(event.id);
+    console.log(\`kit: \${status}, \${app.get(Listener).handled.join()}\`);
+  } finally {
+    await app.close();
+  }
+}
+
 async function main(): Promise<void> {
   const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
   try {
@@ -98,6 +114,7 @@ async function main(): Promise<void> {
     await app.close();
   }
   await bridge();
+  await testingKit();
 }
 
 main().catch((error: unknown) => {
@@ -193,7 +210,7 @@ describe('the packed package, installed by npm in an app of its own', () => {
 
   for (const scenario of scenarios) {
     it(
-      `runs an @OnEvent handler and an @EventPattern handler on the bridge in a ${scenario.app}`,
+      `runs an @OnEvent handler, an @EventPattern handler on the bridge and the testing kit in a ${scenario.app}`,
       async () => {
         const appDir = join(workDir, scenario.module);
         await createApp(appDir, tarball, scenario);

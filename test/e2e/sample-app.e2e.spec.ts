@@ -6,7 +6,8 @@ import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppModule } from '../../sample-app/app.module.js';
-import type { BrokerEvent, DeadLetter } from '../../lib/index.js';
+import type { AsyncApiDocument, BrokerEvent, DeadLetter } from '../../lib/index.js';
+import { parseAsyncApi } from '../support/asyncapi.js';
 import { deleteStreams, uniqueStream } from '../support/nats.js';
 import { dropSchema, uniqueSchema } from '../support/postgres.js';
 import { deleteKeys, uniquePrefix } from '../support/redis.js';
@@ -15,16 +16,22 @@ import { waitFor } from '../support/wait-for.js';
 interface TransportSetup {
   env: Record<string, string>;
   cleanup(): Promise<void>;
+  /** The servers of its AsyncAPI document, by name: `<protocol> <host>`. */
+  servers: Record<string, string>;
 }
 
 const prefix = uniquePrefix('sample');
 const nats = uniqueStream('sample');
 const schema = uniqueSchema('sample');
 const TRANSPORTS: Record<string, TransportSetup> = {
-  memory: { env: {}, cleanup: async () => undefined },
-  redis: { env: { REDIS_KEY_PREFIX: prefix }, cleanup: () => deleteKeys(prefix) },
-  nats: { env: { NATS_STREAM: nats.stream, NATS_SUBJECT_PREFIX: nats.subjectPrefix }, cleanup: () => deleteStreams(nats.stream) },
-  postgres: { env: { POSTGRES_SCHEMA: schema }, cleanup: () => dropSchema(schema) },
+  memory: { env: {}, cleanup: async () => undefined, servers: {} },
+  redis: { env: { REDIS_KEY_PREFIX: prefix }, cleanup: () => deleteKeys(prefix), servers: { redis: 'redis 127.0.0.1:6379' } },
+  nats: {
+    env: { NATS_STREAM: nats.stream, NATS_SUBJECT_PREFIX: nats.subjectPrefix },
+    cleanup: () => deleteStreams(nats.stream),
+    servers: { nats: 'nats 127.0.0.1:4222' },
+  },
+  postgres: { env: { POSTGRES_SCHEMA: schema }, cleanup: () => dropSchema(schema), servers: { postgres: 'postgres 127.0.0.1:5432' } },
 };
 
 /** The first Server-Sent Event of `path`, once `trigger` has run. */
@@ -152,6 +159,35 @@ for (const [transport, setup] of Object.entries(TRANSPORTS)) {
         http.post('/users').send({ name: 'Cy', email: 'cy@example.com' }),
       );
       expect(streamed).toMatchObject({ type: 'public.users.create', payload: { name: 'Cy' } });
+    });
+
+    it('serves its AsyncAPI document: valid, with the handlers, the publishes, the payload of its contract and the transport', async () => {
+      const served = await http.get('/asyncapi.json');
+      expect(served.status).toBe(200);
+      const document = served.body as AsyncApiDocument;
+      expect((await parseAsyncApi(document)).problems).toEqual([]);
+      const operations = Object.entries(document.operations).map(
+        ([id, operation]) => `${id} ${operation.action} ${document.channels[operation.channel.$ref.replace('#/channels/', '')]?.address}`,
+      );
+      expect(operations).toEqual([
+        'AnalyticsCounter.count receive public.users.{operation}',
+        'AuditLog.record receive public.users.{operation}',
+        'CrmSync.sync receive public.users.create',
+        'UsersService.create send public.users.create',
+        'UsersService.remove send public.users.delete',
+        'UsersService.update send public.users.update',
+        'WelcomeMailer.send receive public.users.create',
+      ]);
+      expect(document.operations['CrmSync.sync']).toMatchObject({
+        'x-group': 'sample.CrmSync.sync',
+        'x-retry': { maxRetries: 2, initialDelayMs: 200 },
+      });
+      expect(document.components.schemas['public.users.create']).toMatchObject({
+        schema: { properties: { id: { type: 'integer' }, name: { type: 'string' }, email: { format: 'email' } } },
+      });
+      expect(document.components.messages['public.users.update']).not.toHaveProperty('payload');
+      const servers = Object.entries(document.servers ?? {}).map(([name, server]) => [name, `${server.protocol} ${server.host}`]);
+      expect(Object.fromEntries(servers)).toEqual(setup.servers);
     });
 
     it('serves stats, Prometheus metrics and health', async () => {

@@ -3,7 +3,8 @@ import { AssertionError } from 'node:assert';
 import { Injectable, type INestApplication, type OnModuleInit, type Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EmitsEvent, EventBroker, EventPublisher, OnEvent, type BrokerEvent } from 'nestjs-event-broker';
+import type { StandardSchemaV1 } from '@standard-schema/spec';
+import { defineEvent, EmitsEvent, EventBroker, EventPublisher, OnEvent, type BrokerEvent } from 'nestjs-event-broker';
 import { EventBrokerTestingModule, TestEvents, WaitTimeoutError, type EventBrokerTestingOptions } from 'nestjs-event-broker/testing';
 import { deferred } from '../support/wait-for.js';
 
@@ -87,6 +88,29 @@ class UserService implements OnModuleInit {
   }
 }
 
+/** A schema that answers asynchronously, as one that looks something up does. */
+const slowInvoiceSchema: StandardSchemaV1<{ total: number }> = {
+  '~standard': {
+    version: 1,
+    vendor: 'test',
+    validate: async (value) => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return { value: value as { total: number } };
+    },
+  },
+};
+const InvoiceIssued = defineEvent('invoices.issued', slowInvoiceSchema);
+
+@Injectable()
+class InvoiceArchive {
+  readonly totals: number[] = [];
+
+  @OnEvent(InvoiceIssued)
+  archive(event: BrokerEvent<{ total: number }>): void {
+    this.totals.push(event.payload.total);
+  }
+}
+
 describe('the testing kit', () => {
   it('resolves waitFor with the completed event once its handler succeeded', async () => {
     const { app, events } = await boot([WelcomeMailer]);
@@ -167,6 +191,15 @@ describe('the testing kit', () => {
     expect(shipped.type).toBe('orders.paid');
     expect((await events.waitForType('orders.shipped')).status).toBe('completed');
     expect(events.published('orders.shipped').map((event) => event.payload)).toEqual([{ orderId: 12 }]);
+  });
+
+  it('drains a publish that was not awaited while its contract is still checking the payload', async () => {
+    const { app, events } = await boot([InvoiceArchive]);
+    void app.get(EventPublisher).publish(InvoiceIssued, { total: 5 });
+
+    await events.drain();
+
+    expect(app.get(InvoiceArchive).totals).toEqual([5]);
   });
 
   it('records what @EmitsEvent methods and publishes before bootstrap published', async () => {

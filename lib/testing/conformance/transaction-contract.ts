@@ -33,6 +33,26 @@ export function describeTransactionContract(context: ConformanceContext): void {
         expect(handled.map((event) => event.id)).toEqual([committed.id]);
         expect(await broker.transport.get(rolledBack.id)).toBeNull();
       });
+
+      it('refuses a publish inside a transaction once closed, and writes nothing in it', async () => {
+        const transport = await context.transport();
+        await transport.close();
+        const begin = required(context.fixture().beginTransaction, 'transactional', 'beginTransaction');
+        const transaction = await begin();
+        const statements: string[] = [];
+        const tx = {
+          query: (text: string, values?: unknown[]) => {
+            statements.push(text);
+            return transaction.client.query(text, values);
+          },
+        };
+        try {
+          await expect(transport.publish(createEvent({ type: 'tx.orders.create', payload: {} }), { tx })).rejects.toThrow(/closed/);
+          expect(statements).toEqual([]);
+        } finally {
+          await transaction.rollback();
+        }
+      });
     } else {
       it('refuses a publish inside a database transaction, naming the transport', async () => {
         const broker = context.broker();

@@ -14,7 +14,7 @@ function testEvents(broker: EventBroker, waitTimeoutMs: number): TestEvents {
     throw new EventBrokerError(
       'TestEvents needs the broker of EventBrokerTestingModule.forRoot(): another EventBrokerModule is imported too',
     );
-  return new TestEvents(broker.transport, waitTimeoutMs);
+  return new TestEvents(broker, broker.transport, waitTimeoutMs);
 }
 
 /**

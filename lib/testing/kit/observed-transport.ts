@@ -1,17 +1,8 @@
 import { Signal } from '../../core/async-primitives.js';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
-import type { DeadLetter, DeadLetterFilter } from '../../core/dead-letter-store.interface.js';
-import type { EventFilter, StatusDetails } from '../../core/event-history.interface.js';
-import type {
-  Consumer,
-  ConsumerSpec,
-  Delivery,
-  EventTransport,
-  FlowControl,
-  PublishOptions,
-  TransportContext,
-  TransportStats,
-} from '../../core/event-transport.interface.js';
+import type { StatusDetails } from '../../core/event-history.interface.js';
+import type { Consumer, ConsumerSpec, Delivery, FlowControl, PublishOptions } from '../../core/event-transport.interface.js';
+import { ForwardingTransport } from '../../transports/forwarding-transport.js';
 import type { DeliveryProgress } from './delivery-progress.interface.js';
 
 /**
@@ -19,32 +10,12 @@ import type { DeliveryProgress } from './delivery-progress.interface.js';
  * stored by `publish` (whichever way it was published), and every delivery handed out and settled.
  * `changed` is notified after each of these, so that a waiter re-checks its condition then.
  */
-export class ObservedTransport implements EventTransport {
+export class ObservedTransport extends ForwardingTransport {
   /** Notified after every publish, settlement, replay and status update. */
   readonly changed = new Signal();
   private readonly published = new Map<string, BrokerEvent>();
   /** Per event id, the groups that hold a delivery of it that has not settled for good. */
   private readonly progress = new Map<string, Map<string, DeliveryProgress>>();
-  private publishing = 0;
-
-  constructor(private readonly inner: EventTransport) {}
-
-  get type(): string {
-    return this.inner.type;
-  }
-
-  get durable(): boolean {
-    return this.inner.durable;
-  }
-
-  get transactional(): boolean {
-    return this.inner.transactional;
-  }
-
-  /** Publishes past their start and not stored yet. */
-  get publishesInProgress(): number {
-    return this.publishing;
-  }
 
   /** Every event stored so far, as it was published, oldest first. */
   publishedEvents(): BrokerEvent[] {
@@ -61,23 +32,17 @@ export class ObservedTransport implements EventTransport {
     return [...this.progress.keys()];
   }
 
-  connect(context?: TransportContext): Promise<void> {
-    return this.inner.connect(context);
-  }
-
-  async publish(event: BrokerEvent, options?: PublishOptions): Promise<Delivery[]> {
-    this.publishing++;
+  override async publish(event: BrokerEvent, options?: PublishOptions): Promise<Delivery[]> {
     try {
       const deliveries = await this.inner.publish(event, options);
       if (!this.published.has(event.id)) this.published.set(event.id, structuredClone(event));
       return deliveries.map((delivery) => this.observe(delivery));
     } finally {
-      this.publishing--;
       this.changed.notify();
     }
   }
 
-  async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {
+  override async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {
     const consumer = await this.inner.consume(spec, (delivery) => onDelivery(this.observe(delivery)), flow);
     return {
       drained: () => consumer.drained(),
@@ -86,39 +51,15 @@ export class ObservedTransport implements EventTransport {
     };
   }
 
-  get(id: string): Promise<BrokerEvent | null> {
-    return this.inner.get(id);
-  }
-
-  list(filter?: EventFilter): Promise<BrokerEvent[]> {
-    return this.inner.list(filter);
-  }
-
-  updateStatus(id: string, status: EventStatus, details?: StatusDetails): Promise<void> {
+  override updateStatus(id: string, status: EventStatus, details?: StatusDetails): Promise<void> {
     return this.notifyAfter(this.inner.updateStatus(id, status, details));
   }
 
-  delete(id: string): Promise<boolean> {
-    return this.inner.delete(id);
-  }
-
-  stream(pattern: string): AsyncIterable<BrokerEvent> {
-    return this.inner.stream(pattern);
-  }
-
-  deadLetters(filter?: DeadLetterFilter): Promise<DeadLetter[]> {
-    return this.inner.deadLetters(filter);
-  }
-
-  replay(deadLetterId: string): Promise<void> {
+  override replay(deadLetterId: string): Promise<void> {
     return this.notifyAfter(this.inner.replay(deadLetterId));
   }
 
-  stats(): Promise<TransportStats> {
-    return this.inner.stats();
-  }
-
-  close(): Promise<void> {
+  override close(): Promise<void> {
     return this.notifyAfter(this.inner.close());
   }
 

@@ -5,3 +5,6 @@ export const TESTING_RETRY: Partial<RetryOptions> = { initialDelayMs: 1, maxDela
 
 /** How long `TestEvents` waits when the call does not say. */
 export const DEFAULT_WAIT_TIMEOUT_MS = 2000;
+
+/** How soon a wait looks again while a publish is still being checked against its contract. */
+export const PUBLISH_CHECK_POLL_MS = 5;

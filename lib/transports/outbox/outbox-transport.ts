@@ -1,22 +1,12 @@
 import pg, { type Pool } from 'pg';
 import { repeatUntilAborted, Signal } from '../../core/async-primitives.js';
-import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
+import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
 import { EventBrokerError } from '../../core/event-broker.errors.js';
 import { fromCloudEvent, toCloudEvent } from '../cloud-event.codec.js';
-import type { DeadLetter, DeadLetterFilter } from '../../core/dead-letter-store.interface.js';
-import type { EventFilter, StatusDetails } from '../../core/event-history.interface.js';
-import type {
-  Consumer,
-  ConsumerSpec,
-  Delivery,
-  EventTransport,
-  FlowControl,
-  PublishOptions,
-  TransportContext,
-  TransportStats,
-} from '../../core/event-transport.interface.js';
+import type { Delivery, EventTransport, PublishOptions, TransportContext } from '../../core/event-transport.interface.js';
 import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
+import { ForwardingTransport } from '../forwarding-transport.js';
 import { migrateSchema } from '../postgres/schema-migrator.js';
 import { TransportState } from '../transport-state.js';
 import type { OutboxOptions } from './outbox-options.interface.js';
@@ -52,8 +42,7 @@ interface OutboxConnected {
  * one at a time; a relay that dies mid-batch leaves its rows unsent, to be sent again (the
  * transports store an event id once). Everything else goes straight to the inner transport.
  */
-export class OutboxTransport implements EventTransport {
-  readonly transactional = true;
+export class OutboxTransport extends ForwardingTransport {
   private readonly schema: string;
   private readonly table: string;
   private readonly channel: string;
@@ -66,9 +55,10 @@ export class OutboxTransport implements EventTransport {
   private logger: BrokerLogger = consoleBrokerLogger;
 
   constructor(
-    readonly inner: EventTransport,
+    inner: EventTransport,
     private readonly options: OutboxOptions = {},
   ) {
+    super(inner);
     const { schema, batchSize, pollIntervalMs } = resolveOptions('Outbox', DEFAULTS, options, OPTION_NAMES);
     if (!/^[a-z_][a-z0-9_]*$/.test(schema))
       throw new EventBrokerError(`Outbox option schema must be a lower-case identifier, got ${quote(schema)}`);
@@ -79,15 +69,11 @@ export class OutboxTransport implements EventTransport {
     this.pollIntervalMs = pollIntervalMs;
   }
 
-  get type(): string {
-    return this.inner.type;
+  override get transactional(): boolean {
+    return true;
   }
 
-  get durable(): boolean {
-    return this.inner.durable;
-  }
-
-  async connect(context: TransportContext = DEFAULT_TRANSPORT_CONTEXT): Promise<void> {
+  override async connect(context: TransportContext = DEFAULT_TRANSPORT_CONTEXT): Promise<void> {
     this.state.assertOpen();
     this.logger = context.logger;
     if (this.state.made) return;
@@ -114,50 +100,16 @@ export class OutboxTransport implements EventTransport {
     this.relaying = this.relay();
   }
 
-  async publish(event: BrokerEvent, options: PublishOptions = {}): Promise<Delivery[]> {
+  override async publish(event: BrokerEvent, options: PublishOptions = {}): Promise<Delivery[]> {
     if (!options.tx) return this.inner.publish(event, options);
+    // A row written now would wait for a relay that has stopped, or never started.
+    this.state.connected();
     await options.tx.query(`INSERT INTO ${this.table} (id, event) VALUES ($1, $2)`, [event.id, JSON.stringify(toCloudEvent(event))]);
     await options.tx.query('SELECT pg_notify($1, $2)', [this.channel, event.id]);
     return [];
   }
 
-  consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {
-    return this.inner.consume(spec, onDelivery, flow);
-  }
-
-  get(id: string): Promise<BrokerEvent | null> {
-    return this.inner.get(id);
-  }
-
-  list(filter?: EventFilter): Promise<BrokerEvent[]> {
-    return this.inner.list(filter);
-  }
-
-  updateStatus(id: string, status: EventStatus, details?: StatusDetails): Promise<void> {
-    return this.inner.updateStatus(id, status, details);
-  }
-
-  delete(id: string): Promise<boolean> {
-    return this.inner.delete(id);
-  }
-
-  stream(pattern: string): AsyncIterable<BrokerEvent> {
-    return this.inner.stream(pattern);
-  }
-
-  deadLetters(filter?: DeadLetterFilter): Promise<DeadLetter[]> {
-    return this.inner.deadLetters(filter);
-  }
-
-  replay(deadLetterId: string): Promise<void> {
-    return this.inner.replay(deadLetterId);
-  }
-
-  stats(): Promise<TransportStats> {
-    return this.inner.stats();
-  }
-
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     if (!this.state.close()) return;
     this.abort.abort();
     this.arrivals.notify();
