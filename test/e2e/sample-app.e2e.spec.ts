@@ -130,6 +130,18 @@ for (const [transport, setup] of Object.entries(TRANSPORTS)) {
       );
     });
 
+    it('completes a dead letter replayed once the CRM outage is over', async () => {
+      const [letter] = (await http.get('/events/dead-letters')).body as DeadLetter[];
+      expect((await http.delete('/crm/outage')).body).toEqual({ outage: false });
+      expect((await http.post(`/events/dead-letters/${encodeURIComponent(letter.id)}/replay`)).status).toBe(201);
+      await waitFor(
+        async () => (await http.get(`/events/${letter.event.id}`)).body.status === 'completed',
+        'the replayed event to complete',
+        15_000,
+      );
+      expect((await http.get('/events/dead-letters')).body).toEqual([]);
+    });
+
     it('publishes update and delete, and keeps them in the history', async () => {
       expect((await http.patch('/users/1').send({ name: 'Ada L.' })).status).toBe(200);
       expect((await http.delete('/users/1')).status).toBe(200);
