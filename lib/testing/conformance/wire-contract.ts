@@ -29,6 +29,48 @@ export function describeWireContract(context: ConformanceContext): void {
       });
       expect(seen).toHaveLength(1);
     });
+
+    it('keeps events another program wrote in the history, with their status', async () => {
+      const broker = context.broker();
+      let failing = true;
+      await broker.subscribe('billing.invoices.*', () => undefined, { group: 'billing' });
+      await broker.subscribe(
+        'billing.refunds.*',
+        () => {
+          if (failing) throw new Error('refunds are closed');
+        },
+        { group: 'refunds', retry: { maxRetries: 0 } },
+      );
+      await broker.start();
+
+      const writeForeign = required(context.fixture().writeForeign, 'foreignProducers', 'writeForeign');
+      await writeForeign({ id: 'invoice-2', source: 'system', type: 'billing.invoices.create', data: { total: 3 }, userid: 'u-2' });
+      await writeForeign({ id: 'refund-1', source: 'system', type: 'billing.refunds.create', data: { total: 1 } });
+
+      const { transport } = broker;
+      await eventually(async () => (await transport.get('invoice-2'))?.status === 'completed', 'the foreign invoice completed');
+      await eventually(async () => (await transport.get('refund-1'))?.status === 'failed', 'the foreign refund failed');
+      expect(await transport.get('invoice-2')).toMatchObject({
+        id: 'invoice-2',
+        type: 'billing.invoices.create',
+        payload: { total: 3 },
+        userId: 'u-2',
+        completedAt: expect.any(Date),
+      });
+      expect(await transport.get('refund-1')).toMatchObject({ status: 'failed', error: 'refunds are closed' });
+      const listed = await transport.list({ type: 'billing.**' });
+      expect(listed.map((event) => [event.id, event.status])).toEqual([
+        ['invoice-2', 'completed'],
+        ['refund-1', 'failed'],
+      ]);
+      expect((await transport.list({ userId: 'u-2' })).map((event) => event.id)).toEqual(['invoice-2']);
+
+      failing = false;
+      const [deadLetter] = await transport.deadLetters({ group: 'refunds' });
+      expect(deadLetter.event.id).toBe('refund-1');
+      await transport.replay(deadLetter.id);
+      await eventually(async () => (await transport.get('refund-1'))?.status === 'completed', 'the replayed foreign refund completed');
+    });
   }
 
   // oxlint-disable-next-line vitest/no-conditional-tests

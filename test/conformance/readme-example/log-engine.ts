@@ -44,8 +44,19 @@ export class LogEngine {
   /** Called with each event stored from now on (live tails). */
   readonly listeners = new Set<(event: BrokerEvent) => void>();
 
-  /** Stores a copy of the event and appends its body; `completed` at once when no group is routed. */
+  /** Stores a copy of the event and appends its body. */
   publish(event: BrokerEvent, body: string, claimGroups: readonly string[]): number {
+    this.remember(event, claimGroups);
+    return this.append({ body, skip: claimGroups });
+  }
+
+  /**
+   * Adds the event to the history, routed to the groups whose patterns match it and to `claimGroups`;
+   * `completed` at once when no group is routed. Consumers call it too, for events another program
+   * appended: those enter the history when a group first reads them.
+   */
+  remember(event: BrokerEvent, claimGroups: readonly string[] = []): void {
+    if (this.history.has(event.id)) return;
     const routedTo = new Set(claimGroups);
     for (const [name, group] of this.groups) {
       if (group.patterns.some((pattern) => matchPattern(pattern, event.type))) routedTo.add(name);
@@ -54,7 +65,6 @@ export class LogEngine {
     const record = { event: { ...structuredClone(event), ...status }, routedTo, ackedBy: new Set<string>() };
     this.history.set(event.id, record);
     for (const listener of this.listeners) listener(structuredClone(record.event));
-    return this.append({ body, skip: claimGroups });
   }
 
   append(entry: LogEntry): number {

@@ -41,9 +41,10 @@ export class LogGroupConsumer extends GroupConsumer<number> {
     );
   }
 
-  /** The first delivery of an event makes it `processing`. */
+  /** The first delivery of an event makes it `processing`; one another program appended enters the history here. */
   protected override handingOut(messages: readonly HandedOut<number>[]): void {
     for (const { event } of messages) {
+      this.engine.remember(event);
       if (this.engine.history.get(event.id)?.event.status === 'pending')
         this.engine.update(event.id, { status: 'processing', processedAt: new Date() });
     }
