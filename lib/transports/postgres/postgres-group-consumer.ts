@@ -109,10 +109,12 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
 
   protected async receive(count: number, signal: AbortSignal): Promise<void> {
     const { arrivals, pollIntervalMs } = this.context;
-    // A notification during the claim may be for rows it did not see: claim again at once.
+    // Fewer than asked for: nothing else was due when it claimed, and what comes due later is
+    // notified (a new event, a replay) or found by the poll (a retry's delay, a lease run out). A
+    // notification during the claim may be for rows it did not see: claim again at once.
     const seen = arrivals.notifications;
     const claimed = await this.claim(count);
-    if (claimed === 0 && arrivals.notifications === seen) await arrivals.wait(signal, pollIntervalMs);
+    if (claimed < count && arrivals.notifications === seen) await arrivals.wait(signal, pollIntervalMs);
   }
 
   /**
