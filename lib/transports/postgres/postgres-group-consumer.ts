@@ -30,17 +30,20 @@ export class PostgresSettler {
     return this.acks.add({ eventId, group });
   }
 
-  /** One update of the batch's open rows, locked in key order (see `settle`). */
+  /**
+   * One update of the batch's open rows, locked in key order (see `settle`). Rows are matched by
+   * key, not by the address the lock returned: a row renewed by the heartbeat while the lock waited
+   * has moved to a version this statement's snapshot does not see, which the key still finds.
+   */
   private async settleDone(acks: { eventId: string; group: string }[]): Promise<void> {
     const { deliveries } = this.context.names;
     const pairs = acks.map(({ eventId, group }) => `(${escapeLiteral(eventId)}, ${escapeLiteral(group)})`);
     await this.settle(
-      `UPDATE ${deliveries} d SET state = 'done', done_at = now(), locked_by = NULL, locked_until = NULL
-       FROM (
-         SELECT ctid FROM ${deliveries} WHERE (event_id, group_name) IN (VALUES ${pairs.join(', ')}) AND state = 'open'
+      `UPDATE ${deliveries} SET state = 'done', done_at = now(), locked_by = NULL, locked_until = NULL
+       WHERE (event_id, group_name) IN (
+         SELECT event_id, group_name FROM ${deliveries} WHERE (event_id, group_name) IN (VALUES ${pairs.join(', ')}) AND state = 'open'
          ORDER BY event_id, group_name FOR UPDATE
-       ) acked
-       WHERE d.ctid = acked.ctid`,
+       ) AND state = 'open'`,
     );
   }
 
@@ -69,10 +72,10 @@ export class PostgresSettler {
    * (see `QUICK_COMMIT`). Both travel as one simple query, one transaction and one round trip,
    * hence the values written into them as literals.
    *
-   * No deadlock to retry: a settle of several rows and `delete` lock delivery rows in key order
-   * (event id, group), and none waits for another lock while it holds one; a claim, the lease
-   * heartbeat and a release take delivery rows without ever waiting for one another holds
-   * (`SKIP LOCKED`); a replay changes only failed deliveries, which no settle touches.
+   * No deadlock to retry: the event row is no longer written, so a settle locks delivery rows
+   * only, in key order (event id, group) when it settles several, as `delete` does after locking
+   * the event row (and `replay`, for its one row); a claim, the lease heartbeat and a release take
+   * delivery rows without ever waiting for one another holds (`SKIP LOCKED`).
    */
   private async settle(statement: string): Promise<void> {
     await this.context.pool.query(`${QUICK_COMMIT};\n${statement}`);
@@ -126,7 +129,7 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
     const { events, deliveries } = this.context.names;
     const { rows } = await this.context.pool.query<ClaimedRow>(
       `WITH due AS (
-         SELECT ctid FROM ${deliveries}
+         SELECT event_id FROM ${deliveries}
          WHERE group_name = $1 AND state = 'open'
            AND CASE WHEN locked_by IS NULL THEN next_attempt_at <= now() ELSE locked_until < now() END
          ORDER BY event_seq
@@ -135,7 +138,7 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
        ), taken AS (
          UPDATE ${deliveries} d SET attempts = d.attempts + 1, locked_by = $3, started_at = coalesce(d.started_at, now()),
            locked_until = now() + make_interval(secs => $4::double precision / 1000)
-         FROM due WHERE d.ctid = due.ctid
+         FROM due WHERE d.group_name = $1 AND d.event_id = due.event_id
          RETURNING d.event_id, d.attempts
        ), quick_commit AS (${QUICK_COMMIT})
        SELECT ${CLAIMED_COLUMNS}, taken.attempts FROM taken JOIN ${events} e ON e.id = taken.event_id CROSS JOIN quick_commit ORDER BY e.seq`,
@@ -173,7 +176,7 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
   protected async renewLeases(eventIds: readonly string[]): Promise<void> {
     await this.context.pool.query(
       `UPDATE ${this.context.names.deliveries} SET locked_until = now() + make_interval(secs => $4::double precision / 1000)
-       WHERE ctid = ANY (ARRAY(${this.ownRows()}))`,
+       WHERE group_name = $1 AND event_id IN (${this.ownRows()})`,
       [this.spec.group, eventIds, this.spec.consumerName, this.context.ackTimeoutMs],
     );
   }
@@ -182,14 +185,14 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
   protected async giveBack(eventIds: readonly string[]): Promise<void> {
     await this.context.pool.query(
       `UPDATE ${this.context.names.deliveries} SET locked_by = NULL, locked_until = NULL, next_attempt_at = now()
-       WHERE ctid = ANY (ARRAY(${this.ownRows()}))`,
+       WHERE group_name = $1 AND event_id IN (${this.ownRows()})`,
       [this.spec.group, eventIds, this.spec.consumerName],
     );
   }
 
   /** The rows of `$2` this consumer holds in group `$1` (as `$3`) that no other transaction has locked. */
   private ownRows(): string {
-    return `SELECT ctid FROM ${this.context.names.deliveries}
+    return `SELECT event_id FROM ${this.context.names.deliveries}
        WHERE group_name = $1 AND event_id = ANY ($2) AND state = 'open' AND locked_by = $3
        FOR UPDATE SKIP LOCKED`;
   }

@@ -247,8 +247,8 @@ export class PostgresTransport implements EventTransport {
     const { rowCount } = await pool.query(
       // Its delivery rows in key order, as a settle of several locks them: another order could deadlock with one.
       `WITH locked AS (SELECT id FROM ${this.names.events} WHERE id = $1 FOR UPDATE),
-       held AS (SELECT ctid FROM ${this.names.deliveries} WHERE event_id IN (SELECT id FROM locked) ORDER BY group_name FOR UPDATE),
-       gone AS (DELETE FROM ${this.names.deliveries} WHERE ctid IN (SELECT ctid FROM held))
+       held AS (SELECT group_name FROM ${this.names.deliveries} WHERE event_id IN (SELECT id FROM locked) ORDER BY group_name FOR UPDATE),
+       gone AS (DELETE FROM ${this.names.deliveries} WHERE event_id = $1 AND group_name IN (SELECT group_name FROM held))
        DELETE FROM ${this.names.events} WHERE id IN (SELECT id FROM locked)`,
       [id],
     );
