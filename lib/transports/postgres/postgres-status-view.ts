@@ -39,6 +39,10 @@ export function statusFromDeliveries(schema: string): string[] {
       (index) => `DROP INDEX "${schema}".${index}`,
     ),
     `CREATE INDEX events_user_id ON ${events} (user_id) WHERE user_id IS NOT NULL`,
+    // The newest-first window reads this one backwards; a status set by hand is rare, and found here.
+    `DROP INDEX "${schema}".events_created_at`,
+    `CREATE INDEX events_created_at ON ${events} (created_at, seq)`,
+    `CREATE INDEX events_status_set ON ${events} (seq) WHERE status IS NOT NULL`,
     `CREATE VIEW ${history} AS
      SELECT e.seq, e.id, e.source, e.type, e.payload, e.user_id, e.user_id_is_number, e.session_id, e.instance_id,
        e.metadata, e.created_at, coalesce(e.status, ${DERIVED_STATUS}) AS status,

@@ -1,4 +1,4 @@
-import pg, { type Pool, type PoolClient } from 'pg';
+import pg, { type Pool, type PoolClient, type QueryResult } from 'pg';
 import { Signal } from '../../core/async-primitives.js';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
 import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
@@ -29,6 +29,7 @@ import { WriteBatcher } from '../write-batcher.js';
 import { hasPostgresErrorCode, POSTGRES_ERROR_CODES } from './postgres-errors.js';
 import { PostgresGroupConsumer, PostgresSettler, type PostgresConsumerContext } from './postgres-group-consumer.js';
 import { EVENT_COLUMNS, eventValues, rowEvent, type EventRow } from './postgres-rows.js';
+import { listQuery } from './postgres-history-query.js';
 import { PostgresNames } from './postgres-names.js';
 import { postgresTables } from './postgres-schema.js';
 import type { PostgresTransportOptions } from './postgres-transport-options.interface.js';
@@ -200,35 +201,13 @@ export class PostgresTransport implements EventTransport {
     return rows[0] ? rowEvent(rows[0]) : null;
   }
 
-  /**
-   * Every filter in SQL; the window counted back from the newest, returned oldest first. The rows
-   * are read newest first by `created_at`, each with its deliveries (for its status).
-   */
+  /** Every filter in SQL (see `listQuery`). */
   async list(filter: EventFilter = {}): Promise<BrokerEvent[]> {
     assertEventFilter(filter);
-    const conditions: string[] = [];
-    const values: unknown[] = [];
-    const where = (sql: string, value: unknown): void => {
-      values.push(value);
-      conditions.push(sql.replace('?', `$${values.length}`));
-    };
-    if (filter.source !== undefined) where('source = ?', filter.source);
-    if (filter.type !== undefined) where('type ~ ?', patternsToRegExpSource([filter.type]));
-    if (filter.status !== undefined) where('status = ?', filter.status);
-    if (filter.instanceId !== undefined) where('instance_id = ?', filter.instanceId);
-    if (filter.userId !== undefined) where('user_id = ?', String(filter.userId));
-    if (filter.since !== undefined) where('created_at >= ?', filter.since);
-    if (filter.until !== undefined) where('created_at <= ?', filter.until);
-    values.push(filter.limit ?? DEFAULT_LIST_LIMIT, filter.offset ?? 0);
     const { pool } = this.state.connected();
-    const { rows } = await pool.query<EventRow>(
-      `SELECT * FROM (
-         SELECT * FROM ${this.names.history} ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''}
-         ORDER BY created_at DESC, seq DESC LIMIT $${values.length - 1} OFFSET $${values.length}
-       ) newest ORDER BY created_at, seq`,
-      values,
-    );
-    return rows.map(rowEvent);
+    // Two statements, one round trip: `pg` gives a result for each.
+    const [, window] = (await pool.query(listQuery(this.names, filter))) as unknown as [unknown, QueryResult<EventRow>];
+    return window.rows.map(rowEvent);
   }
 
   async updateStatus(id: string, status: EventStatus, details: StatusDetails = {}): Promise<void> {
