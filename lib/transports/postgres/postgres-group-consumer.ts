@@ -23,7 +23,8 @@ export interface PostgresConsumerContext {
 export class PostgresSettler {
   constructor(private readonly context: PostgresConsumerContext) {}
 
-  private readonly acks = new WriteBatcher<{ eventId: string; group: string }>((acks) => this.settleDone(acks));
+  /** One ack statement at a time: those asked for meanwhile are the next one. */
+  private readonly acks = new WriteBatcher<{ eventId: string; group: string }>((acks) => this.settleDone(acks), 500, 1);
 
   /** Marks the pair done. The acks that come together are one statement. */
   ack(eventId: string, group: string): Promise<void> {

@@ -47,6 +47,10 @@ const DEFAULTS = {
   cleanupIntervalMs: 60 * 60 * 1000,
 };
 
+/** Rows of one INSERT: 11 parameters each, well under PostgreSQL's 65 535 per statement. */
+const MAX_INSERT_ROWS = 500;
+const INSERTS_IN_FLIGHT = 2;
+
 /** Every option of `PostgresTransportOptions`: anything else is refused. */
 const OPTION_NAMES: OptionNames<PostgresTransportOptions> = {
   connectionString: true,
@@ -86,16 +90,24 @@ export class PostgresTransport implements EventTransport {
   /** The live tails' reads of notified events, one after the other: a tail yields events in commit order. */
   private tailFeed = Promise.resolve();
   private readonly consumers = new RunningConsumers();
-  /** Publishes issued together are one INSERT, one commit; if it fails, each is tried alone, for its own outcome. */
-  private readonly inserts = new WriteBatcher<unknown[]>(async (rows) => {
-    const { pool } = this.state.connected();
-    try {
-      await pool.query(this.insertEvents(rows.length), rows.flat());
-    } catch (error) {
-      if (rows.length === 1) throw error;
-      return Promise.allSettled(rows.map(async (row) => void (await pool.query(this.insertEvents(1), row))));
-    }
-  });
+  /**
+   * Publishes issued together are one INSERT, one commit; if it fails, each is tried alone, for its
+   * own outcome. At most `INSERTS_IN_FLIGHT` at a time: the publishes of a burst wait for one and
+   * join the next, rather than take every connection of the pool from the consumers' claims.
+   */
+  private readonly inserts = new WriteBatcher<unknown[]>(
+    async (rows) => {
+      const { pool } = this.state.connected();
+      try {
+        await pool.query(this.insertEvents(rows.length), rows.flat());
+      } catch (error) {
+        if (rows.length === 1) throw error;
+        return Promise.allSettled(rows.map(async (row) => void (await pool.query(this.insertEvents(1), row))));
+      }
+    },
+    MAX_INSERT_ROWS,
+    INSERTS_IN_FLIGHT,
+  );
   private logger: BrokerLogger = consoleBrokerLogger;
   private cleanupTimer?: NodeJS.Timeout;
   private readonly state = new TransportState<PostgresConnected>('PostgresTransport');
