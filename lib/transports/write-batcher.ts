@@ -8,11 +8,17 @@ const DEFAULT_MAX_BATCH = 500;
  */
 export class WriteBatcher<T, R = void> {
   private pending: { item: T; resolve: (result: R) => void; reject: (error: unknown) => void }[] = [];
+  private inFlight = 0;
 
-  /** `maxBatch` bounds one write (the arguments of a call, the parameters of a statement). */
+  /**
+   * `maxBatch` bounds one write (the arguments of a call, the parameters of a statement).
+   * `maxInFlight` bounds the writes sent and not yet answered: what is asked for meanwhile waits
+   * and goes in the next one, so that a burst takes a few connections of a pool, not all of them.
+   */
   constructor(
     private readonly write: (items: T[]) => Promise<readonly PromiseSettledResult<R>[] | void>,
     private readonly maxBatch = DEFAULT_MAX_BATCH,
+    private readonly maxInFlight = Number.POSITIVE_INFINITY,
   ) {}
 
   add(item: T): Promise<R> {
@@ -22,8 +28,11 @@ export class WriteBatcher<T, R = void> {
   }
 
   private async flush(): Promise<void> {
+    // A write in flight flushes what waits when it is answered; another flush may have taken it all.
+    if (this.inFlight >= this.maxInFlight || this.pending.length === 0) return;
     const batch = this.pending.splice(0, this.maxBatch);
     if (this.pending.length > 0) setImmediate(() => void this.flush());
+    this.inFlight++;
     try {
       const outcomes = await this.write(batch.map(({ item }) => item));
       batch.forEach(({ resolve, reject }, index) => {
@@ -33,6 +42,9 @@ export class WriteBatcher<T, R = void> {
       });
     } catch (error) {
       for (const { reject } of batch) reject(error);
+    } finally {
+      this.inFlight--;
+      if (this.pending.length > 0) setImmediate(() => void this.flush());
     }
   }
 }

@@ -6,8 +6,8 @@ import type { ConsumerSpec, Delivery, FlowControl } from '../../core/event-trans
 import { GroupConsumer } from '../group-consumer.js';
 import type { ReceivedMessage } from '../received-message.interface.js';
 import { WriteBatcher } from '../write-batcher.js';
-import type { PostgresNames } from './postgres-schema.js';
-import { rowEvent, type EventRow } from './postgres-rows.js';
+import type { PostgresNames } from './postgres-names.js';
+import { CLAIMED_COLUMNS, claimedEvent, type ClaimedRow } from './postgres-rows.js';
 
 export interface PostgresConsumerContext {
   pool: Pool;
@@ -23,75 +23,63 @@ export interface PostgresConsumerContext {
 export class PostgresSettler {
   constructor(private readonly context: PostgresConsumerContext) {}
 
-  private readonly acks = new WriteBatcher<{ eventId: string; group: string }>((acks) => this.settleDone(acks));
+  /** One ack statement at a time: those asked for meanwhile are the next one. */
+  private readonly acks = new WriteBatcher<{ eventId: string; group: string }>((acks) => this.settleDone(acks), 500, 1);
 
-  /**
-   * Marks the pair done and, when no other group of the event is left, the event completed. Acks
-   * that come together are settled in one transaction.
-   */
+  /** Marks the pair done. The acks that come together are one statement. */
   ack(eventId: string, group: string): Promise<void> {
     return this.acks.add({ eventId, group });
   }
 
+  /**
+   * One update of the batch's open rows, locked in key order (see `settle`). Rows are matched by
+   * key, not by the address the lock returned: a row renewed by the heartbeat while the lock waited
+   * has moved to a version this statement's snapshot does not see, which the key still finds.
+   */
   private async settleDone(acks: { eventId: string; group: string }[]): Promise<void> {
-    const { events, deliveries } = this.context.names;
+    const { deliveries } = this.context.names;
     const pairs = acks.map(({ eventId, group }) => `(${escapeLiteral(eventId)}, ${escapeLiteral(group)})`);
-    const eventIds = acks.map(({ eventId }) => eventId);
-    await this.inTransaction(eventIds, [
-      `UPDATE ${deliveries} d SET state = 'done', locked_by = NULL, locked_until = NULL
-       FROM (VALUES ${pairs.join(', ')}) AS acked(event_id, group_name)
-       WHERE d.event_id = acked.event_id AND d.group_name = acked.group_name AND d.state = 'processing'`,
-      `UPDATE ${events} e SET status = 'completed', completed_at = now()
-       WHERE e.id IN (${eventIds.map(escapeLiteral).join(', ')}) AND e.status <> 'failed'
-         AND NOT EXISTS (SELECT 1 FROM ${deliveries} d WHERE d.event_id = e.id AND d.state <> 'done')`,
-    ]);
+    await this.settle(
+      `UPDATE ${deliveries} SET state = 'done', done_at = now(), locked_by = NULL, locked_until = NULL
+       WHERE (event_id, group_name) IN (
+         SELECT event_id, group_name FROM ${deliveries} WHERE (event_id, group_name) IN (VALUES ${pairs.join(', ')}) AND state = 'open'
+         ORDER BY event_id, group_name FOR UPDATE
+       ) AND state = 'open'`,
+    );
   }
 
-  async retry(eventId: string, group: string, delayMs: number, retryCount: number): Promise<void> {
-    const { events, deliveries } = this.context.names;
-    const [id, name] = [escapeLiteral(eventId), escapeLiteral(group)];
-    await this.inTransaction(
-      [eventId],
-      [
-        `WITH retried AS (
-           UPDATE ${deliveries} SET state = 'pending', locked_by = NULL, locked_until = NULL,
-             next_attempt_at = now() + make_interval(secs => ${Math.max(0, Math.trunc(delayMs))}::double precision / 1000)
-           WHERE event_id = ${id} AND group_name = ${name} AND state = 'processing' RETURNING event_id
-         )
-         UPDATE ${events} e SET retry_count = greatest(e.retry_count, ${Math.trunc(retryCount)}) FROM retried WHERE e.id = retried.event_id`,
-      ],
+  async retry(eventId: string, group: string, delayMs: number): Promise<void> {
+    await this.settle(
+      `UPDATE ${this.context.names.deliveries} SET locked_by = NULL, locked_until = NULL,
+         next_attempt_at = now() + make_interval(secs => ${Math.max(0, Math.trunc(delayMs))}::double precision / 1000)
+       WHERE ${this.pair(eventId, group)} AND state = 'open'`,
     );
   }
 
   async deadLetter(eventId: string, group: string, error: string, attempts: number): Promise<void> {
-    const { events, deliveries } = this.context.names;
-    const [id, name, reason, count] = [escapeLiteral(eventId), escapeLiteral(group), escapeLiteral(error), Math.trunc(attempts)];
-    await this.inTransaction(
-      [eventId],
-      [
-        `UPDATE ${deliveries} SET state = 'failed', locked_by = NULL, locked_until = NULL, error = ${reason},
-           attempts = greatest(attempts, ${count}), dead_lettered_at = now()
-         WHERE event_id = ${id} AND group_name = ${name} AND state = 'processing'`,
-        `UPDATE ${events} SET status = 'failed', error = ${reason}, retry_count = greatest(retry_count, ${count - 1}) WHERE id = ${id}`,
-      ],
+    await this.settle(
+      `UPDATE ${this.context.names.deliveries} SET state = 'failed', locked_by = NULL, locked_until = NULL, error = ${escapeLiteral(error)},
+         attempts = greatest(attempts, ${Math.trunc(attempts)}), dead_lettered_at = now()
+       WHERE ${this.pair(eventId, group)} AND state = 'open'`,
     );
   }
 
+  private pair(eventId: string, group: string): string {
+    return `event_id = ${escapeLiteral(eventId)} AND group_name = ${escapeLiteral(group)}`;
+  }
+
   /**
-   * Runs `statements` in one transaction that first locks the rows of `eventIds`, in id order, so
-   * that two groups settling one event at once see each other's outcome (each statement reads
-   * what committed before it). They travel as one simple query: one round trip, hence the values
-   * written into them as literals.
+   * Runs `statement`, which writes only the delivery rows it settles, without waiting for the disk
+   * (see `QUICK_COMMIT`). Both travel as one simple query, one transaction and one round trip,
+   * hence the values written into them as literals.
    *
-   * No deadlock to retry: every settle (ack, retry, dead letter) and `delete` take event rows
-   * first, in id order, and only then delivery rows; a claim, the lease heartbeat and a release
-   * take delivery rows without ever waiting for one another holds (`SKIP LOCKED`); a replay changes
-   * only failed deliveries, which no settle touches.
+   * No deadlock to retry: the event row is no longer written, so a settle locks delivery rows
+   * only, in key order (event id, group) when it settles several, as `delete` does after locking
+   * the event row (and `replay`, for its one row); a claim, the lease heartbeat and a release take
+   * delivery rows without ever waiting for one another holds (`SKIP LOCKED`).
    */
-  private async inTransaction(eventIds: readonly string[], statements: readonly string[]): Promise<void> {
-    const locking = `SELECT 1 FROM ${this.context.names.events} WHERE id IN (${eventIds.map(escapeLiteral).join(', ')}) ORDER BY id FOR UPDATE`;
-    // Statements sent as one simple query run as one transaction, rolled back whole if one fails.
-    await this.context.pool.query([QUICK_COMMIT, locking, ...statements].join(';\n'));
+  private async settle(statement: string): Promise<void> {
+    await this.context.pool.query(`${QUICK_COMMIT};\n${statement}`);
   }
 }
 
@@ -125,40 +113,36 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
 
   protected async receive(count: number, signal: AbortSignal): Promise<void> {
     const { arrivals, pollIntervalMs } = this.context;
-    // A notification during the claim may be for rows it did not see: claim again at once.
+    // Fewer than asked for: nothing else was due when it claimed, and what comes due later is
+    // notified (a new event, a replay) or found by the poll (a retry's delay, a lease run out). A
+    // notification during the claim may be for rows it did not see: claim again at once.
     const seen = arrivals.notifications;
     const claimed = await this.claim(count);
-    if (claimed === 0 && arrivals.notifications === seen) await arrivals.wait(signal, pollIntervalMs);
+    if (claimed < count && arrivals.notifications === seen) await arrivals.wait(signal, pollIntervalMs);
   }
 
   /**
-   * Takes up to `count` due deliveries; the commit does not wait for the disk (see `QUICK_COMMIT`).
-   * An event row another transaction holds (a group settling it) is not marked processing rather
-   * than waited for: waiting, in another order than the settle's, could deadlock.
+   * Takes up to `count` due deliveries: open ones not leased whose backoff is over, and leased ones
+   * whose lease expired; the commit does not wait for the disk (see `QUICK_COMMIT`). Neither the
+   * event row nor an indexed column is written: the update stays on the row's page (heap-only).
    */
   private async claim(count: number): Promise<number> {
     const { events, deliveries } = this.context.names;
-    const { rows } = await this.context.pool.query<EventRow & { attempts: number }>(
+    const { rows } = await this.context.pool.query<ClaimedRow>(
       `WITH due AS (
          SELECT event_id FROM ${deliveries}
-         WHERE group_name = $1
-           AND ((state = 'pending' AND next_attempt_at <= now()) OR (state = 'processing' AND locked_until < now()))
+         WHERE group_name = $1 AND state = 'open'
+           AND CASE WHEN locked_by IS NULL THEN next_attempt_at <= now() ELSE locked_until < now() END
          ORDER BY event_seq
          LIMIT $2
          FOR UPDATE SKIP LOCKED
        ), taken AS (
-         UPDATE ${deliveries} d SET state = 'processing', attempts = d.attempts + 1, locked_by = $3,
+         UPDATE ${deliveries} d SET attempts = d.attempts + 1, locked_by = $3, started_at = coalesce(d.started_at, now()),
            locked_until = now() + make_interval(secs => $4::double precision / 1000)
          FROM due WHERE d.group_name = $1 AND d.event_id = due.event_id
          RETURNING d.event_id, d.attempts
-       ), started AS (
-         UPDATE ${events} e SET status = 'processing', processed_at = now()
-         WHERE e.id IN (
-           SELECT pending.id FROM ${events} pending JOIN taken ON pending.id = taken.event_id
-           WHERE pending.status = 'pending' FOR UPDATE OF pending SKIP LOCKED
-         )
        ), quick_commit AS (${QUICK_COMMIT})
-       SELECT e.*, taken.attempts FROM taken JOIN ${events} e ON e.id = taken.event_id CROSS JOIN quick_commit ORDER BY e.seq`,
+       SELECT ${CLAIMED_COLUMNS}, taken.attempts FROM taken JOIN ${events} e ON e.id = taken.event_id CROSS JOIN quick_commit ORDER BY e.seq`,
       [this.spec.group, count, this.spec.consumerName, this.context.ackTimeoutMs],
     );
     await this.dispatch(
@@ -167,7 +151,7 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
         key: row.id,
         description: `event ${row.id}`,
         attempt: row.attempts,
-        event: rowEvent(row),
+        event: claimedEvent(row),
         routed: true,
       })),
     );
@@ -178,8 +162,8 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
     return this.settler.ack(event.id, this.spec.group);
   }
 
-  protected retryLater({ attempt }: ReceivedMessage<string>, event: BrokerEvent, delayMs: number): Promise<void> {
-    return this.settler.retry(event.id, this.spec.group, delayMs, attempt);
+  protected retryLater(_received: ReceivedMessage<string>, event: BrokerEvent, delayMs: number): Promise<void> {
+    return this.settler.retry(event.id, this.spec.group, delayMs);
   }
 
   protected deadLetter({ message: eventId }: ReceivedMessage<string>, error: string, attempts: number): Promise<void> {
@@ -201,7 +185,7 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
   /** Makes the deliveries due at once, so another instance takes them over; one being settled now is left to its settle. */
   protected async giveBack(eventIds: readonly string[]): Promise<void> {
     await this.context.pool.query(
-      `UPDATE ${this.context.names.deliveries} SET state = 'pending', locked_by = NULL, locked_until = NULL, next_attempt_at = now()
+      `UPDATE ${this.context.names.deliveries} SET locked_by = NULL, locked_until = NULL, next_attempt_at = now()
        WHERE group_name = $1 AND event_id IN (${this.ownRows()})`,
       [this.spec.group, eventIds, this.spec.consumerName],
     );
@@ -210,7 +194,7 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
   /** The rows of `$2` this consumer holds in group `$1` (as `$3`) that no other transaction has locked. */
   private ownRows(): string {
     return `SELECT event_id FROM ${this.context.names.deliveries}
-       WHERE group_name = $1 AND event_id = ANY ($2) AND state = 'processing' AND locked_by = $3
-       ORDER BY event_id FOR UPDATE SKIP LOCKED`;
+       WHERE group_name = $1 AND event_id = ANY ($2) AND state = 'open' AND locked_by = $3
+       FOR UPDATE SKIP LOCKED`;
   }
 }

@@ -2,7 +2,7 @@ import { payloadJsonOf } from '../../core/payload-validation.js';
 import type { BrokerEvent, EventMetadata, EventSource, EventStatus } from '../../core/broker-event.interface.js';
 import { parseEventType } from '../../core/event-type.js';
 
-/** An `events` row as `pg` returns it. */
+/** A row of the `event_history` view as `pg` returns it. */
 export interface EventRow {
   id: string;
   source: EventSource;
@@ -51,6 +51,30 @@ export function eventValues(event: BrokerEvent, skipGroups: readonly string[]): 
     event.createdAt,
     [...skipGroups],
   ];
+}
+
+/** The columns of a claimed delivery's event: what it was published with, from `events` as `e`. */
+export const CLAIMED_COLUMNS = [
+  'id',
+  'source',
+  'type',
+  'payload',
+  'user_id',
+  'user_id_is_number',
+  'session_id',
+  'instance_id',
+  'metadata',
+  'created_at',
+]
+  .map((column) => `e.${column}`)
+  .join(', ');
+
+/** A claimed delivery: its event's columns and the attempt it is. */
+export type ClaimedRow = Omit<EventRow, 'status' | 'processed_at' | 'completed_at' | 'error' | 'retry_count'> & { attempts: number };
+
+/** The event of a claimed delivery, as its handler gets it. */
+export function claimedEvent(row: ClaimedRow): BrokerEvent {
+  return rowEvent({ ...row, status: 'processing', processed_at: null, completed_at: null, error: null, retry_count: row.attempts - 1 });
 }
 
 export function rowEvent(row: EventRow): BrokerEvent {

@@ -1,19 +1,6 @@
+import { PostgresNames } from './postgres-names.js';
+import { statusFromDeliveries } from './postgres-status-view.js';
 import type { SchemaMigration, VersionedTables } from './schema-migration.interface.js';
-
-/** Identifiers of one schema: its tables, the routing function and the notification channel. */
-export class PostgresNames {
-  readonly events: string;
-  readonly deliveries: string;
-  readonly groups: string;
-  readonly channel: string;
-
-  constructor(readonly schema: string) {
-    this.events = `"${schema}".events`;
-    this.deliveries = `"${schema}".deliveries`;
-    this.groups = `"${schema}".groups`;
-    this.channel = `${schema}_events`;
-  }
-}
 
 /**
  * The tables of the PostgreSQL transport in `schema`, and their history: a change to them is a new
@@ -23,11 +10,16 @@ export function postgresTables(schema: string): VersionedTables {
   return { component: 'events', schema, tables: ['events', 'groups', 'deliveries'], migrations: POSTGRES_MIGRATIONS };
 }
 
-const POSTGRES_MIGRATIONS: readonly SchemaMigration[] = [
+export const POSTGRES_MIGRATIONS: readonly SchemaMigration[] = [
   {
     version: 1,
     description: 'events, groups and deliveries; the trigger that routes each inserted event',
     statements: firstTables,
+  },
+  {
+    version: 2,
+    description: 'status derived from the deliveries (event_history); routing by statement; fewer indexes',
+    statements: statusFromDeliveries,
   },
 ];
 

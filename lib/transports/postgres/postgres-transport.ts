@@ -1,4 +1,4 @@
-import pg, { type Pool, type PoolClient } from 'pg';
+import pg, { type Pool, type PoolClient, type QueryResult } from 'pg';
 import { Signal } from '../../core/async-primitives.js';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
 import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
@@ -29,7 +29,9 @@ import { WriteBatcher } from '../write-batcher.js';
 import { hasPostgresErrorCode, POSTGRES_ERROR_CODES } from './postgres-errors.js';
 import { PostgresGroupConsumer, PostgresSettler, type PostgresConsumerContext } from './postgres-group-consumer.js';
 import { EVENT_COLUMNS, eventValues, rowEvent, type EventRow } from './postgres-rows.js';
-import { PostgresNames, postgresTables } from './postgres-schema.js';
+import { listQuery } from './postgres-history-query.js';
+import { PostgresNames } from './postgres-names.js';
+import { postgresTables } from './postgres-schema.js';
 import type { PostgresTransportOptions } from './postgres-transport-options.interface.js';
 import { migrateSchema } from './schema-migrator.js';
 import { errorMessage } from '../../core/error-message.js';
@@ -44,6 +46,10 @@ const DEFAULTS = {
   retentionDays: 7,
   cleanupIntervalMs: 60 * 60 * 1000,
 };
+
+/** Rows of one INSERT: 11 parameters each, well under PostgreSQL's 65 535 per statement. */
+const MAX_INSERT_ROWS = 500;
+const INSERTS_IN_FLIGHT = 2;
 
 /** Every option of `PostgresTransportOptions`: anything else is refused. */
 const OPTION_NAMES: OptionNames<PostgresTransportOptions> = {
@@ -84,16 +90,24 @@ export class PostgresTransport implements EventTransport {
   /** The live tails' reads of notified events, one after the other: a tail yields events in commit order. */
   private tailFeed = Promise.resolve();
   private readonly consumers = new RunningConsumers();
-  /** Publishes issued together are one INSERT, one commit; if it fails, each is tried alone, for its own outcome. */
-  private readonly inserts = new WriteBatcher<unknown[]>(async (rows) => {
-    const { pool } = this.state.connected();
-    try {
-      await pool.query(this.insertEvents(rows.length), rows.flat());
-    } catch (error) {
-      if (rows.length === 1) throw error;
-      return Promise.allSettled(rows.map(async (row) => void (await pool.query(this.insertEvents(1), row))));
-    }
-  });
+  /**
+   * Publishes issued together are one INSERT, one commit; if it fails, each is tried alone, for its
+   * own outcome. At most `INSERTS_IN_FLIGHT` at a time: the publishes of a burst wait for one and
+   * join the next, rather than take every connection of the pool from the consumers' claims.
+   */
+  private readonly inserts = new WriteBatcher<unknown[]>(
+    async (rows) => {
+      const { pool } = this.state.connected();
+      try {
+        await pool.query(this.insertEvents(rows.length), rows.flat());
+      } catch (error) {
+        if (rows.length === 1) throw error;
+        return Promise.allSettled(rows.map(async (row) => void (await pool.query(this.insertEvents(1), row))));
+      }
+    },
+    MAX_INSERT_ROWS,
+    INSERTS_IN_FLIGHT,
+  );
   private logger: BrokerLogger = consoleBrokerLogger;
   private cleanupTimer?: NodeJS.Timeout;
   private readonly state = new TransportState<PostgresConnected>('PostgresTransport');
@@ -195,36 +209,17 @@ export class PostgresTransport implements EventTransport {
 
   async get(id: string): Promise<BrokerEvent | null> {
     const { pool } = this.state.connected();
-    const { rows } = await pool.query<EventRow>(`SELECT * FROM ${this.names.events} WHERE id = $1`, [id]);
+    const { rows } = await pool.query<EventRow>(`SELECT * FROM ${this.names.history} WHERE id = $1`, [id]);
     return rows[0] ? rowEvent(rows[0]) : null;
   }
 
-  /** Every filter in SQL; the window counted back from the newest, returned oldest first. */
+  /** Every filter in SQL (see `listQuery`). */
   async list(filter: EventFilter = {}): Promise<BrokerEvent[]> {
     assertEventFilter(filter);
-    const conditions: string[] = [];
-    const values: unknown[] = [];
-    const where = (sql: string, value: unknown): void => {
-      values.push(value);
-      conditions.push(sql.replace('?', `$${values.length}`));
-    };
-    if (filter.source !== undefined) where('source = ?', filter.source);
-    if (filter.type !== undefined) where('type ~ ?', patternsToRegExpSource([filter.type]));
-    if (filter.status !== undefined) where('status = ?', filter.status);
-    if (filter.instanceId !== undefined) where('instance_id = ?', filter.instanceId);
-    if (filter.userId !== undefined) where('user_id = ?', String(filter.userId));
-    if (filter.since !== undefined) where('created_at >= ?', filter.since);
-    if (filter.until !== undefined) where('created_at <= ?', filter.until);
-    values.push(filter.limit ?? DEFAULT_LIST_LIMIT, filter.offset ?? 0);
     const { pool } = this.state.connected();
-    const { rows } = await pool.query<EventRow>(
-      `SELECT * FROM (
-         SELECT * FROM ${this.names.events} ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''}
-         ORDER BY created_at DESC, seq DESC LIMIT $${values.length - 1} OFFSET $${values.length}
-       ) newest ORDER BY created_at, seq`,
-      values,
-    );
-    return rows.map(rowEvent);
+    // Two statements, one round trip: `pg` gives a result for each.
+    const [, window] = (await pool.query(listQuery(this.names, filter))) as unknown as [unknown, QueryResult<EventRow>];
+    return window.rows.map(rowEvent);
   }
 
   async updateStatus(id: string, status: EventStatus, details: StatusDetails = {}): Promise<void> {
@@ -241,9 +236,10 @@ export class PostgresTransport implements EventTransport {
   async delete(id: string): Promise<boolean> {
     const { pool } = this.state.connected();
     const { rowCount } = await pool.query(
-      // The event row first, as a settle locks it: the other order could deadlock with one.
+      // Its delivery rows in key order, as a settle of several locks them: another order could deadlock with one.
       `WITH locked AS (SELECT id FROM ${this.names.events} WHERE id = $1 FOR UPDATE),
-       gone AS (DELETE FROM ${this.names.deliveries} WHERE event_id IN (SELECT id FROM locked))
+       held AS (SELECT group_name FROM ${this.names.deliveries} WHERE event_id IN (SELECT id FROM locked) ORDER BY group_name FOR UPDATE),
+       gone AS (DELETE FROM ${this.names.deliveries} WHERE event_id = $1 AND group_name IN (SELECT group_name FROM held))
        DELETE FROM ${this.names.events} WHERE id IN (SELECT id FROM locked)`,
       [id],
     );
@@ -265,17 +261,19 @@ export class PostgresTransport implements EventTransport {
     return entry.tail;
   }
 
+  /** The window of failed rows, newest first, from their own index; then their events. */
   async deadLetters(filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
     const values: unknown[] = [filter.limit ?? DEFAULT_LIST_LIMIT, filter.offset ?? 0];
     if (filter.group !== undefined) values.push(filter.group);
     const { pool } = this.state.connected();
     const { rows } = await pool.query<EventRow & { group_name: string; delivery_error: string; attempts: number; dead_lettered_at: Date }>(
-      `SELECT * FROM (
-         SELECT e.*, d.group_name, d.error AS delivery_error, d.attempts, d.dead_lettered_at
-         FROM ${this.names.deliveries} d JOIN ${this.names.events} e ON e.id = d.event_id
-         WHERE d.state = 'failed' ${filter.group !== undefined ? 'AND d.group_name = $3' : ''}
-         ORDER BY d.dead_lettered_at DESC LIMIT $1 OFFSET $2
-       ) newest ORDER BY dead_lettered_at`,
+      `SELECT h.*, failed.group_name, failed.error AS delivery_error, failed.attempts, failed.dead_lettered_at
+       FROM (
+         SELECT event_id, group_name, error, attempts, dead_lettered_at FROM ${this.names.deliveries}
+         WHERE state = 'failed' ${filter.group !== undefined ? 'AND group_name = $3' : ''}
+         ORDER BY dead_lettered_at DESC LIMIT $1 OFFSET $2
+       ) failed JOIN ${this.names.history} h ON h.id = failed.event_id
+       ORDER BY failed.dead_lettered_at`,
       values,
     );
     return rows.map((row) => ({
@@ -288,39 +286,47 @@ export class PostgresTransport implements EventTransport {
     }));
   }
 
+  /**
+   * Opens the failed delivery again as a first attempt, and takes off the status its event was
+   * given by hand, if any, so that the replay's outcome shows. The event row is locked first, as
+   * `delete` locks it.
+   */
   async replay(deadLetterId: string): Promise<void> {
     const { pool } = this.state.connected();
     const { key: eventId, group } = parseDeadLetterId(deadLetterId);
     const { rowCount } = await pool.query(
-      `WITH replayed AS (
-         UPDATE ${this.names.deliveries} SET state = 'pending', attempts = 0, next_attempt_at = now(), error = NULL, dead_lettered_at = NULL
-         WHERE event_id = $1 AND group_name = $2 AND state = 'failed' RETURNING event_id
-       ), status AS (
-         UPDATE ${this.names.events} e SET status = 'pending', error = NULL FROM replayed
-         WHERE e.id = replayed.event_id
-           AND NOT EXISTS (SELECT 1 FROM ${this.names.deliveries} d WHERE d.event_id = $1 AND d.group_name <> $2 AND d.state = 'failed')
+      `WITH locked AS (SELECT id FROM ${this.names.events} WHERE id = $1 FOR UPDATE),
+       replayed AS (
+         UPDATE ${this.names.deliveries} SET state = 'open', attempts = 0, next_attempt_at = now(), error = NULL, dead_lettered_at = NULL
+         WHERE event_id IN (SELECT id FROM locked) AND group_name = $2 AND state = 'failed' RETURNING event_id
+       ), unset AS (
+         UPDATE ${this.names.events} e SET status = NULL, error = NULL FROM replayed
+         WHERE e.id = replayed.event_id AND (e.status IS NOT NULL OR e.error IS NOT NULL)
        )
-       SELECT pg_notify($3, json_build_object('id', event_id, 'type', '')::text) FROM replayed`,
+       SELECT pg_notify($3, '') FROM replayed`,
       [eventId, group, this.names.channel],
     );
     if (!rowCount) throw unknownDeadLetter(deadLetterId);
   }
 
+  /** Counts the open and failed rows of each group, from their own indexes; done rows are not read. */
   async stats(): Promise<TransportStats> {
     const { pool } = this.state.connected();
-    const [events, deliveries] = await Promise.all([
+    const { deliveries } = this.names;
+    const [events, counts] = await Promise.all([
       pool.query<{ count: string }>(`SELECT count(*) FROM ${this.names.events}`),
       pool.query<{ name: string; pending: string; in_flight: string; dead: string }>(
-        `SELECT g.name,
-           count(d.*) FILTER (WHERE d.state = 'pending') AS pending,
-           count(d.*) FILTER (WHERE d.state = 'processing') AS in_flight,
-           count(d.*) FILTER (WHERE d.state = 'failed') AS dead
-         FROM ${this.names.groups} g LEFT JOIN ${this.names.deliveries} d ON d.group_name = g.name GROUP BY g.name`,
+        `SELECT g.name, coalesce(open.pending, 0) AS pending, coalesce(open.in_flight, 0) AS in_flight,
+           (SELECT count(*) FROM ${deliveries} d WHERE d.group_name = g.name AND d.state = 'failed') AS dead
+         FROM ${this.names.groups} g LEFT JOIN LATERAL (
+           SELECT count(*) FILTER (WHERE d.locked_by IS NULL) AS pending, count(*) FILTER (WHERE d.locked_by IS NOT NULL) AS in_flight
+           FROM ${deliveries} d WHERE d.group_name = g.name AND d.state = 'open'
+         ) open ON true`,
       ),
     ]);
     const groups: Record<string, GroupStats> = {};
     let deadLetters = 0;
-    for (const row of deliveries.rows) {
+    for (const row of counts.rows) {
       groups[row.name] = { pending: Number(row.pending), inFlight: Number(row.in_flight), deadLetters: Number(row.dead) };
       deadLetters += Number(row.dead);
     }
@@ -347,33 +353,41 @@ export class PostgresTransport implements EventTransport {
     return `${config.host ?? process.env.PGHOST ?? 'localhost'}:${config.port ?? process.env.PGPORT ?? 5432}`;
   }
 
+  /** Wakes the consumers; the live tails read the events it names (their `seq`s, comma-separated), if any. */
   private onNotification(payload: string | undefined): void {
     this.arrivals.notify();
-    if (this.tails.size === 0 || !payload) return;
-    let notice: { id: string; type: string };
-    try {
-      notice = JSON.parse(payload) as { id: string; type: string };
-    } catch {
-      return;
-    }
-    const wanted = [...this.tails].filter(({ pattern, live }) => live && notice.type !== '' && matchPattern(pattern, notice.type));
-    if (wanted.length === 0) return;
+    const wanted = [...this.tails].filter(({ live }) => live);
+    if (wanted.length === 0 || !payload) return;
+    const seqs = payload.split(',');
+    const typeRegex = patternsToRegExpSource(wanted.map(({ pattern }) => pattern));
     this.tailFeed = this.tailFeed.then(async () => {
       try {
-        const event = await this.get(notice.id);
-        if (event) for (const { tail } of wanted) tail.push({ ...event });
+        const { pool } = this.state.connected();
+        const { rows } = await pool.query<EventRow>(`SELECT * FROM ${this.names.history} WHERE seq = ANY ($1) AND type ~ $2 ORDER BY seq`, [
+          seqs,
+          typeRegex,
+        ]);
+        for (const row of rows) {
+          for (const { pattern, tail } of wanted) if (matchPattern(pattern, row.type)) tail.push(rowEvent(row));
+        }
       } catch (error) {
-        this.logger.warn(`Live tail could not read event ${notice.id}: ${errorMessage(error)}`);
+        this.logger.warn(`Live tail could not read events ${payload}: ${errorMessage(error)}`);
       }
     });
   }
 
+  /** Deletes the events completed (every delivery done, none open or failed) before the retention window. */
   private async removeExpired(): Promise<void> {
     const { pool } = this.state.connected();
     await pool.query(
       `WITH expired AS (
-         DELETE FROM ${this.names.events}
-         WHERE status = 'completed' AND completed_at < now() - make_interval(days => $1) RETURNING id
+         DELETE FROM ${this.names.events} e
+         WHERE e.created_at < now() - make_interval(days => $1) AND coalesce(e.status, 'completed') = 'completed'
+           AND NOT EXISTS (
+             SELECT 1 FROM ${this.names.deliveries} d
+             WHERE d.event_id = e.id AND (d.state <> 'done' OR d.done_at >= now() - make_interval(days => $1))
+           )
+         RETURNING id
        )
        DELETE FROM ${this.names.deliveries} d USING expired WHERE d.event_id = expired.id`,
       [this.settings.retentionDays],

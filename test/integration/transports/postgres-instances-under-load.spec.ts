@@ -102,7 +102,7 @@ describe('PostgreSQL instances sharing one schema', () => {
     const everyGroup = Object.fromEntries(GROUPS.map((group) => [group, published]));
     await waitFor(async () => JSON.stringify(await handled()) === JSON.stringify(everyGroup), 'every event handled by both groups', 15_000);
     const { rows } = await sql.query<{ completed: number }>(
-      `SELECT count(*)::int AS completed FROM "${schema}".events WHERE status = 'completed'`,
+      `SELECT count(*)::int AS completed FROM "${schema}".event_history WHERE status = 'completed'`,
     );
     expect(rows[0].completed).toBe(published);
 

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEvent, EventBroker } from '../../../lib/index.js';
 import type { Delivery } from '../../../lib/core/event-transport.interface.js';
@@ -31,7 +32,11 @@ describe('PostgresTransport locks', () => {
       { capacity: () => 1000, whenReady: async () => undefined },
     );
     cleanups.push(() => consumer.close());
+    const sql = new pg.Client({ connectionString: DATABASE_URL });
+    await sql.connect();
+    cleanups.push(() => sql.end());
     const failures: string[] = [];
+    const lost: string[] = [];
     for (let round = 0; round < 150; round++) {
       await Promise.all(Array.from({ length: 500 }, () => transport.publish(createEvent({ type: 'a.b', payload: {} }))));
       await waitFor(() => held.length >= 500, 'every delivery handed out', 10_000);
@@ -39,10 +44,17 @@ describe('PostgresTransport locks', () => {
       const acks = held.splice(0).toSorted(() => Math.random() - 0.5);
       for (const outcome of await Promise.allSettled(acks.map((delivery) => delivery.ack())))
         if (outcome.status === 'rejected') failures.push(String(outcome.reason));
+      // An ack that resolved took effect, even on a row whose lease was renewed while it waited.
+      const { rows } = await sql.query<{ event_id: string }>(
+        `SELECT event_id FROM "${schema}".deliveries WHERE event_id = ANY ($1) AND state <> 'done'`,
+        [acks.map((delivery) => delivery.event.id)],
+      );
+      lost.push(...rows.map((row) => row.event_id));
     }
     expect(failures).toEqual([]);
+    expect(lost).toEqual([]);
     expect(logger.lines.filter((line) => line.level !== 'log').map((line) => line.message)).toEqual([]);
-  }, 60_000);
+  }, 90_000);
 
   it('hands out a delivery routed under the group’s earlier patterns, as the table routed it', async () => {
     const schema = uniqueSchema('routed');

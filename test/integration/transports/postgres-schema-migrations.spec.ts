@@ -3,6 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EVENT_SOURCES } from '../../../lib/core/broker-event.interface.js';
 import { EventBroker, MemoryTransport, createEvent, toCloudEvent, type BrokerEvent } from '../../../lib/index.js';
 import { OutboxTransport, PostgresTransport } from '../../../lib/postgres.js';
+import { POSTGRES_MIGRATIONS, postgresTables } from '../../../lib/transports/postgres/postgres-schema.js';
+import { migrateSchema } from '../../../lib/transports/postgres/schema-migrator.js';
 import { DATABASE_URL, dropSchema, uniqueSchema } from '../../support/postgres.js';
 import { RecordingLogger } from '../../support/silent-logger.js';
 import { outboxTableBeforeVersions, transportTablesBeforeVersions } from '../../support/tables-before-versions.js';
@@ -82,6 +84,7 @@ describe('PostgreSQL schema versions', () => {
     await waitFor(async () => (await relay.inner.get(unsent.id)) !== null, 'the outbox row written before the upgrade to be relayed');
     expect(await versions(sql, schema)).toEqual([
       { component: 'events', version: 1 },
+      { component: 'events', version: 2 },
       { component: 'outbox', version: 1 },
     ]);
     await broker.publish(createEvent({ type: 'public.orders.update', payload: { n: 4 } }));
@@ -95,6 +98,7 @@ describe('PostgreSQL schema versions', () => {
     const sql = await connection();
     expect(await versions(sql, schema)).toEqual([
       { component: 'events', version: 1 },
+      { component: 'events', version: 2 },
       { component: 'outbox', version: 1 },
     ]);
     for (const source of EVENT_SOURCES) {
@@ -130,9 +134,93 @@ describe('PostgreSQL schema versions', () => {
     await sql.query(`INSERT INTO "${schema}".events (id, source, type) VALUES ('still-busy', 'system', 'a.b')`);
     await sql.query('COMMIT');
     await starting;
-    expect(await versions(sql, schema)).toEqual([{ component: 'events', version: 1 }]);
+    expect(await versions(sql, schema)).toEqual([
+      { component: 'events', version: 1 },
+      { component: 'events', version: 2 },
+    ]);
     const { rows } = await sql.query<{ id: string }>(`SELECT id FROM "${schema}".events ORDER BY seq`);
     expect(rows.map((row) => row.id)).toEqual(['busy', 'still-busy']);
+  });
+
+  it('brings the events of the first version to the second with their statuses: the deliveries left open are handled, the failed ones replayed', async () => {
+    const schema = newSchema();
+    const pool = new pg.Pool({ connectionString: DATABASE_URL });
+    cleanups.push(() => pool.end());
+    const first = await pool.connect();
+    await migrateSchema(first, { ...postgresTables(schema), migrations: POSTGRES_MIGRATIONS.slice(0, 1) });
+    first.release();
+    const sql = await connection();
+    // What the first version's transport left: its trigger routed each event, its consumers
+    // claimed, acked and dead-lettered, and it wrote every outcome on the event row as well.
+    await sql.query(
+      `INSERT INTO "${schema}".groups (name, patterns, type_regex) VALUES ('billing', '{public.orders.*}', '^public\\.orders\\.[^.]+$')`,
+    );
+    await sql.query(
+      `INSERT INTO "${schema}".events (id, source, type, payload, created_at) VALUES
+         ('done', 'system', 'public.orders.create', '{}', '2026-01-01T00:00:00Z'),
+         ('failed', 'system', 'public.orders.update', '{}', '2026-01-01T00:00:01Z'),
+         ('waiting', 'system', 'public.orders.delete', '{}', '2026-01-01T00:00:02Z'),
+         ('abandoned', 'system', 'public.orders.cancel', '{}', '2026-01-01T00:00:03Z'),
+         ('unrouted', 'system', 'public.users.create', '{}', '2026-01-01T00:00:04Z'),
+         ('by-hand', 'system', 'public.orders.refund', '{}', '2026-01-01T00:00:05Z')`,
+    );
+    const deliveries = `"${schema}".deliveries`;
+    const events = `"${schema}".events`;
+    await sql.query(`UPDATE ${deliveries} SET state = 'done', attempts = 1 WHERE event_id IN ('done', 'by-hand')`);
+    await sql.query(
+      `UPDATE ${events} SET status = 'completed', processed_at = '2026-01-01T00:01:00Z', completed_at = '2026-01-01T00:02:00Z' WHERE id = 'done'`,
+    );
+    await sql.query(
+      `UPDATE ${deliveries} SET state = 'failed', attempts = 3, error = 'old failure', dead_lettered_at = now() WHERE event_id = 'failed'`,
+    );
+    await sql.query(
+      `UPDATE ${events} SET status = 'failed', error = 'old failure', retry_count = 2, processed_at = '2026-01-01T00:01:01Z' WHERE id = 'failed'`,
+    );
+    await sql.query(
+      `UPDATE ${deliveries} SET state = 'processing', attempts = 1, locked_by = 'crashed', locked_until = now() - interval '1 minute' WHERE event_id = 'abandoned'`,
+    );
+    await sql.query(`UPDATE ${events} SET status = 'processing', processed_at = '2026-01-01T00:01:03Z' WHERE id = 'abandoned'`);
+    await sql.query(`UPDATE ${events} SET status = 'failed', error = 'set by hand' WHERE id = 'by-hand'`);
+
+    const broker = new EventBroker({ transport: transport(schema), logger: new RecordingLogger() });
+    cleanups.push(() => broker.stop());
+    const handled: string[] = [];
+    await broker.subscribe('public.orders.*', (event) => void handled.push(event.id), { group: 'billing' });
+    await broker.start();
+
+    expect(await versions(sql, schema)).toEqual([
+      { component: 'events', version: 1 },
+      { component: 'events', version: 2 },
+    ]);
+    await waitFor(() => handled.length === 2, 'the deliveries left open to be handled');
+    expect(handled.toSorted()).toEqual(['abandoned', 'waiting']);
+    const statuses = async (): Promise<string[][]> => (await broker.transport.list()).map((event) => [event.id, event.status]);
+    await waitFor(async () => (await broker.transport.get('waiting'))?.status === 'completed', 'the waiting event to complete');
+    await waitFor(async () => (await broker.transport.get('abandoned'))?.status === 'completed', 'the abandoned event to complete');
+    expect(await statuses()).toEqual([
+      ['done', 'completed'],
+      ['failed', 'failed'],
+      ['waiting', 'completed'],
+      ['abandoned', 'completed'],
+      ['unrouted', 'completed'],
+      ['by-hand', 'failed'],
+    ]);
+    expect(await broker.transport.get('done')).toMatchObject({
+      processedAt: new Date('2026-01-01T00:01:00Z'),
+      completedAt: new Date('2026-01-01T00:02:00Z'),
+    });
+    expect(await broker.transport.get('failed')).toMatchObject({ error: 'old failure', retryCount: 2 });
+    expect(await broker.transport.get('by-hand')).toMatchObject({ error: 'set by hand' });
+    expect((await broker.transport.get('abandoned'))?.processedAt).toEqual(new Date('2026-01-01T00:01:03Z'));
+
+    const [letter, ...others] = await broker.transport.deadLetters();
+    expect(others).toEqual([]);
+    expect(letter).toMatchObject({ group: 'billing', error: 'old failure', attempts: 3, event: { id: 'failed', status: 'failed' } });
+    await broker.transport.replay(letter.id);
+    await waitFor(() => handled.includes('failed'), 'the replayed event to be handled');
+    await waitFor(async () => (await broker.transport.get('failed'))?.status === 'completed', 'the replayed event to complete');
+    expect((await broker.transport.get('failed'))?.error).toBeUndefined();
+    expect((await broker.stats()).transport.groups.billing).toEqual({ pending: 0, inFlight: 0, deadLetters: 0 });
   });
 
   it('rolls back a failed outbox migration and gives its connection back', async () => {

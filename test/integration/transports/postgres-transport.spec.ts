@@ -1,10 +1,12 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventBroker, EventBrokerError, createEvent } from '../../../lib/index.js';
+import { EventBroker, EventBrokerError, createEvent, type BrokerEvent } from '../../../lib/index.js';
+import type { Delivery } from '../../../lib/core/event-transport.interface.js';
 import { PostgresTransport } from '../../../lib/postgres.js';
 import { freePort } from '../../support/free-port.js';
 import { DATABASE_URL, dropSchema, uniqueSchema } from '../../support/postgres.js';
 import { RecordingLogger } from '../../support/silent-logger.js';
+import { waitFor } from '../../support/wait-for.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 
@@ -97,5 +99,41 @@ describe('PostgresTransport', () => {
     await expect(sql.query(`INSERT INTO "${schema}".events (id, source, type) VALUES ('x', 'nowhere', 'a.b')`)).rejects.toThrow(
       /check constraint/,
     );
+  });
+
+  it('deletes the events completed before the retention window and keeps the others', async () => {
+    const { schema, client } = setup();
+    const transport = new PostgresTransport({ connectionString: DATABASE_URL, schema, retentionDays: 1, cleanupIntervalMs: 100 });
+    cleanups.push(() => transport.close());
+    await transport.connect({ logger: new RecordingLogger() });
+    const held: Delivery[] = [];
+    const flow = { capacity: () => 10, whenReady: async () => undefined };
+    const consumer = await transport.consume(
+      { group: 'g', patterns: ['kept.*', 'done.*'], consumerName: 'c' },
+      (delivery) => void held.push(delivery),
+      flow,
+    );
+    cleanups.push(() => consumer.close());
+    const threeDaysAgo = new Date(Date.now() - 3 * 24 * 3600 * 1000);
+    const old = (type: string): BrokerEvent => createEvent({ type, payload: {}, createdAt: threeDaysAgo });
+    const [unrouted, doneLongAgo, doneNow, handling, failed] = [old('other.x'), old('done.x'), old('done.y'), old('kept.x'), old('kept.y')];
+    const recent = createEvent({ type: 'other.y', payload: {} });
+    for (const event of [unrouted, doneLongAgo, doneNow, handling, failed, recent]) await transport.publish(event);
+    await waitFor(() => held.length === 4, 'the four routed events handed out');
+    const delivery = (event: BrokerEvent): Delivery => held.find((one) => one.event.id === event.id) as Delivery;
+    await delivery(doneLongAgo).ack();
+    await delivery(doneNow).ack();
+    await delivery(failed).deadLetter('broken');
+    const sql = await client();
+    await sql.query(`UPDATE "${schema}".deliveries SET done_at = now() - interval '2 days' WHERE event_id = $1`, [doneLongAgo.id]);
+
+    await waitFor(async () => (await transport.get(doneLongAgo.id)) === null, 'the event done two days ago deleted');
+    await waitFor(async () => (await transport.get(unrouted.id)) === null, 'the unrouted event of three days ago deleted');
+    expect((await transport.list()).map((event) => [event.id, event.status])).toEqual([
+      [doneNow.id, 'completed'],
+      [handling.id, 'processing'],
+      [failed.id, 'failed'],
+      [recent.id, 'completed'],
+    ]);
   });
 });
