@@ -1,0 +1,67 @@
+import { klona } from 'klona/json';
+import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
+import { payloadJsonOf } from '../../core/payload-validation.js';
+
+/**
+ * An event in the history, its status kept in place, with how the groups it was routed to have
+ * fared. Its payload is the one copy this transport keeps: never handed out, so never changed;
+ * whoever reads the event gets a copy of its own.
+ */
+export interface StoredEvent {
+  readonly event: BrokerEvent;
+  /** Groups that have neither acked nor dead-lettered it. */
+  unsettled: number;
+  /** Groups that dead-lettered it and were not replayed. */
+  failed: number;
+}
+
+/**
+ * A copy of `event` with `payload` and the given status that shares no mutable object with it.
+ * Built field by field, so that every copy has the same shape: the hot path stays monomorphic.
+ */
+function copyEvent(event: BrokerEvent, payload: unknown, status: EventStatus, retryCount: number): BrokerEvent {
+  const copy: BrokerEvent = {
+    id: event.id,
+    source: event.source,
+    type: event.type,
+    status,
+    payload,
+    instanceId: event.instanceId,
+    createdAt: new Date(event.createdAt.getTime()),
+    metadata: { ...event.metadata },
+    retryCount,
+  };
+  if (event.userId !== undefined) copy.userId = event.userId;
+  if (event.sessionId !== undefined) copy.sessionId = event.sessionId;
+  if (event.schema !== undefined) copy.schema = event.schema;
+  if (event.entity !== undefined) copy.entity = event.entity;
+  if (event.operation !== undefined) copy.operation = event.operation;
+  if (event.processedAt) copy.processedAt = new Date(event.processedAt.getTime());
+  if (event.completedAt) copy.completedAt = new Date(event.completedAt.getTime());
+  if (event.error !== undefined) copy.error = event.error;
+  return copy;
+}
+
+/**
+ * What the history keeps of a published event: its payload as JSON carries it (from the text the
+ * broker's check left, without serialising again), apart from the object the publisher holds.
+ */
+export function storeEvent(event: BrokerEvent): StoredEvent {
+  return { event: copyEvent(event, JSON.parse(payloadJsonOf(event)), event.status, event.retryCount), unsettled: 0, failed: 0 };
+}
+
+/** Another record of the same event as it is now (a dead letter's), sharing the payload nobody changes. */
+export function recordOf(stored: StoredEvent): StoredEvent {
+  const { event } = stored;
+  return { event: copyEvent(event, event.payload, event.status, event.retryCount), unsettled: 0, failed: 0 };
+}
+
+/** The event as a reader (`get`, `list`, the live tail) gets it: a copy of its own. */
+export function readEvent({ event }: StoredEvent): BrokerEvent {
+  return copyEvent(event, klona(event.payload), event.status, event.retryCount);
+}
+
+/** The event as one delivery's handler gets it: a copy of its own, `processing`, `retryCount` from the attempt. */
+export function deliveredEvent({ event }: StoredEvent, attempt: number): BrokerEvent {
+  return copyEvent(event, klona(event.payload), 'processing', attempt - 1);
+}
