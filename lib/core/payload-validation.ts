@@ -84,6 +84,8 @@ export function serializePayload(payload: unknown, maxBytes: number): string {
   const problem = findNonJson(payload, { ancestors: [], keys: [] });
   if (problem) throw new InvalidEventError(`Payload is not JSON-serialisable: ${problem}`);
   const json = JSON.stringify(payload);
+  // A UTF-16 code unit is at most 3 bytes of UTF-8: most payloads need no count.
+  if (json.length * 3 <= maxBytes) return json;
   const bytes = Buffer.byteLength(json, 'utf8');
   if (bytes > maxBytes) {
     throw new InvalidEventError(`Payload is ${bytes} bytes once serialised, over the limit of ${maxBytes} bytes (maxPayloadBytes)`);
@@ -91,20 +93,28 @@ export function serializePayload(payload: unknown, maxBytes: number): string {
   return json;
 }
 
-/** The JSON text of payloads checked by `serializePayload` on their way into an event. */
-const payloadTexts = new WeakMap<object, string>();
+/**
+ * Where an event carries the JSON text of its payload, as checked by `serializePayload` on its way
+ * into the event: a property no spread, comparison or serialisation sees. A `WeakMap` from event to
+ * text would do the same, but costs the garbage collector far more for every event in flight.
+ */
+const PAYLOAD_JSON = Symbol('nestjs-event-broker.payloadJson');
+
+interface WithPayloadJson {
+  [PAYLOAD_JSON]?: string;
+}
 
 /** Remembers `json` as the JSON text of `event`'s payload (which it must stay equal to). */
 export function rememberPayloadJson(event: object, json: string): void {
-  payloadTexts.set(event, json);
+  Object.defineProperty(event, PAYLOAD_JSON, { value: json, writable: true, configurable: true });
 }
 
 /** Forgets the JSON text of `event`'s payload: something may have changed the payload since. */
 export function forgetPayloadJson(event: object): void {
-  payloadTexts.delete(event);
+  if (Object.hasOwn(event, PAYLOAD_JSON)) (event as WithPayloadJson)[PAYLOAD_JSON] = undefined;
 }
 
 /** The JSON text of `event`'s payload, from the check that admitted it when there was one. */
 export function payloadJsonOf(event: { payload: unknown }): string {
-  return payloadTexts.get(event) ?? JSON.stringify(event.payload);
+  return (Object.hasOwn(event, PAYLOAD_JSON) ? (event as WithPayloadJson)[PAYLOAD_JSON] : undefined) ?? JSON.stringify(event.payload);
 }
