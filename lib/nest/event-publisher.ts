@@ -105,16 +105,23 @@ export class EventPublisher {
   }
 
   /** Checks a contract's payload first, so that an event held before bootstrap was checked too. */
-  private async send<T>(mode: PublishMode, given: AnyEventInput<T>, tx?: TransactionClient): Promise<BrokerEvent<T>> {
-    const input = await resolveContract<T>(given);
-    if (this.held && !this.broker.running) {
-      if (tx) throw new BrokerStateError(`Cannot publish ${input.type} in a transaction before the application has bootstrapped`);
-      const event = this.broker.createEvent(input);
-      this.held.push({ event, mode });
-      return event;
-    }
+  private send<T>(mode: PublishMode, given: AnyEventInput<T>, tx?: TransactionClient): Promise<BrokerEvent<T>> {
+    const input = resolveContract<T>(given);
+    return input instanceof Promise ? input.then((resolved) => this.dispatch(mode, resolved, tx)) : this.dispatch(mode, input, tx);
+  }
+
+  private dispatch<T>(mode: PublishMode, input: CreateEventInput<T>, tx?: TransactionClient): Promise<BrokerEvent<T>> {
+    const held = this.held;
+    if (held && !this.broker.running) return this.hold(held, mode, input, tx);
     if (tx) return this.broker.publishAsync(input, { tx });
     return mode === 'sync' ? this.broker.publishSync(input) : this.broker.publishAsync(input);
+  }
+
+  private async hold<T>(held: HeldEvent[], mode: PublishMode, input: CreateEventInput<T>, tx?: TransactionClient): Promise<BrokerEvent<T>> {
+    if (tx) throw new BrokerStateError(`Cannot publish ${input.type} in a transaction before the application has bootstrapped`);
+    const event = this.broker.createEvent(input);
+    held.push({ event, mode });
+    return event;
   }
 
   private toInput<T>(typeOrEvent: TypeOrEvent<T>, payload: T | undefined, options: PublishEventOptions = {}): AnyEventInput<T> {
