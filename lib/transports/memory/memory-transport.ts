@@ -51,6 +51,8 @@ function samePatterns(left: readonly string[], right: readonly string[]): boolea
   return new Set(left).size === wanted.size && left.every((pattern) => wanted.has(pattern));
 }
 
+const NO_GROUPS: readonly string[] = [];
+
 /** A dead letter with the event as it was when it was dead-lettered. */
 interface StoredDeadLetter extends Omit<DeadLetter, 'event'> {
   stored: StoredEvent;
@@ -78,7 +80,7 @@ export class MemoryTransport implements EventTransport {
   private readonly outcomes: MemoryOutcomes = {
     acked: (stored) => {
       stored.unsettled--;
-      if (stored.unsettled === 0 && stored.failed === 0) this.setStatus(stored.event, 'completed', { completedAt: new Date() });
+      if (stored.unsettled === 0 && stored.failed === 0) this.complete(stored);
     },
     retryLater: (group, stored, nextAttempt, delayMs) => {
       stored.event.retryCount = Math.max(stored.event.retryCount, nextAttempt - 1);
@@ -92,7 +94,7 @@ export class MemoryTransport implements EventTransport {
       stored.event.retryCount = Math.max(stored.event.retryCount, attempts - 1);
       stored.unsettled--;
       stored.failed++;
-      this.setStatus(stored.event, 'failed', { error });
+      this.setStatus(stored, 'failed', { error });
       this.addDeadLetter({ id: randomUUID(), stored: recordOf(stored), group, error, attempts, deadLetteredAt: new Date() });
     },
     requeue: (group, stored, nextAttempt) => this.enqueue(group, { stored, attempt: nextAttempt }),
@@ -108,25 +110,19 @@ export class MemoryTransport implements EventTransport {
     this.cleanupTimer ??= setInterval(() => this.removeExpired(), this.options.cleanupIntervalMs).unref();
   }
 
-  async publish(event: BrokerEvent, options: PublishOptions = {}): Promise<Delivery[]> {
-    this.state.assertOpen();
-    const claimed = options.claimGroups ?? [];
-    const targets: MemoryGroup[] = [];
-    for (const group of this.groups.values()) {
-      if (group.consumers.length > 0 && !claimed.includes(group.name) && matchAnyPattern(group.patterns, event.type)) targets.push(group);
+  publish(event: BrokerEvent, options: PublishOptions = {}): Promise<Delivery[]> {
+    try {
+      this.state.assertOpen();
+      const claimed = options.claimGroups ?? NO_GROUPS;
+      const targets: MemoryGroup[] = [];
+      for (const group of this.groups.values()) {
+        if (group.consumers.length > 0 && !claimed.includes(group.name) && matchAnyPattern(group.patterns, event.type)) targets.push(group);
+      }
+      if (targets.some(this.full)) return this.publishWhenRoom(event, claimed, targets);
+      return Promise.resolve(this.accept(event, claimed, targets));
+    } catch (error) {
+      return Promise.reject(error);
     }
-    for (const group of targets) {
-      while (group.ready.length >= this.options.maxQueued && !this.state.closed) await group.changed.wait();
-    }
-    this.state.assertOpen();
-    if (this.events.has(event.id)) return [];
-    const stored = storeEvent(event);
-    stored.unsettled = targets.length + claimed.length;
-    if (stored.unsettled === 0) this.setStatus(stored.event, 'completed', { completedAt: new Date() });
-    this.remember(stored);
-    for (const { pattern, tail } of this.tails) if (matchPattern(pattern, event.type)) tail.push(readEvent(stored));
-    for (const group of targets) this.route(group, stored);
-    return claimed.map((name) => this.handOut(name, this.groups.get(name), stored, 1));
   }
 
   async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {
@@ -167,7 +163,7 @@ export class MemoryTransport implements EventTransport {
   async updateStatus(id: string, status: EventStatus, details: StatusDetails = {}): Promise<void> {
     const stored = this.events.get(id);
     if (!stored) throw unknownEvent(id);
-    this.setStatus(stored.event, status, details);
+    this.setStatus(stored, status, details);
   }
 
   async delete(id: string): Promise<boolean> {
@@ -242,6 +238,29 @@ export class MemoryTransport implements EventTransport {
     for (const { tail } of this.tails) tail.end();
   }
 
+  private readonly full = (group: MemoryGroup): boolean => group.ready.length >= this.options.maxQueued;
+
+  /** Waits until every group the event goes to has room in its queue, then accepts it. */
+  private async publishWhenRoom(event: BrokerEvent, claimed: readonly string[], targets: MemoryGroup[]): Promise<Delivery[]> {
+    for (const group of targets) {
+      while (this.full(group) && !this.state.closed) await group.changed.wait();
+    }
+    this.state.assertOpen();
+    return this.accept(event, claimed, targets);
+  }
+
+  /** Stores the event (once per id) and routes it; returns the deliveries of the groups the publisher claimed. */
+  private accept(event: BrokerEvent, claimed: readonly string[], targets: MemoryGroup[]): Delivery[] {
+    if (this.events.has(event.id)) return [];
+    const stored = storeEvent(event);
+    stored.unsettled = targets.length + claimed.length;
+    if (stored.unsettled === 0) this.complete(stored);
+    this.remember(stored);
+    for (const { pattern, tail } of this.tails) if (matchPattern(pattern, event.type)) tail.push(readEvent(stored));
+    for (const group of targets) this.route(group, stored);
+    return claimed.map((name) => this.handOut(name, this.groups.get(name), stored, 1));
+  }
+
   private joinGroup(spec: ConsumerSpec): MemoryGroup {
     let group = this.groups.get(spec.group);
     if (!group) {
@@ -309,7 +328,10 @@ export class MemoryTransport implements EventTransport {
     attempt: number,
     consumer?: MemoryConsumer,
   ): MemoryDelivery {
-    if (stored.event.status === 'pending') this.setStatus(stored.event, 'processing', { processedAt: new Date() });
+    if (stored.event.status === 'pending') {
+      stored.event.status = 'processing';
+      stored.processedAt = Date.now();
+    }
     return new MemoryDelivery(groupName, attempt, stored, group, consumer, this.outcomes);
   }
 
@@ -339,11 +361,16 @@ export class MemoryTransport implements EventTransport {
     }
   }
 
-  private setStatus(event: BrokerEvent, status: EventStatus, details: StatusDetails): void {
-    event.status = status;
-    if (details.error !== undefined) event.error = details.error;
-    if (details.processedAt) event.processedAt = details.processedAt;
-    if (details.completedAt) event.completedAt = details.completedAt;
+  private complete(stored: StoredEvent): void {
+    stored.event.status = 'completed';
+    stored.completedAt = Date.now();
+  }
+
+  private setStatus(stored: StoredEvent, status: EventStatus, details: StatusDetails): void {
+    stored.event.status = status;
+    if (details.error !== undefined) stored.event.error = details.error;
+    if (details.processedAt) stored.processedAt = details.processedAt.getTime();
+    if (details.completedAt) stored.completedAt = details.completedAt.getTime();
   }
 
   private remember(stored: StoredEvent): void {
@@ -360,8 +387,8 @@ export class MemoryTransport implements EventTransport {
 
   private removeExpired(): void {
     const oldest = Date.now() - this.options.maxAgeMs;
-    for (const [id, { event }] of this.events) {
-      if (event.status === 'completed' && event.completedAt && event.completedAt.getTime() < oldest) this.events.delete(id);
+    for (const [id, { event, completedAt }] of this.events) {
+      if (event.status === 'completed' && completedAt !== undefined && completedAt < oldest) this.events.delete(id);
     }
   }
 

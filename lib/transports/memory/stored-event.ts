@@ -8,7 +8,12 @@ import { payloadJsonOf } from '../../core/payload-validation.js';
  * whoever reads the event gets a copy of its own.
  */
 export interface StoredEvent {
+  /** The event, its status, error and retry count kept up to date; no `processedAt` or `completedAt` here. */
   readonly event: BrokerEvent;
+  /** When its first delivery began, in ms: a number, not a `Date`, costs little to keep for many events. */
+  processedAt: number | undefined;
+  /** When the last group it was routed to settled it, in ms. */
+  completedAt: number | undefined;
   /** Groups that have neither acked nor dead-lettered it. */
   unsettled: number;
   /** Groups that dead-lettered it and were not replayed. */
@@ -16,8 +21,9 @@ export interface StoredEvent {
 }
 
 /**
- * A copy of `event` with `payload` and the given status that shares no mutable object with it.
- * Built field by field, so that every copy has the same shape: the hot path stays monomorphic.
+ * A copy of `event` with `payload` and the given status that shares no mutable object with it,
+ * without `processedAt` and `completedAt`. Built field by field, so that every copy has the same
+ * shape: the hot path stays monomorphic.
  */
 function copyEvent(event: BrokerEvent, payload: unknown, status: EventStatus, retryCount: number): BrokerEvent {
   const copy: BrokerEvent = {
@@ -36,9 +42,14 @@ function copyEvent(event: BrokerEvent, payload: unknown, status: EventStatus, re
   if (event.schema !== undefined) copy.schema = event.schema;
   if (event.entity !== undefined) copy.entity = event.entity;
   if (event.operation !== undefined) copy.operation = event.operation;
-  if (event.processedAt) copy.processedAt = new Date(event.processedAt.getTime());
-  if (event.completedAt) copy.completedAt = new Date(event.completedAt.getTime());
   if (event.error !== undefined) copy.error = event.error;
+  return copy;
+}
+
+/** `copy` with the times of `stored`, as `Date`s of its own. */
+function withTimes(copy: BrokerEvent, { processedAt, completedAt }: StoredEvent): BrokerEvent {
+  if (processedAt !== undefined) copy.processedAt = new Date(processedAt);
+  if (completedAt !== undefined) copy.completedAt = new Date(completedAt);
   return copy;
 }
 
@@ -47,21 +58,34 @@ function copyEvent(event: BrokerEvent, payload: unknown, status: EventStatus, re
  * broker's check left, without serialising again), apart from the object the publisher holds.
  */
 export function storeEvent(event: BrokerEvent): StoredEvent {
-  return { event: copyEvent(event, JSON.parse(payloadJsonOf(event)), event.status, event.retryCount), unsettled: 0, failed: 0 };
+  return {
+    event: copyEvent(event, JSON.parse(payloadJsonOf(event)), event.status, event.retryCount),
+    processedAt: event.processedAt?.getTime(),
+    completedAt: event.completedAt?.getTime(),
+    unsettled: 0,
+    failed: 0,
+  };
 }
 
 /** Another record of the same event as it is now (a dead letter's), sharing the payload nobody changes. */
 export function recordOf(stored: StoredEvent): StoredEvent {
   const { event } = stored;
-  return { event: copyEvent(event, event.payload, event.status, event.retryCount), unsettled: 0, failed: 0 };
+  return {
+    event: copyEvent(event, event.payload, event.status, event.retryCount),
+    processedAt: stored.processedAt,
+    completedAt: stored.completedAt,
+    unsettled: 0,
+    failed: 0,
+  };
 }
 
 /** The event as a reader (`get`, `list`, the live tail) gets it: a copy of its own. */
-export function readEvent({ event }: StoredEvent): BrokerEvent {
-  return copyEvent(event, klona(event.payload), event.status, event.retryCount);
+export function readEvent(stored: StoredEvent): BrokerEvent {
+  const { event } = stored;
+  return withTimes(copyEvent(event, klona(event.payload), event.status, event.retryCount), stored);
 }
 
 /** The event as one delivery's handler gets it: a copy of its own, `processing`, `retryCount` from the attempt. */
-export function deliveredEvent({ event }: StoredEvent, attempt: number): BrokerEvent {
-  return copyEvent(event, klona(event.payload), 'processing', attempt - 1);
+export function deliveredEvent(stored: StoredEvent, attempt: number): BrokerEvent {
+  return withTimes(copyEvent(stored.event, klona(stored.event.payload), 'processing', attempt - 1), stored);
 }
