@@ -21,9 +21,9 @@ export interface StoredEvent {
 }
 
 /**
- * A copy of `event` with `payload` and the given status that shares no mutable object with it,
- * without `processedAt` and `completedAt`. Built field by field, so that every copy has the same
- * shape: the hot path stays monomorphic.
+ * A copy of the published fields of `event` with `payload`, the given status and retry count, that
+ * shares no mutable object with it. Built field by field, so that every copy has the same shape:
+ * the hot path stays monomorphic.
  */
 function copyEvent(event: BrokerEvent, payload: unknown, status: EventStatus, retryCount: number): BrokerEvent {
   const copy: BrokerEvent = {
@@ -42,15 +42,21 @@ function copyEvent(event: BrokerEvent, payload: unknown, status: EventStatus, re
   if (event.schema !== undefined) copy.schema = event.schema;
   if (event.entity !== undefined) copy.entity = event.entity;
   if (event.operation !== undefined) copy.operation = event.operation;
+  return copy;
+}
+
+/** `copy` with the outcome so far of `stored`: its error, and its times as `Date`s of its own. */
+function withOutcome(copy: BrokerEvent, { event, processedAt, completedAt }: StoredEvent): BrokerEvent {
+  if (processedAt !== undefined) copy.processedAt = new Date(processedAt);
+  if (completedAt !== undefined) copy.completedAt = new Date(completedAt);
   if (event.error !== undefined) copy.error = event.error;
   return copy;
 }
 
-/** `copy` with the times of `stored`, as `Date`s of its own. */
-function withTimes(copy: BrokerEvent, { processedAt, completedAt }: StoredEvent): BrokerEvent {
-  if (processedAt !== undefined) copy.processedAt = new Date(processedAt);
-  if (completedAt !== undefined) copy.completedAt = new Date(completedAt);
-  return copy;
+function record(event: BrokerEvent, payload: unknown, processedAt: number | undefined, completedAt: number | undefined): StoredEvent {
+  const copy = copyEvent(event, payload, event.status, event.retryCount);
+  if (event.error !== undefined) copy.error = event.error;
+  return { event: copy, processedAt, completedAt, unsettled: 0, failed: 0 };
 }
 
 /**
@@ -58,34 +64,25 @@ function withTimes(copy: BrokerEvent, { processedAt, completedAt }: StoredEvent)
  * broker's check left, without serialising again), apart from the object the publisher holds.
  */
 export function storeEvent(event: BrokerEvent): StoredEvent {
-  return {
-    event: copyEvent(event, JSON.parse(payloadJsonOf(event)), event.status, event.retryCount),
-    processedAt: event.processedAt?.getTime(),
-    completedAt: event.completedAt?.getTime(),
-    unsettled: 0,
-    failed: 0,
-  };
+  return record(event, JSON.parse(payloadJsonOf(event)), event.processedAt?.getTime(), event.completedAt?.getTime());
 }
 
 /** Another record of the same event as it is now (a dead letter's), sharing the payload nobody changes. */
-export function recordOf(stored: StoredEvent): StoredEvent {
-  const { event } = stored;
-  return {
-    event: copyEvent(event, event.payload, event.status, event.retryCount),
-    processedAt: stored.processedAt,
-    completedAt: stored.completedAt,
-    unsettled: 0,
-    failed: 0,
-  };
+export function recordOf({ event, processedAt, completedAt }: StoredEvent): StoredEvent {
+  return record(event, event.payload, processedAt, completedAt);
 }
 
 /** The event as a reader (`get`, `list`, the live tail) gets it: a copy of its own. */
 export function readEvent(stored: StoredEvent): BrokerEvent {
   const { event } = stored;
-  return withTimes(copyEvent(event, klona(event.payload), event.status, event.retryCount), stored);
+  return withOutcome(copyEvent(event, klona(event.payload), event.status, event.retryCount), stored);
 }
 
-/** The event as one delivery's handler gets it: a copy of its own, `processing`, `retryCount` from the attempt. */
+/**
+ * The event as one delivery's handler gets it, as a durable transport hands it over: a copy of its
+ * own of the event as published, `processing`, `retryCount` from the attempt, without what other
+ * groups made of it meanwhile (the copy is made when the handler is about to run).
+ */
 export function deliveredEvent(stored: StoredEvent, attempt: number): BrokerEvent {
-  return withTimes(copyEvent(stored.event, klona(stored.event.payload), 'processing', attempt - 1), stored);
+  return copyEvent(stored.event, klona(stored.event.payload), 'processing', attempt - 1);
 }
