@@ -16,7 +16,7 @@ import { createEvent, type CreateEventInput } from './create-event.js';
 import type { EventBrokerOptions, PublishInterceptor, PublishMode } from './event-broker-options.interface.js';
 import { BrokerStateError, EventBrokerError, InvalidEventError } from './event-broker.errors.js';
 import { assertPattern, matchAnyPattern } from './match-pattern.js';
-import { DEFAULT_MAX_PAYLOAD_BYTES, forgetPayloadJson, rememberPayloadJson, serializePayload } from './payload-validation.js';
+import { admitPayload, DEFAULT_MAX_PAYLOAD_BYTES, forgetPayloadJson, rememberAdmittedPayload } from './payload-validation.js';
 import { backoffDelay, resolveRetryOptions, type RetryOptions } from './retry-policy.js';
 import type { DeliveryInfo, EventHandler, SubscribeOptions, Subscription } from './subscription.interface.js';
 import { WorkerPool } from './worker-pool.js';
@@ -297,9 +297,9 @@ export class EventBroker {
   createEvent<T>(input: CreateEventInput<T>): BrokerEvent<T> {
     const event = createEvent(input);
     event.instanceId = this.instanceId;
-    const json = serializePayload(event.payload, this.maxPayloadBytes);
-    event.payload = JSON.parse(json) as T;
-    rememberPayloadJson(event, json);
+    const admitted = admitPayload(event.payload, this.maxPayloadBytes);
+    event.payload = admitted.value as T;
+    rememberAdmittedPayload(event, admitted);
     return event;
   }
 

@@ -1,6 +1,6 @@
 import { klona } from 'klona/json';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
-import { payloadJsonOf } from '../../core/payload-validation.js';
+import { jsonFormPayload } from '../../core/payload-validation.js';
 
 /**
  * An event in the history, its status kept in place, with how the groups it was routed to have
@@ -60,11 +60,11 @@ function record(event: BrokerEvent, payload: unknown, processedAt: number | unde
 }
 
 /**
- * What the history keeps of a published event: its payload as JSON carries it (from the text the
- * broker's check left, without serialising again), apart from the object the publisher holds.
+ * What the history keeps of a published event: its payload as JSON carries it, apart from the
+ * object the publisher holds (a payload the broker admitted is copied, without a JSON round trip).
  */
 export function storeEvent(event: BrokerEvent): StoredEvent {
-  return record(event, JSON.parse(payloadJsonOf(event)), event.processedAt?.getTime(), event.completedAt?.getTime());
+  return record(event, jsonFormPayload(event), event.processedAt?.getTime(), event.completedAt?.getTime());
 }
 
 /** Another record of the same event as it is now (a dead letter's), sharing the payload nobody changes. */
