@@ -112,19 +112,33 @@ function requireTransport(transport: EventTransport | undefined): EventTransport
 type Outcome = { ok: true } | { ok: false; error: unknown } | { ok: false; rejected: string };
 const SUCCESS: Outcome = { ok: true };
 
-async function invoke(subscription: ActiveSubscription, event: BrokerEvent, delivery: DeliveryInfo): Promise<Outcome> {
+const succeeded = (): Outcome => SUCCESS;
+const failed = (error: unknown): Outcome => ({ ok: false, error });
+
+/** Calls the handler, once the contract of the event's type (if it has one) admitted the payload. Never rejects. */
+function invoke(subscription: ActiveSubscription, event: BrokerEvent, delivery: DeliveryInfo): Promise<Outcome> {
+  const contract = subscription.contracts.get(event.type);
+  if (contract) return invokeAdmitted(subscription, contract, event, delivery);
   try {
-    const contract = subscription.contracts.get(event.type);
-    let admitted = event;
-    if (contract) {
-      const check = await checkPayload(contract, event.payload);
-      if (!check.ok) return { ok: false, rejected: check.message };
-      admitted = { ...event, payload: check.value };
-    }
-    await subscription.handler(admitted, delivery);
+    return Promise.resolve(subscription.handler(event, delivery)).then(succeeded, failed);
+  } catch (error) {
+    return Promise.resolve(failed(error));
+  }
+}
+
+async function invokeAdmitted(
+  subscription: ActiveSubscription,
+  contract: EventContract,
+  event: BrokerEvent,
+  delivery: DeliveryInfo,
+): Promise<Outcome> {
+  try {
+    const check = await checkPayload(contract, event.payload);
+    if (!check.ok) return { ok: false, rejected: check.message };
+    await subscription.handler({ ...event, payload: check.value }, delivery);
     return SUCCESS;
   } catch (error) {
-    return { ok: false, error };
+    return failed(error);
   }
 }
 
@@ -251,7 +265,9 @@ export class EventBroker {
     }
     this.publishing++;
     try {
-      const event = this.createEvent(await resolveContract<T>(input));
+      const resolved = resolveContract<T>(input);
+      // Only a contract's check is waited for: a plain input costs no turn of the event loop.
+      const event = this.createEvent(resolved instanceof Promise ? await resolved : resolved);
       await this.store(event, { tx: options.tx });
       this.totalPublished++;
       return event;

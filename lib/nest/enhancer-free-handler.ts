@@ -50,13 +50,23 @@ export function runsWithoutEnhancers(config: ApplicationConfig, classes: readonl
   );
 }
 
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
+}
+
+/** What Nest's pipeline makes of a handler's result: an Observable's last value is waited for. */
+function settledValue(result: unknown): unknown {
+  return isObservable(result) ? lastValueFrom(result) : result;
+}
+
 /**
  * Calls `method` on `instance` as Nest's pipeline does when it has nothing to run (the event alone,
- * an Observable's last value waited for), without the layers of promises it would add per call.
+ * an Observable's last value waited for, also when a promise resolves to one), without the layers
+ * of promises it would add per call.
  */
-export function enhancerFreeHandler(instance: object, method: (event: BrokerEvent) => unknown): (event: BrokerEvent) => Promise<unknown> {
-  return async (event) => {
-    const result = await method.call(instance, event);
-    return isObservable(result) ? lastValueFrom(result) : result;
+export function enhancerFreeHandler(instance: object, method: (event: BrokerEvent) => unknown): (event: BrokerEvent) => unknown {
+  return (event) => {
+    const result = method.call(instance, event);
+    return isThenable(result) ? Promise.resolve(result).then(settledValue) : settledValue(result);
   };
 }

@@ -219,6 +219,22 @@ describe('EventBrokerModule', () => {
     expect(finished).toEqual([2]);
   });
 
+  it('waits for an Observable that an async handler resolves to', async () => {
+    const finished: string[] = [];
+    @Injectable()
+    class Deferred {
+      @OnEvent('public.users.create')
+      async handle(event: BrokerEvent): Promise<Observable<number>> {
+        return timer(20).pipe(map(() => finished.push(event.id)));
+      }
+    }
+    const app = await boot([Deferred]);
+    const broker = app.get(EventBroker);
+    const event = await app.get(EventPublisher).publish('public.users.create', {});
+    await waitFor(async () => (await broker.transport.get(event.id))?.status === 'completed', 'event completed');
+    expect(finished).toEqual([event.id]);
+  });
+
   it('keeps app-global HTTP guards off event handlers unless applyGlobalEnhancers is set', async () => {
     class DenyAll implements CanActivate {
       canActivate(): boolean {
