@@ -3,7 +3,7 @@ import { EventBrokerError } from '../../core/event-broker.errors.js';
 import type { Delivery } from '../../core/event-transport.interface.js';
 import { SettleOnce, type Settlement } from '../settle-once.js';
 import type { MemoryConsumer, MemoryGroup } from './memory-group.js';
-import { deliveredEvent, type StoredEvent } from './stored-event.js';
+import type { StoredEvent } from './stored-event.js';
 
 /** What the transport does with a delivery's outcome. */
 export interface MemoryOutcomes {
@@ -32,7 +32,7 @@ export class MemoryDelivery implements Delivery {
     private readonly consumer: MemoryConsumer | undefined,
     private readonly outcomes: MemoryOutcomes,
   ) {
-    this.guard = new SettleOnce(stored.event.id, group);
+    this.guard = new SettleOnce(stored.id, group);
     if (home) home.inFlight++;
     consumer?.unsettled.add(this);
   }
@@ -42,7 +42,7 @@ export class MemoryDelivery implements Delivery {
    * no copy, so a full buffer of them costs the garbage collector little.
    */
   get event(): BrokerEvent {
-    this.copy ??= deliveredEvent(this.stored, this.attempt);
+    this.copy ??= this.stored.delivered(this.attempt);
     return this.copy;
   }
 
@@ -53,7 +53,7 @@ export class MemoryDelivery implements Delivery {
 
   async retry(delayMs: number): Promise<void> {
     const home = this.home;
-    if (!home) throw new EventBrokerError(`Cannot retry event ${this.stored.event.id} later: group ${this.group} has no consumer`);
+    if (!home) throw new EventBrokerError(`Cannot retry event ${this.stored.id} later: group ${this.group} has no consumer`);
     if (!this.settle('retry')) return;
     this.outcomes.retryLater(home, this.stored, this.attempt + 1, delayMs);
   }

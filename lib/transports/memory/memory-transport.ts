@@ -27,7 +27,7 @@ import type { OptionNames } from '../../core/known-options.js';
 import { resolveOptions } from '../../core/resolve-options.js';
 import type { MemoryConsumer, MemoryGroup, PendingDelivery } from './memory-group.js';
 import { MemoryDelivery, type MemoryOutcomes } from './memory-delivery.js';
-import { readEvent, recordOf, storeEvent, type StoredEvent } from './stored-event.js';
+import { StoredEvent } from './stored-event.js';
 
 const DEFAULTS: Required<MemoryTransportOptions> = {
   maxEvents: 1000,
@@ -83,7 +83,7 @@ export class MemoryTransport implements EventTransport {
       if (stored.unsettled === 0 && stored.failed === 0) this.complete(stored);
     },
     retryLater: (group, stored, nextAttempt, delayMs) => {
-      stored.event.retryCount = Math.max(stored.event.retryCount, nextAttempt - 1);
+      stored.retryCount = Math.max(stored.retryCount, nextAttempt - 1);
       const timer = setTimeout(() => {
         group.retryTimers.delete(timer);
         this.enqueue(group, { stored, attempt: nextAttempt });
@@ -91,11 +91,11 @@ export class MemoryTransport implements EventTransport {
       group.retryTimers.add(timer);
     },
     deadLettered: (stored, group, error, attempts) => {
-      stored.event.retryCount = Math.max(stored.event.retryCount, attempts - 1);
+      stored.retryCount = Math.max(stored.retryCount, attempts - 1);
       stored.unsettled--;
       stored.failed++;
       this.setStatus(stored, 'failed', { error });
-      this.addDeadLetter({ id: randomUUID(), stored: recordOf(stored), group, error, attempts, deadLetteredAt: new Date() });
+      this.addDeadLetter({ id: randomUUID(), stored: stored.record(), group, error, attempts, deadLetteredAt: new Date() });
     },
     requeue: (group, stored, nextAttempt) => this.enqueue(group, { stored, attempt: nextAttempt }),
   };
@@ -150,14 +150,14 @@ export class MemoryTransport implements EventTransport {
 
   async get(id: string): Promise<BrokerEvent | null> {
     const stored = this.events.get(id);
-    return stored ? readEvent(stored) : null;
+    return stored ? stored.read() : null;
   }
 
   async list(filter: EventFilter = {}): Promise<BrokerEvent[]> {
     assertEventFilter(filter);
     const matches: StoredEvent[] = [];
-    for (const stored of this.events.values()) if (matchesFilter(stored.event, filter)) matches.push(stored);
-    return newestWindow(matches, filter).map(readEvent);
+    for (const stored of this.events.values()) if (matchesFilter(stored, filter)) matches.push(stored);
+    return newestWindow(matches, filter).map((stored) => stored.read());
   }
 
   async updateStatus(id: string, status: EventStatus, details: StatusDetails = {}): Promise<void> {
@@ -180,7 +180,7 @@ export class MemoryTransport implements EventTransport {
 
   async deadLetters(filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
     const matches = [...this.deadLetterStore.values()].filter((entry) => filter.group === undefined || entry.group === filter.group);
-    return newestWindow(matches, filter).map(({ stored, ...entry }) => ({ ...entry, event: readEvent(stored) }));
+    return newestWindow(matches, filter).map(({ stored, ...entry }) => ({ ...entry, event: stored.read() }));
   }
 
   async replay(deadLetterId: string): Promise<void> {
@@ -194,16 +194,16 @@ export class MemoryTransport implements EventTransport {
       );
     }
     this.deadLetterStore.delete(deadLetterId);
-    let stored = this.events.get(entry.stored.event.id);
+    let stored = this.events.get(entry.stored.id);
     if (!stored) {
-      stored = recordOf(entry.stored);
+      stored = entry.stored.record();
       this.remember(stored);
     }
     stored.unsettled++;
     stored.failed = Math.max(0, stored.failed - 1);
     if (stored.failed === 0) {
-      stored.event.status = 'pending';
-      delete stored.event.error;
+      stored.status = 'pending';
+      stored.error = undefined;
     }
     this.enqueue(group, { stored, attempt: 1 });
   }
@@ -252,11 +252,11 @@ export class MemoryTransport implements EventTransport {
   /** Stores the event (once per id) and routes it; returns the deliveries of the groups the publisher claimed. */
   private accept(event: BrokerEvent, claimed: readonly string[], targets: MemoryGroup[]): Delivery[] {
     if (this.events.has(event.id)) return [];
-    const stored = storeEvent(event);
+    const stored = StoredEvent.of(event);
     stored.unsettled = targets.length + claimed.length;
     if (stored.unsettled === 0) this.complete(stored);
     this.remember(stored);
-    for (const { pattern, tail } of this.tails) if (matchPattern(pattern, event.type)) tail.push(readEvent(stored));
+    for (const { pattern, tail } of this.tails) if (matchPattern(pattern, event.type)) tail.push(stored.read());
     for (const group of targets) this.route(group, stored);
     return claimed.map((name) => this.handOut(name, this.groups.get(name), stored, 1));
   }
@@ -291,7 +291,7 @@ export class MemoryTransport implements EventTransport {
   /** Queues every event of the history that matches a new group (`fromBeginning`). */
   private backfill(group: MemoryGroup): void {
     for (const stored of this.events.values()) {
-      if (!matchAnyPattern(group.patterns, stored.event.type)) continue;
+      if (!matchAnyPattern(group.patterns, stored.type)) continue;
       stored.unsettled++;
       group.ready.push({ stored, attempt: 1 });
     }
@@ -328,9 +328,9 @@ export class MemoryTransport implements EventTransport {
     attempt: number,
     consumer?: MemoryConsumer,
   ): MemoryDelivery {
-    if (stored.event.status === 'pending') {
-      stored.event.status = 'processing';
-      stored.processedAt = Date.now();
+    if (stored.status === 'pending') {
+      stored.status = 'processing';
+      stored.processedAtMs = Date.now();
     }
     return new MemoryDelivery(groupName, attempt, stored, group, consumer, this.outcomes);
   }
@@ -362,19 +362,19 @@ export class MemoryTransport implements EventTransport {
   }
 
   private complete(stored: StoredEvent): void {
-    stored.event.status = 'completed';
-    stored.completedAt = Date.now();
+    stored.status = 'completed';
+    stored.completedAtMs = Date.now();
   }
 
   private setStatus(stored: StoredEvent, status: EventStatus, details: StatusDetails): void {
-    stored.event.status = status;
-    if (details.error !== undefined) stored.event.error = details.error;
-    if (details.processedAt) stored.processedAt = details.processedAt.getTime();
-    if (details.completedAt) stored.completedAt = details.completedAt.getTime();
+    stored.status = status;
+    if (details.error !== undefined) stored.error = details.error;
+    if (details.processedAt) stored.processedAtMs = details.processedAt.getTime();
+    if (details.completedAt) stored.completedAtMs = details.completedAt.getTime();
   }
 
   private remember(stored: StoredEvent): void {
-    this.events.set(stored.event.id, stored);
+    this.events.set(stored.id, stored);
     while (this.events.size > this.options.maxEvents) this.events.delete(this.events.keys().next().value as string);
   }
 
@@ -387,8 +387,8 @@ export class MemoryTransport implements EventTransport {
 
   private removeExpired(): void {
     const oldest = Date.now() - this.options.maxAgeMs;
-    for (const [id, { event, completedAt }] of this.events) {
-      if (event.status === 'completed' && completedAt !== undefined && completedAt < oldest) this.events.delete(id);
+    for (const [id, { status, completedAtMs }] of this.events) {
+      if (status === 'completed' && completedAtMs !== undefined && completedAtMs < oldest) this.events.delete(id);
     }
   }
 
