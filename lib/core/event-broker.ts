@@ -16,7 +16,7 @@ import { createEvent, type CreateEventInput } from './create-event.js';
 import type { EventBrokerOptions, PublishInterceptor, PublishMode } from './event-broker-options.interface.js';
 import { BrokerStateError, EventBrokerError, InvalidEventError } from './event-broker.errors.js';
 import { assertPattern, matchAnyPattern } from './match-pattern.js';
-import { admitPayload, DEFAULT_MAX_PAYLOAD_BYTES, forgetPayloadJson, rememberAdmittedPayload } from './payload-validation.js';
+import { admitPayload, DEFAULT_MAX_PAYLOAD_BYTES, forgetAdmittedPayload, rememberAdmittedPayload } from './payload-validation.js';
 import { backoffDelay, resolveRetryOptions, type RetryOptions } from './retry-policy.js';
 import type { DeliveryInfo, EventHandler, SubscribeOptions, Subscription } from './subscription.interface.js';
 import { WorkerPool } from './worker-pool.js';
@@ -485,13 +485,12 @@ export class EventBroker {
   /** Runs one delivery on a worker: the handler, then the settlement of its outcome. Never rejects. */
   private async process({ subscription, delivery }: Job): Promise<void> {
     try {
-      if (delivery.attempt > subscription.retry.maxRetries + 1) await this.overdue(delivery);
-      else
-        await this.settlement(
-          await invoke(subscription, delivery.event, this.deliveryInfo(subscription, delivery.attempt)),
-          subscription,
-          delivery,
-        );
+      if (delivery.attempt > subscription.retry.maxRetries + 1) {
+        await this.overdue(delivery);
+      } else {
+        const outcome = await invoke(subscription, delivery.event, this.deliveryInfo(subscription, delivery.attempt));
+        await this.settlement(outcome, subscription, delivery);
+      }
     } catch (error) {
       this.settleFailed(error, delivery);
     } finally {
@@ -582,8 +581,8 @@ export class EventBroker {
     const run = interceptors.reduceRight<() => Promise<void>>(
       (inner, interceptor) => () => interceptor(event, inner, this.transport.type),
       async () => {
-        // An interceptor may have changed the payload: the transport serialises it again.
-        forgetPayloadJson(event);
+        // An interceptor may have changed the payload: the transport takes it as it is now.
+        forgetAdmittedPayload(event);
         deliveries = await this.transport.publish(event, options);
       },
     );

@@ -194,7 +194,7 @@ export function rememberAdmittedPayload(event: object, admitted: AdmittedPayload
 }
 
 /** Forgets what was known of `event`'s payload: something may have changed it since. */
-export function forgetPayloadJson(event: object): void {
+export function forgetAdmittedPayload(event: object): void {
   if (Object.hasOwn(event, ADMITTED)) (event as Admitted)[ADMITTED] = undefined;
 }
 
