@@ -39,14 +39,18 @@ function asDelivered(payload: unknown): unknown {
   }
 }
 
+async function checkedAgainst<T>(input: AnyEventInput<T>, contract: EventContract): Promise<CreateEventInput<T>> {
+  const check = await checkPayload(contract, asDelivered(input.payload));
+  if (!check.ok) throw new InvalidEventError(check.message);
+  return { ...input, type: contract.type };
+}
+
 /**
  * `input` with its contract checked and replaced by the contract's type; the payload stays as
- * given, each handler gets the schema's output. Throws an `InvalidEventError` naming the paths.
+ * given, each handler gets the schema's output. Rejects with an `InvalidEventError` naming the
+ * paths. An input without a contract is returned as it is, with nothing to wait for.
  */
-export async function resolveContract<T>(input: AnyEventInput<T>): Promise<CreateEventInput<T>> {
+export function resolveContract<T>(input: AnyEventInput<T>): CreateEventInput<T> | Promise<CreateEventInput<T>> {
   const { type } = input;
-  if (!isEventContract(type)) return { ...input, type };
-  const check = await checkPayload(type, asDelivered(input.payload));
-  if (!check.ok) throw new InvalidEventError(check.message);
-  return { ...input, type: type.type };
+  return isEventContract(type) ? checkedAgainst(input, type) : (input as CreateEventInput<T>);
 }

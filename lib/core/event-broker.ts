@@ -1,6 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Consumer, Delivery, EventTransport, FlowControl, TransactionClient, TransportStats } from './event-transport.interface.js';
+import type {
+  Consumer,
+  Delivery,
+  EventTransport,
+  FlowControl,
+  PublishOptions,
+  TransactionClient,
+  TransportStats,
+} from './event-transport.interface.js';
 import { Signal, sleep, withTimeout } from './async-primitives.js';
 import type { BrokerEvent } from './broker-event.interface.js';
 import { consoleBrokerLogger, type BrokerLogger, type LogContext } from './broker-logger.interface.js';
@@ -8,7 +16,7 @@ import { createEvent, type CreateEventInput } from './create-event.js';
 import type { EventBrokerOptions, PublishInterceptor, PublishMode } from './event-broker-options.interface.js';
 import { BrokerStateError, EventBrokerError, InvalidEventError } from './event-broker.errors.js';
 import { assertPattern, matchAnyPattern } from './match-pattern.js';
-import { DEFAULT_MAX_PAYLOAD_BYTES, forgetPayloadJson, rememberPayloadJson, serializePayload } from './payload-validation.js';
+import { admitPayload, DEFAULT_MAX_PAYLOAD_BYTES, forgetAdmittedPayload, rememberAdmittedPayload } from './payload-validation.js';
 import { backoffDelay, resolveRetryOptions, type RetryOptions } from './retry-policy.js';
 import type { DeliveryInfo, EventHandler, SubscribeOptions, Subscription } from './subscription.interface.js';
 import { WorkerPool } from './worker-pool.js';
@@ -60,6 +68,12 @@ interface ActiveSubscription extends Subscription {
 
 type BrokerState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped';
 
+/** A delivery taken from the transport, waiting for (or running on) a worker. */
+interface Job {
+  readonly subscription: ActiveSubscription;
+  readonly delivery: Delivery;
+}
+
 export const BROKER_OPTION_NAMES: OptionNames<EventBrokerOptions> = {
   transport: true,
   instanceId: true,
@@ -98,19 +112,33 @@ function requireTransport(transport: EventTransport | undefined): EventTransport
 type Outcome = { ok: true } | { ok: false; error: unknown } | { ok: false; rejected: string };
 const SUCCESS: Outcome = { ok: true };
 
-async function invoke(subscription: ActiveSubscription, event: BrokerEvent, delivery: DeliveryInfo): Promise<Outcome> {
+const succeeded = (): Outcome => SUCCESS;
+const failed = (error: unknown): Outcome => ({ ok: false, error });
+
+/** Calls the handler, once the contract of the event's type (if it has one) admitted the payload. Never rejects. */
+function invoke(subscription: ActiveSubscription, event: BrokerEvent, delivery: DeliveryInfo): Promise<Outcome> {
+  const contract = subscription.contracts.get(event.type);
+  if (contract) return invokeAdmitted(subscription, contract, event, delivery);
   try {
-    const contract = subscription.contracts.get(event.type);
-    let admitted = event;
-    if (contract) {
-      const check = await checkPayload(contract, event.payload);
-      if (!check.ok) return { ok: false, rejected: check.message };
-      admitted = { ...event, payload: check.value };
-    }
-    await subscription.handler(admitted, delivery);
+    return Promise.resolve(subscription.handler(event, delivery)).then(succeeded, failed);
+  } catch (error) {
+    return Promise.resolve(failed(error));
+  }
+}
+
+async function invokeAdmitted(
+  subscription: ActiveSubscription,
+  contract: EventContract,
+  event: BrokerEvent,
+  delivery: DeliveryInfo,
+): Promise<Outcome> {
+  try {
+    const check = await checkPayload(contract, event.payload);
+    if (!check.ok) return { ok: false, rejected: check.message };
+    await subscription.handler({ ...event, payload: check.value }, delivery);
     return SUCCESS;
   } catch (error) {
-    return { ok: false, error };
+    return failed(error);
   }
 }
 
@@ -134,7 +162,7 @@ export class EventBroker {
   private readonly shutdownTimeoutMs: number;
   private readonly logger: BrokerLogger;
   private readonly publishInterceptors: readonly PublishInterceptor[];
-  private readonly pool: WorkerPool;
+  private readonly pool: WorkerPool<Job>;
   private readonly subscriptions = new Map<string, ActiveSubscription>();
   /** Notified whenever a delivery settles: capacity and idleness may have changed. */
   private readonly settled = new Signal();
@@ -163,7 +191,7 @@ export class EventBroker {
     this.retry = resolveRetryOptions(options.retry, 'EventBroker');
     this.logger = options.logger ?? consoleBrokerLogger;
     this.publishInterceptors = options.publishInterceptors ?? [];
-    this.pool = new WorkerPool(this.workerCount);
+    this.pool = new WorkerPool(this.workerCount, (job) => this.process(job));
   }
 
   get running(): boolean {
@@ -240,12 +268,17 @@ export class EventBroker {
         `Cannot publish ${typeName(input.type)} inside a database transaction: the ${this.transport.type} transport does not take one (the postgres transport does)`,
       );
     }
-    return this.whilePublishing(async () => {
-      const event = this.createEvent(await resolveContract<T>(input));
-      await this.intercepted(event, () => this.transport.publish(event, { tx: options.tx }));
+    this.publishing++;
+    try {
+      const resolved = resolveContract<T>(input);
+      // Only a contract's check is waited for: a plain input costs no turn of the event loop.
+      const event = this.createEvent(resolved instanceof Promise ? await resolved : resolved);
+      await this.store(event, { tx: options.tx });
       this.totalPublished++;
       return event;
-    });
+    } finally {
+      this.published();
+    }
   }
 
   /**
@@ -261,13 +294,11 @@ export class EventBroker {
 
   private async sendSync<T>(input: AnyEventInput<T>): Promise<BrokerEvent<T>> {
     this.assertRunning(typeName(input.type));
-    return this.whilePublishing(async () => {
+    this.publishing++;
+    try {
       const event = this.createEvent(await resolveContract<T>(input));
       const matching = [...this.subscriptions.values()].filter((subscription) => matchAnyPattern(subscription.patterns, event.type));
-      let deliveries: Delivery[] = [];
-      await this.intercepted(event, async () => {
-        deliveries = await this.transport.publish(event, { claimGroups: matching.map((subscription) => subscription.group) });
-      });
+      const deliveries = await this.store(event, { claimGroups: matching.map((subscription) => subscription.group) });
       this.totalPublished++;
       const outcomes = await Promise.allSettled(
         deliveries.map((delivery) => this.runInline(this.subscriptions.get(delivery.group) as ActiveSubscription, delivery)),
@@ -275,7 +306,9 @@ export class EventBroker {
       const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
       if (failure) throw failure.reason;
       return ((await this.transport.get(event.id)) as BrokerEvent<T> | null) ?? event;
-    });
+    } finally {
+      this.published();
+    }
   }
 
   /**
@@ -285,9 +318,9 @@ export class EventBroker {
   createEvent<T>(input: CreateEventInput<T>): BrokerEvent<T> {
     const event = createEvent(input);
     event.instanceId = this.instanceId;
-    const json = serializePayload(event.payload, this.maxPayloadBytes);
-    event.payload = JSON.parse(json) as T;
-    rememberPayloadJson(event, json);
+    const admitted = admitPayload(event.payload, this.maxPayloadBytes);
+    event.payload = admitted.value as T;
+    rememberAdmittedPayload(event, admitted);
     return event;
   }
 
@@ -451,41 +484,50 @@ export class EventBroker {
   private accept(subscription: ActiveSubscription, delivery: Delivery): void {
     this.inFlight++;
     subscription.inFlight++;
-    this.pool.run(async () => {
-      try {
-        await this.process(subscription, delivery);
-      } finally {
-        this.inFlight--;
-        subscription.inFlight--;
-        this.settled.notify();
-      }
-    });
+    this.pool.run({ subscription, delivery });
   }
 
-  private async process(subscription: ActiveSubscription, delivery: Delivery): Promise<void> {
-    if (delivery.attempt > subscription.retry.maxRetries + 1) {
-      // Delivered again after its consumers crashed or timed out, past the retries it was allowed.
-      this.totalFailed++;
-      const error = `Delivered ${delivery.attempt} times without an outcome (its consumers crashed or timed out)`;
-      this.logger.error(`${error}, dead-lettered`, this.logContext(delivery));
-      await this.settle(delivery.deadLetter(error), delivery);
-      return;
+  /** Runs one delivery on a worker: the handler, then the settlement of its outcome. Never rejects. */
+  private async process({ subscription, delivery }: Job): Promise<void> {
+    try {
+      if (delivery.attempt > subscription.retry.maxRetries + 1) {
+        await this.overdue(delivery);
+      } else {
+        const outcome = await invoke(subscription, delivery.event, this.deliveryInfo(subscription, delivery.attempt));
+        await this.settlement(outcome, subscription, delivery);
+      }
+    } catch (error) {
+      this.settleFailed(error, delivery);
+    } finally {
+      this.inFlight--;
+      subscription.inFlight--;
+      this.settled.notify();
     }
-    const outcome = await invoke(subscription, delivery.event, this.deliveryInfo(subscription, delivery.attempt));
+  }
+
+  /** Delivered again after its consumers crashed or timed out, past the retries it was allowed: dead-lettered. */
+  private overdue(delivery: Delivery): Promise<void> {
+    this.totalFailed++;
+    const error = `Delivered ${delivery.attempt} times without an outcome (its consumers crashed or timed out)`;
+    this.logger.error(`${error}, dead-lettered`, this.logContext(delivery));
+    return delivery.deadLetter(error);
+  }
+
+  /** Settles the delivery by how its handler went. */
+  private settlement(outcome: Outcome, subscription: ActiveSubscription, delivery: Delivery): Promise<void> {
     if (outcome.ok) {
       this.totalProcessed++;
-      await this.settle(delivery.ack(), delivery);
-    } else if ('rejected' in outcome) {
-      await this.reject(outcome.rejected, delivery);
-    } else if (delivery.attempt <= subscription.retry.maxRetries) {
+      return delivery.ack();
+    }
+    if ('rejected' in outcome) return this.reject(outcome.rejected, delivery);
+    if (delivery.attempt <= subscription.retry.maxRetries) {
       const delayMs = backoffDelay(delivery.attempt, subscription.retry);
       this.logger.warn(`Handler failed, retrying in ${delayMs} ms: ${errorMessage(outcome.error)}`, this.logContext(delivery));
-      await this.settle(delivery.retry(delayMs, errorMessage(outcome.error)), delivery);
-    } else {
-      this.totalFailed++;
-      this.logger.error(`Handler failed for the last time, dead-lettered: ${errorMessage(outcome.error)}`, this.logContext(delivery));
-      await this.settle(delivery.deadLetter(errorMessage(outcome.error)), delivery);
+      return delivery.retry(delayMs, errorMessage(outcome.error));
     }
+    this.totalFailed++;
+    this.logger.error(`Handler failed for the last time, dead-lettered: ${errorMessage(outcome.error)}`, this.logContext(delivery));
+    return delivery.deadLetter(errorMessage(outcome.error));
   }
 
   private async runInline(subscription: ActiveSubscription, delivery: Delivery): Promise<void> {
@@ -497,7 +539,7 @@ export class EventBroker {
         return;
       }
       if ('rejected' in outcome) {
-        await this.reject(outcome.rejected, delivery, attempt);
+        await this.settle(this.reject(outcome.rejected, delivery, attempt), delivery);
         throw new InvalidEventError(outcome.rejected);
       }
       const context = this.logContext(delivery, attempt);
@@ -514,13 +556,13 @@ export class EventBroker {
   }
 
   /** A payload the subscription's contract rejected: dead-lettered at once, the handler never ran. */
-  private async reject(reason: string, delivery: Delivery, attempts = delivery.attempt): Promise<void> {
+  private reject(reason: string, delivery: Delivery, attempts = delivery.attempt): Promise<void> {
     this.totalFailed++;
     this.logger.error(
       `Payload rejected by its contract, dead-lettered without running the handler: ${reason}`,
       this.logContext(delivery, attempts),
     );
-    await this.settle(delivery.deadLetter(reason, attempts), delivery);
+    return delivery.deadLetter(reason, attempts);
   }
 
   /** A settle call that fails (transport down) is logged; a durable transport redelivers. */
@@ -528,21 +570,28 @@ export class EventBroker {
     try {
       await settling;
     } catch (error) {
-      this.logger.error(`Could not record the outcome of a delivery: ${errorMessage(error)}`, this.logContext(delivery));
+      this.settleFailed(error, delivery);
     }
   }
 
-  /** Runs `publish` inside the publish interceptors, the first outermost. */
-  private async intercepted(event: BrokerEvent, publish: () => Promise<unknown>): Promise<void> {
-    const run = this.publishInterceptors.reduceRight<() => Promise<void>>(
+  private settleFailed(error: unknown, delivery: Delivery): void {
+    this.logger.error(`Could not record the outcome of a delivery: ${errorMessage(error)}`, this.logContext(delivery));
+  }
+
+  /** Hands `event` to the transport inside the publish interceptors, the first outermost. */
+  private store(event: BrokerEvent, options: PublishOptions): Promise<Delivery[]> {
+    const interceptors = this.publishInterceptors;
+    if (interceptors.length === 0) return this.transport.publish(event, options);
+    let deliveries: Delivery[] = [];
+    const run = interceptors.reduceRight<() => Promise<void>>(
       (inner, interceptor) => () => interceptor(event, inner, this.transport.type),
       async () => {
-        // An interceptor may have changed the payload: the transport serialises it again.
-        if (this.publishInterceptors.length > 0) forgetPayloadJson(event);
-        await publish();
+        // An interceptor may have changed the payload: the transport takes it as it is now.
+        forgetAdmittedPayload(event);
+        deliveries = await this.transport.publish(event, options);
       },
     );
-    await run();
+    return run().then(() => deliveries);
   }
 
   private deliveryInfo(subscription: ActiveSubscription, attempt: number): DeliveryInfo {
@@ -553,14 +602,10 @@ export class EventBroker {
     return { eventId: delivery.event.id, type: delivery.event.type, group: delivery.group, attempt };
   }
 
-  private async whilePublishing<R>(publish: () => Promise<R>): Promise<R> {
-    this.publishing++;
-    try {
-      return await publish();
-    } finally {
-      this.publishing--;
-      this.settled.notify();
-    }
+  /** A publish past the state check finished, one way or the other. */
+  private published(): void {
+    this.publishing--;
+    this.settled.notify();
   }
 
   private async whenPublished(): Promise<void> {

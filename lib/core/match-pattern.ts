@@ -64,5 +64,7 @@ export function matchPattern(pattern: string, type: string): boolean {
 
 /** Whether `type` matches any of `patterns`. */
 export function matchAnyPattern(patterns: readonly string[], type: string): boolean {
-  return patterns.some((pattern) => matchPattern(pattern, type));
+  // A loop, not some(): this runs for every group on every publish.
+  for (const pattern of patterns) if (matchPattern(pattern, type)) return true;
+  return false;
 }

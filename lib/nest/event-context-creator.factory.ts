@@ -70,18 +70,24 @@ async function eventApplicationConfig(
   return config;
 }
 
+/** How event handlers are run: the enhancer configuration, and the pipeline built from it. */
+export interface EventContext {
+  readonly config: ApplicationConfig;
+  readonly creator: ExternalContextCreator;
+}
+
 /**
  * An `ExternalContextCreator` that runs event handlers through Nest's enhancer pipeline, inside
  * the `builtIn` interceptors (tracing, metrics) and then those of the options.
  */
-export async function createEventContextCreator(
+export async function createEventContext(
   moduleRef: ModuleRef,
   options: EventBrokerModuleOptions,
   builtIn: readonly NestInterceptor[],
-): Promise<ExternalContextCreator> {
+): Promise<EventContext> {
   const container = containerOf(moduleRef);
   const config = await eventApplicationConfig(moduleRef, options, builtIn, container.applicationConfig);
-  return new ExternalContextCreator(
+  const creator = new ExternalContextCreator(
     new GuardsContextCreator(container, config),
     new GuardsConsumer(),
     new InterceptorsContextCreator(container, config),
@@ -91,4 +97,5 @@ export async function createEventContextCreator(
     new PipesConsumer(),
     new EventExceptionFilterContext(container, config),
   );
+  return { config, creator };
 }

@@ -105,7 +105,7 @@ export class EventPublisher {
   }
 
   /** A running broker checks a contract's payload itself, counting the check as part of the publish. */
-  private async send<T>(mode: PublishMode, given: AnyEventInput<T>, tx?: TransactionClient): Promise<BrokerEvent<T>> {
+  private send<T>(mode: PublishMode, given: AnyEventInput<T>, tx?: TransactionClient): Promise<BrokerEvent<T>> {
     if (this.held && !this.broker.running) return this.hold(mode, given, tx);
     // The broker takes either form of input; its overloads only tell them apart for inference.
     const input = given as CreateEventInput<T>;

@@ -7,7 +7,7 @@ import {
   type NestInterceptor,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import { ContextIdFactory, DiscoveryService, type ContextId, ExternalContextCreator, MetadataScanner, ModuleRef } from '@nestjs/core';
+import { ContextIdFactory, DiscoveryService, type ContextId, MetadataScanner, ModuleRef } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
 import type { BrokerEvent } from '../core/broker-event.interface.js';
 import { EventBroker } from '../core/event-broker.js';
@@ -18,7 +18,8 @@ import { isEventContract } from '../core/define-event.js';
 import type { DeliveryInfo, EventHandler } from '../core/subscription.interface.js';
 import { EVENT_ARGS_METADATA, EVENT_BROKER_OPTIONS, EVENT_CONTEXT_TYPE, EMITS_EVENT_METADATA } from './event-broker.constants.js';
 import type { EventBrokerModuleOptions } from './event-broker-module-options.interface.js';
-import { createEventContextCreator } from './event-context-creator.factory.js';
+import { createEventContext, type EventContext } from './event-context-creator.factory.js';
+import { enhancerFreeHandler, runsWithoutEnhancers } from './enhancer-free-handler.js';
 import { EventParamsFactory } from './event-params.factory.js';
 import { EventPublisher } from './event-publisher.js';
 import { EventBrokerMetrics } from '../observability/event-broker-metrics.js';
@@ -40,7 +41,7 @@ type HandlerHost = Record<string, (...args: unknown[]) => unknown>;
 export class EventSubscribersLoader implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('EventBroker');
   private readonly paramsFactory = new EventParamsFactory();
-  private contextCreator?: ExternalContextCreator;
+  private context?: EventContext;
 
   constructor(
     private readonly discovery: DiscoveryService,
@@ -56,7 +57,7 @@ export class EventSubscribersLoader implements OnApplicationBootstrap, BeforeApp
     const builtIn: NestInterceptor[] = [];
     if (this.options.tracing) builtIn.push(new EventTracingInterceptor());
     if (this.metrics) builtIn.push(new EventMetricsInterceptor(this.metrics));
-    this.contextCreator = await createEventContextCreator(this.moduleRef, this.options, builtIn);
+    this.context = await createEventContext(this.moduleRef, this.options, builtIn);
     for (const { wrapper, instance } of discoveredInstances(this.discovery)) {
       this.attachPublisher(instance);
       for (const method of this.scanner.getAllMethodNames(Object.getPrototypeOf(instance) as object)) {
@@ -99,7 +100,7 @@ export class EventSubscribersLoader implements OnApplicationBootstrap, BeforeApp
     const perEvent = wrapper.isTransient || !wrapper.isDependencyTreeStatic();
     const run = perEvent
       ? (event: BrokerEvent, delivery: DeliveryInfo) => this.runScoped(wrapper, method, event, delivery)
-      : this.pipeline(instance, method);
+      : this.staticHandler(wrapper, instance, method);
     const handler: EventHandler = (event, delivery) =>
       EventRequestContext.run({ userId: event.userId, sessionId: event.sessionId }, () => run(event, delivery));
     for (const { selectors, options } of subscriptions) {
@@ -111,13 +112,22 @@ export class EventSubscribersLoader implements OnApplicationBootstrap, BeforeApp
     }
   }
 
+  /** A handler on a static host: called straight when Nest's pipeline would have nothing to run around it. */
+  private staticHandler(wrapper: InstanceWrapper, instance: HandlerHost, method: string): EventHandler {
+    const { config } = this.context as EventContext;
+    const classes = [instance.constructor, wrapper.metatype].filter((target) => typeof target === 'function');
+    return runsWithoutEnhancers(config, classes, instance[method], method)
+      ? enhancerFreeHandler(instance, instance[method])
+      : this.pipeline(instance, method);
+  }
+
   private pipeline(
     instance: HandlerHost,
     method: string,
     contextId?: ContextId,
     inquirerId?: string,
   ): (event: BrokerEvent, delivery: DeliveryInfo) => Promise<unknown> {
-    return (this.contextCreator as ExternalContextCreator).create(
+    return (this.context as EventContext).creator.create(
       instance,
       instance[method],
       method,

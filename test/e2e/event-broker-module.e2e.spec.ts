@@ -26,7 +26,7 @@ import {
 import { APP_GUARD, REQUEST } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
-import { tap, type Observable } from 'rxjs';
+import { map, tap, throwError, timer, type Observable } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   EmitsEvent,
@@ -174,6 +174,65 @@ describe('EventBrokerModule', () => {
     expect(log).toEqual(expect.arrayContaining(['interceptor:event:public.users.create', 'interceptor:after', 'filter:event:boom']));
     const [dead] = await broker.transport.deadLetters();
     expect(dead).toMatchObject({ group: 'app.Enhanced.handle', error: 'Forbidden resource' });
+  });
+
+  it('applies the enhancers of a handler class to each of its @OnEvent methods', async () => {
+    class DenyAll implements CanActivate {
+      canActivate(): boolean {
+        return false;
+      }
+    }
+    @Injectable()
+    @UseGuards(DenyAll)
+    class Guarded {
+      readonly seen: string[] = [];
+      @OnEvent('public.users.create')
+      handle(event: BrokerEvent): void {
+        this.seen.push(event.id);
+      }
+    }
+    const app = await boot([Guarded]);
+    const broker = app.get(EventBroker);
+    const event = await app.get(EventPublisher).publish('public.users.create', {});
+    await waitFor(async () => (await broker.transport.get(event.id))?.status === 'failed', 'guarded event failed');
+    expect(app.get(Guarded).seen).toEqual([]);
+    expect((await broker.transport.deadLetters())[0]).toMatchObject({ group: 'app.Guarded.handle', error: 'Forbidden resource' });
+  });
+
+  it('waits for the Observable a handler returns, and retries the handler when it errors', async () => {
+    const finished: number[] = [];
+    let calls = 0;
+    @Injectable()
+    class Streaming {
+      @OnEvent('public.users.create')
+      handle(): Observable<number> {
+        const call = ++calls;
+        if (call === 1) return throwError(() => new Error('stream broke'));
+        return timer(20).pipe(map(() => finished.push(call)));
+      }
+    }
+    const app = await boot([Streaming]);
+    const broker = app.get(EventBroker);
+    const event = await app.get(EventPublisher).publish('public.users.create', {});
+    await waitFor(async () => (await broker.transport.get(event.id))?.status === 'completed', 'event completed');
+    expect(calls).toBe(2);
+    expect(finished).toEqual([2]);
+  });
+
+  it('waits for an Observable that an async handler resolves to', async () => {
+    const finished: string[] = [];
+    @Injectable()
+    class Deferred {
+      @OnEvent('public.users.create')
+      async handle(event: BrokerEvent): Promise<Observable<number>> {
+        return timer(20).pipe(map(() => finished.push(event.id)));
+      }
+    }
+    const app = await boot([Deferred]);
+    const broker = app.get(EventBroker);
+    const event = await app.get(EventPublisher).publish('public.users.create', {});
+    await waitFor(async () => (await broker.transport.get(event.id))?.status === 'completed', 'event completed');
+    expect(finished).toEqual([event.id]);
   });
 
   it('keeps app-global HTTP guards off event handlers unless applyGlobalEnhancers is set', async () => {

@@ -20,45 +20,14 @@ import type {
 import { unknownDeadLetter } from '../dead-letter-id.js';
 import { LiveTail } from '../live-tail.js';
 import { unknownEvent } from '../unknown-event.js';
-import { SettleOnce, type Settlement } from '../settle-once.js';
 import { TransportState } from '../transport-state.js';
 import type { MemoryTransportOptions } from './memory-transport-options.interface.js';
 import { MAX_QUOTED_CHARS, printable } from '../../core/quote-input.js';
 import type { OptionNames } from '../../core/known-options.js';
 import { resolveOptions } from '../../core/resolve-options.js';
-import { payloadJsonOf } from '../../core/payload-validation.js';
-
-/** An event in the history, with how the groups it was routed to have fared. */
-interface StoredEvent {
-  /** The event without its payload (`null` here). */
-  event: BrokerEvent;
-  /** The payload as JSON, so that every reader gets its own copy, as from a durable transport. */
-  payloadJson: string;
-  /** Groups that have neither acked nor dead-lettered it. */
-  unsettled: number;
-  /** Groups that dead-lettered it and were not replayed. */
-  failed: number;
-}
-
-interface PendingDelivery {
-  stored: StoredEvent;
-  attempt: number;
-}
-
-/** The release functions of the deliveries a consumer handed out and that are not settled yet. */
-type Unsettled = Set<() => void>;
-
-/** A consumer group: the deliveries waiting for it, shared by its competing consumers. */
-interface MemoryGroup {
-  name: string;
-  patterns: readonly string[];
-  ready: FifoQueue<PendingDelivery>;
-  retryTimers: Set<NodeJS.Timeout>;
-  inFlight: number;
-  consumers: number;
-  /** Notified whenever a delivery is queued, handed out or settled. */
-  changed: Signal;
-}
+import type { MemoryConsumer, MemoryGroup, PendingDelivery } from './memory-group.js';
+import { MemoryDelivery, type MemoryOutcomes } from './memory-delivery.js';
+import { StoredEvent } from './stored-event.js';
 
 const DEFAULTS: Required<MemoryTransportOptions> = {
   maxEvents: 1000,
@@ -77,27 +46,12 @@ const OPTION_NAMES: OptionNames<MemoryTransportOptions> = {
   maxQueued: true,
 };
 
-/** A copy of `event` with `payload` that shares no object with it. */
-function copyEvent(event: BrokerEvent, payload: unknown): BrokerEvent {
-  const copy: BrokerEvent = { ...event, payload, metadata: { ...event.metadata }, createdAt: new Date(event.createdAt.getTime()) };
-  if (event.processedAt) copy.processedAt = new Date(event.processedAt.getTime());
-  if (event.completedAt) copy.completedAt = new Date(event.completedAt.getTime());
-  return copy;
-}
-
-/** The stored event as a reader gets it. */
-function snapshot({ event, payloadJson }: StoredEvent): BrokerEvent {
-  return copyEvent(event, JSON.parse(payloadJson));
-}
-
-function store(event: BrokerEvent): StoredEvent {
-  return { event: copyEvent(event, null), payloadJson: payloadJsonOf(event), unsettled: 0, failed: 0 };
-}
-
 function samePatterns(left: readonly string[], right: readonly string[]): boolean {
   const wanted = new Set(right);
   return new Set(left).size === wanted.size && left.every((pattern) => wanted.has(pattern));
 }
+
+const NO_GROUPS: readonly string[] = [];
 
 /** A dead letter with the event as it was when it was dead-lettered. */
 interface StoredDeadLetter extends Omit<DeadLetter, 'event'> {
@@ -123,6 +77,28 @@ export class MemoryTransport implements EventTransport {
   /** Brokers sharing this transport: it closes when the last one does. */
   private connections = 0;
   private readonly state = new TransportState('MemoryTransport');
+  private readonly outcomes: MemoryOutcomes = {
+    acked: (stored) => {
+      stored.unsettled--;
+      if (stored.unsettled === 0 && stored.failed === 0) this.complete(stored);
+    },
+    retryLater: (group, stored, nextAttempt, delayMs) => {
+      stored.retryCount = Math.max(stored.retryCount, nextAttempt - 1);
+      const timer = setTimeout(() => {
+        group.retryTimers.delete(timer);
+        this.enqueue(group, { stored, attempt: nextAttempt });
+      }, delayMs);
+      group.retryTimers.add(timer);
+    },
+    deadLettered: (stored, group, error, attempts) => {
+      stored.retryCount = Math.max(stored.retryCount, attempts - 1);
+      stored.unsettled--;
+      stored.failed++;
+      this.setStatus(stored, 'failed', { error });
+      this.addDeadLetter({ id: randomUUID(), stored: stored.record(), group, error, attempts, deadLetteredAt: new Date() });
+    },
+    requeue: (group, stored, nextAttempt) => this.enqueue(group, { stored, attempt: nextAttempt }),
+  };
 
   constructor(options: MemoryTransportOptions = {}) {
     this.options = resolveOptions('MemoryTransport', DEFAULTS, options, OPTION_NAMES);
@@ -134,69 +110,60 @@ export class MemoryTransport implements EventTransport {
     this.cleanupTimer ??= setInterval(() => this.removeExpired(), this.options.cleanupIntervalMs).unref();
   }
 
-  async publish(event: BrokerEvent, options: PublishOptions = {}): Promise<Delivery[]> {
-    this.state.assertOpen();
-    const claimed = options.claimGroups ?? [];
-    const targets: MemoryGroup[] = [];
-    for (const group of this.groups.values()) {
-      if (group.consumers > 0 && !claimed.includes(group.name) && matchAnyPattern(group.patterns, event.type)) targets.push(group);
+  publish(event: BrokerEvent, options: PublishOptions = {}): Promise<Delivery[]> {
+    try {
+      this.state.assertOpen();
+      const claimed = options.claimGroups ?? NO_GROUPS;
+      const targets: MemoryGroup[] = [];
+      for (const group of this.groups.values()) {
+        if (group.consumers.length > 0 && !claimed.includes(group.name) && matchAnyPattern(group.patterns, event.type)) targets.push(group);
+      }
+      if (targets.some(this.full)) return this.publishWhenRoom(event, claimed, targets);
+      return Promise.resolve(this.accept(event, claimed, targets));
+    } catch (error) {
+      return Promise.reject(error);
     }
-    for (const group of targets) {
-      while (group.ready.length >= this.options.maxQueued && !this.state.closed) await group.changed.wait();
-    }
-    this.state.assertOpen();
-    if (this.events.has(event.id)) return [];
-    const stored = store(event);
-    for (const group of targets) {
-      group.ready.push({ stored, attempt: 1 });
-      group.changed.notify();
-    }
-    stored.unsettled = targets.length + claimed.length;
-    if (stored.unsettled === 0) this.setStatus(stored.event, 'completed', { completedAt: new Date() });
-    this.remember(stored);
-    for (const { pattern, tail } of this.tails) if (matchPattern(pattern, event.type)) tail.push(snapshot(stored));
-    return claimed.map((name) => this.handOut(this.groups.get(name), name, { stored, attempt: 1 }));
   }
 
   async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {
     this.state.assertOpen();
     spec.patterns.forEach((pattern) => assertPattern(pattern));
     const group = this.joinGroup(spec);
-    const abort = new AbortController();
-    this.consumerAborts.add(abort);
-    const unsettled: Unsettled = new Set();
-    const running = this.feed(group, onDelivery, flow, abort.signal, unsettled);
+    const consumer: MemoryConsumer = { onDelivery, flow, abort: new AbortController(), unsettled: new Set() };
+    group.consumers.push(consumer);
+    this.consumerAborts.add(consumer.abort);
+    const running = this.feed(group, consumer);
     return {
       drained: () => this.drained(group),
       close: async () => {
-        if (abort.signal.aborted) return;
-        abort.abort();
-        this.consumerAborts.delete(abort);
+        if (consumer.abort.signal.aborted) return;
+        consumer.abort.abort();
+        this.consumerAborts.delete(consumer.abort);
         await running;
-        group.consumers--;
+        group.consumers.splice(group.consumers.indexOf(consumer), 1);
       },
       release: async () => {
-        for (const release of unsettled) release();
+        for (const delivery of consumer.unsettled) delivery.release();
       },
     };
   }
 
   async get(id: string): Promise<BrokerEvent | null> {
     const stored = this.events.get(id);
-    return stored ? snapshot(stored) : null;
+    return stored ? stored.read() : null;
   }
 
   async list(filter: EventFilter = {}): Promise<BrokerEvent[]> {
     assertEventFilter(filter);
     const matches: StoredEvent[] = [];
-    for (const stored of this.events.values()) if (matchesFilter(stored.event, filter)) matches.push(stored);
-    return newestWindow(matches, filter).map(snapshot);
+    for (const stored of this.events.values()) if (matchesFilter(stored, filter)) matches.push(stored);
+    return newestWindow(matches, filter).map((stored) => stored.read());
   }
 
   async updateStatus(id: string, status: EventStatus, details: StatusDetails = {}): Promise<void> {
     const stored = this.events.get(id);
     if (!stored) throw unknownEvent(id);
-    this.setStatus(stored.event, status, details);
+    this.setStatus(stored, status, details);
   }
 
   async delete(id: string): Promise<boolean> {
@@ -213,7 +180,7 @@ export class MemoryTransport implements EventTransport {
 
   async deadLetters(filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
     const matches = [...this.deadLetterStore.values()].filter((entry) => filter.group === undefined || entry.group === filter.group);
-    return newestWindow(matches, filter).map(({ stored, ...entry }) => ({ ...entry, event: snapshot(stored) }));
+    return newestWindow(matches, filter).map(({ stored, ...entry }) => ({ ...entry, event: stored.read() }));
   }
 
   async replay(deadLetterId: string): Promise<void> {
@@ -221,25 +188,24 @@ export class MemoryTransport implements EventTransport {
     const entry = this.deadLetterStore.get(deadLetterId);
     if (!entry) throw unknownDeadLetter(deadLetterId);
     const group = this.groups.get(entry.group);
-    if (!group || group.consumers === 0) {
+    if (!group || group.consumers.length === 0) {
       throw new EventBrokerError(
         `Cannot replay dead letter ${printable(deadLetterId, MAX_QUOTED_CHARS)}: group ${entry.group} has no consumer`,
       );
     }
     this.deadLetterStore.delete(deadLetterId);
-    let stored = this.events.get(entry.stored.event.id);
+    let stored = this.events.get(entry.stored.id);
     if (!stored) {
-      stored = store(snapshot(entry.stored));
+      stored = entry.stored.record();
       this.remember(stored);
     }
     stored.unsettled++;
     stored.failed = Math.max(0, stored.failed - 1);
     if (stored.failed === 0) {
-      stored.event.status = 'pending';
-      delete stored.event.error;
+      stored.status = 'pending';
+      stored.error = undefined;
     }
-    group.ready.push({ stored, attempt: 1 });
-    group.changed.notify();
+    this.enqueue(group, { stored, attempt: 1 });
   }
 
   async stats(): Promise<TransportStats> {
@@ -272,6 +238,29 @@ export class MemoryTransport implements EventTransport {
     for (const { tail } of this.tails) tail.end();
   }
 
+  private readonly full = (group: MemoryGroup): boolean => group.ready.length >= this.options.maxQueued;
+
+  /** Waits until every group the event goes to has room in its queue, then accepts it. */
+  private async publishWhenRoom(event: BrokerEvent, claimed: readonly string[], targets: MemoryGroup[]): Promise<Delivery[]> {
+    for (const group of targets) {
+      while (this.full(group) && !this.state.closed) await group.changed.wait();
+    }
+    this.state.assertOpen();
+    return this.accept(event, claimed, targets);
+  }
+
+  /** Stores the event (once per id) and routes it; returns the deliveries of the groups the publisher claimed. */
+  private accept(event: BrokerEvent, claimed: readonly string[], targets: MemoryGroup[]): Delivery[] {
+    if (this.events.has(event.id)) return [];
+    const stored = StoredEvent.of(event);
+    stored.unsettled = targets.length + claimed.length;
+    if (stored.unsettled === 0) this.complete(stored);
+    this.remember(stored);
+    for (const { pattern, tail } of this.tails) if (matchPattern(pattern, event.type)) tail.push(stored.read());
+    for (const group of targets) this.route(group, stored);
+    return claimed.map((name) => this.handOut(name, this.groups.get(name), stored, 1));
+  }
+
   private joinGroup(spec: ConsumerSpec): MemoryGroup {
     let group = this.groups.get(spec.group);
     if (!group) {
@@ -280,13 +269,15 @@ export class MemoryTransport implements EventTransport {
         patterns: [...spec.patterns],
         ready: new FifoQueue(),
         retryTimers: new Set(),
+        consumers: [],
+        turn: 0,
         inFlight: 0,
-        consumers: 0,
+        queued: new Signal(),
         changed: new Signal(),
       };
       this.groups.set(spec.group, group);
       if (spec.fromBeginning) this.backfill(group);
-    } else if (group.consumers > 0 && !samePatterns(group.patterns, spec.patterns)) {
+    } else if (group.consumers.length > 0 && !samePatterns(group.patterns, spec.patterns)) {
       throw new EventBrokerError(
         `Group ${spec.group} is consumed with patterns [${group.patterns.join(', ')}]; ` +
           `a consumer of the same group cannot use [${spec.patterns.join(', ')}]`,
@@ -294,35 +285,74 @@ export class MemoryTransport implements EventTransport {
     } else {
       group.patterns = [...spec.patterns];
     }
-    group.consumers++;
     return group;
   }
 
   /** Queues every event of the history that matches a new group (`fromBeginning`). */
   private backfill(group: MemoryGroup): void {
     for (const stored of this.events.values()) {
-      if (!matchAnyPattern(group.patterns, stored.event.type)) continue;
+      if (!matchAnyPattern(group.patterns, stored.type)) continue;
       stored.unsettled++;
       group.ready.push({ stored, attempt: 1 });
     }
   }
 
-  /** Hands the group's ready deliveries to one consumer while its flow control allows. */
-  private async feed(
-    group: MemoryGroup,
-    onDelivery: (delivery: Delivery) => void,
-    flow: FlowControl,
-    signal: AbortSignal,
-    unsettled: Unsettled,
-  ): Promise<void> {
+  /**
+   * A first delivery: straight to a consumer with room when nothing waits before it (no queue, no
+   * wake-up of a feed loop), queued otherwise.
+   */
+  private route(group: MemoryGroup, stored: StoredEvent): void {
+    const consumer = group.ready.length === 0 ? this.consumerWithRoom(group) : undefined;
+    if (consumer) consumer.onDelivery(this.handOut(group.name, group, stored, 1, consumer));
+    else this.enqueue(group, { stored, attempt: 1 });
+  }
+
+  /** The next open consumer, in turn, that may take a delivery now. */
+  private consumerWithRoom(group: MemoryGroup): MemoryConsumer | undefined {
+    const { consumers } = group;
+    for (let tried = 0; tried < consumers.length; tried++) {
+      const index = (group.turn + tried) % consumers.length;
+      const consumer = consumers[index];
+      if (consumer.abort.signal.aborted || consumer.flow.capacity() <= 0) continue;
+      group.turn = index + 1;
+      return consumer;
+    }
+    return undefined;
+  }
+
+  /** A delivery of `stored` to `groupName`; the event is `processing` from its first one on. */
+  private handOut(
+    groupName: string,
+    group: MemoryGroup | undefined,
+    stored: StoredEvent,
+    attempt: number,
+    consumer?: MemoryConsumer,
+  ): MemoryDelivery {
+    if (stored.status === 'pending') {
+      stored.status = 'processing';
+      stored.processedAtMs = Date.now();
+    }
+    return new MemoryDelivery(groupName, attempt, stored, group, consumer, this.outcomes);
+  }
+
+  private enqueue(group: MemoryGroup, pending: PendingDelivery): void {
+    group.ready.push(pending);
+    group.queued.notify();
+  }
+
+  /** Hands the group's queued deliveries to one consumer while its flow control allows. */
+  private async feed(group: MemoryGroup, consumer: MemoryConsumer): Promise<void> {
+    const { flow, onDelivery } = consumer;
+    const signal = consumer.abort.signal;
     while (!signal.aborted) {
       if (flow.capacity() <= 0) {
         await flow.whenReady(signal);
       } else if (group.ready.length === 0) {
-        await group.changed.wait(signal);
+        await group.queued.wait(signal);
       } else {
         while (flow.capacity() > 0 && group.ready.length > 0) {
-          onDelivery(this.handOut(group, group.name, group.ready.shift() as PendingDelivery, unsettled));
+          const { stored, attempt } = group.ready.shift() as PendingDelivery;
+          onDelivery(this.handOut(group.name, group, stored, attempt, consumer));
         }
         group.changed.notify();
         // Lets the group's other consumers wait first, so that the next deliveries go to them.
@@ -331,81 +361,20 @@ export class MemoryTransport implements EventTransport {
     }
   }
 
-  /** A delivery of `pending`; `unsettled` (a consumer's) lets it be released back to the group. */
-  private handOut(group: MemoryGroup | undefined, groupName: string, pending: PendingDelivery, unsettled?: Unsettled): Delivery {
-    const { stored, attempt } = pending;
-    if (stored.event.status === 'pending') this.setStatus(stored.event, 'processing', { processedAt: new Date() });
-    if (group) group.inFlight++;
-    const guard = new SettleOnce(stored.event.id, groupName);
-    const leave = (): void => {
-      unsettled?.delete(release);
-      if (group) {
-        group.inFlight--;
-        group.changed.notify();
-      }
-    };
-    const release = (): void => {
-      if (!guard.release()) return;
-      group?.ready.push({ stored, attempt: attempt + 1 });
-      leave();
-    };
-    unsettled?.add(release);
-    /** Whether the call settles the delivery; after a release it is ignored. */
-    const settle = (how: Settlement): boolean => {
-      if (!guard.settle(how)) return false;
-      leave();
-      return true;
-    };
-    const event = snapshot(stored);
-    event.status = 'processing';
-    event.retryCount = attempt - 1;
-    return {
-      event,
-      group: groupName,
-      attempt,
-      ack: async () => {
-        if (!settle('ack')) return;
-        stored.unsettled--;
-        if (stored.unsettled === 0 && stored.failed === 0) this.setStatus(stored.event, 'completed', { completedAt: new Date() });
-      },
-      retry: async (delayMs: number) => {
-        if (!group) throw new EventBrokerError(`Cannot retry event ${stored.event.id} later: group ${groupName} has no consumer`);
-        if (!settle('retry')) return;
-        stored.event.retryCount = Math.max(stored.event.retryCount, attempt);
-        const timer = setTimeout(() => {
-          group.retryTimers.delete(timer);
-          group.ready.push({ stored, attempt: attempt + 1 });
-          group.changed.notify();
-        }, delayMs);
-        group.retryTimers.add(timer);
-      },
-      deadLetter: async (error: string, attempts = attempt) => {
-        if (!settle('dead-letter')) return;
-        stored.event.retryCount = Math.max(stored.event.retryCount, attempts - 1);
-        stored.unsettled--;
-        stored.failed++;
-        this.setStatus(stored.event, 'failed', { error });
-        this.addDeadLetter({
-          id: randomUUID(),
-          stored: store(snapshot(stored)),
-          group: groupName,
-          error,
-          attempts,
-          deadLetteredAt: new Date(),
-        });
-      },
-    };
+  private complete(stored: StoredEvent): void {
+    stored.status = 'completed';
+    stored.completedAtMs = Date.now();
   }
 
-  private setStatus(event: BrokerEvent, status: EventStatus, details: StatusDetails): void {
-    event.status = status;
-    if (details.error !== undefined) event.error = details.error;
-    if (details.processedAt) event.processedAt = details.processedAt;
-    if (details.completedAt) event.completedAt = details.completedAt;
+  private setStatus(stored: StoredEvent, status: EventStatus, details: StatusDetails): void {
+    stored.status = status;
+    if (details.error !== undefined) stored.error = details.error;
+    if (details.processedAt) stored.processedAtMs = details.processedAt.getTime();
+    if (details.completedAt) stored.completedAtMs = details.completedAt.getTime();
   }
 
   private remember(stored: StoredEvent): void {
-    this.events.set(stored.event.id, stored);
+    this.events.set(stored.id, stored);
     while (this.events.size > this.options.maxEvents) this.events.delete(this.events.keys().next().value as string);
   }
 
@@ -418,8 +387,8 @@ export class MemoryTransport implements EventTransport {
 
   private removeExpired(): void {
     const oldest = Date.now() - this.options.maxAgeMs;
-    for (const [id, { event }] of this.events) {
-      if (event.status === 'completed' && event.completedAt && event.completedAt.getTime() < oldest) this.events.delete(id);
+    for (const [id, { status, completedAtMs }] of this.events) {
+      if (status === 'completed' && completedAtMs !== undefined && completedAtMs < oldest) this.events.delete(id);
     }
   }
 

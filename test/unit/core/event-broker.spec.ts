@@ -371,6 +371,25 @@ describe('EventBroker worker pool and back-pressure', () => {
     expect(maxInFlight).toBeLessThanOrEqual(5);
   });
 
+  it('starts a handler after the transport call that handed its delivery over has returned, never inside it', async () => {
+    const transport = new MemoryTransport();
+    const broker = makeBroker({ transport });
+    let insideTransportPublish = false;
+    const startedInside: boolean[] = [];
+    await broker.subscribe('public.users.create', () => void startedInside.push(insideTransportPublish), { group: 'g' });
+    await broker.start();
+
+    for (let n = 0; n < 3; n++) {
+      insideTransportPublish = true;
+      const publishing = transport.publish(userCreated({ n }));
+      insideTransportPublish = false;
+      await publishing;
+    }
+
+    await waitFor(() => startedInside.length === 3, 'all handled');
+    expect(startedInside).toEqual([false, false, false]);
+  });
+
   it('limits one subscription to its concurrency', async () => {
     const broker = makeBroker({ workerCount: 10 });
     let running = 0;

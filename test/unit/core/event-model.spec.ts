@@ -3,7 +3,7 @@ import { EVENT_SOURCES, type EventMetadata, type EventSource } from '../../../li
 import { createEvent } from '../../../lib/core/create-event.js';
 import { EventBrokerError, InvalidEventError } from '../../../lib/core/event-broker.errors.js';
 import { eventType, parseEventType } from '../../../lib/core/event-type.js';
-import { DEFAULT_MAX_PAYLOAD_BYTES, serializePayload } from '../../../lib/core/payload-validation.js';
+import { admitPayload, DEFAULT_MAX_PAYLOAD_BYTES, serializePayload } from '../../../lib/core/payload-validation.js';
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -285,5 +285,60 @@ describe('serializePayload', () => {
 
   it('checks JSON validity before the size', () => {
     expect(() => serializePayload({ big: 1n, filler: 'x'.repeat(100) }, 10)).toThrow('payload.big is a BigInt');
+  });
+});
+
+describe('admitPayload', () => {
+  class Point {
+    constructor(
+      readonly x: number,
+      readonly y: number,
+    ) {}
+  }
+  const withProtoKey = JSON.parse('{"__proto__":{"polluted":true},"a":1}') as unknown;
+  const sparse: number[] = [1];
+  sparse[2] = 3;
+
+  it.each([
+    ['plain values', { a: 1, b: [true, null, 'x', { c: -2.5 }], d: '' }],
+    ['a string', 'text'],
+    ['a Date, through toJSON', { at: new Date('2024-01-02T03:04:05.000Z') }],
+    ['a class instance', { point: new Point(1, 2) }],
+    ['a Map', { map: new Map([['a', 1]]) }],
+    ['a boxed number', { n: new Number(5) }],
+    ['an undefined field', { a: 1, b: undefined }],
+    ['an undefined item and a hole', { list: [1, undefined, 3], sparse }],
+    ['negative zero', { zero: -0 }],
+    ['a __proto__ key', withProtoKey],
+    ['an object without prototype', Object.assign(Object.create(null) as object, { a: 1 })],
+  ])('gives back %s as JSON does', (_, payload) => {
+    const expected: unknown = JSON.parse(JSON.stringify(payload));
+    const { value } = admitPayload(payload, DEFAULT_MAX_PAYLOAD_BYTES);
+    expect(value).toStrictEqual(expected);
+    expect(Object.getPrototypeOf(value)).toBe(Object.getPrototypeOf(expected));
+  });
+
+  it('shares no object with what it was given', () => {
+    const payload = { user: { name: 'Ada', tags: ['a'] } };
+    const { value } = admitPayload(payload, DEFAULT_MAX_PAYLOAD_BYTES) as { value: typeof payload };
+    payload.user.name = 'changed';
+    payload.user.tags.push('b');
+    expect(value).toEqual({ user: { name: 'Ada', tags: ['a'] } });
+  });
+
+  it('writes the JSON text only of a payload not in JSON form, or one that may be over the limit', () => {
+    expect(admitPayload({ a: [1, 'x'] }, 1000).json).toBeUndefined();
+    expect(admitPayload({ at: new Date(0) }, 1000).json).toBe('{"at":"1970-01-01T00:00:00.000Z"}');
+    // Up to 6 bytes a character in JSON (\u001f): '"é"' may be 8 bytes; it is 4.
+    expect(admitPayload('é', 7).json).toBe('"é"');
+  });
+
+  it('refuses a payload over the limit whether it is in JSON form or not', () => {
+    expect(() => admitPayload('é'.repeat(10), 21)).toThrow('Payload is 22 bytes once serialised, over the limit of 21 bytes');
+    expect(() => admitPayload({ n: new Number(123456) }, 5)).toThrow('Payload is 12 bytes once serialised, over the limit of 5 bytes');
+    // Boxed numbers have no keys to walk, yet JSON writes them out in full.
+    const boxed = [new Number(-Math.PI * 1e-300), new Number(-Math.PI * 1e-300)];
+    expect(() => admitPayload(boxed, 40)).toThrow('Payload is 49 bytes once serialised, over the limit of 40 bytes');
+    expect(() => admitPayload({ big: 1n }, 1000)).toThrow('payload.big is a BigInt');
   });
 });

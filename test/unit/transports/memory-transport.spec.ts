@@ -247,6 +247,80 @@ describe('MemoryTransport', () => {
     });
   });
 
+  describe('hand-over', () => {
+    it('hands a first delivery straight to a consumer with room, the consumers of a group taking turns', async () => {
+      const transport = newTransport();
+      const first = await startConsumer(transport, 'g', ['public.**']);
+      const second = await startConsumer(transport, 'g', ['public.**']);
+      const events = [makeEvent(), makeEvent(), makeEvent(), makeEvent()];
+
+      for (const event of events) await transport.publish(event);
+
+      expect(eventIds(first.deliveries)).toEqual([events[0].id, events[2].id]);
+      expect(eventIds(second.deliveries)).toEqual([events[1].id, events[3].id]);
+    });
+
+    it('queues behind deliveries already waiting, so that a group gets its events in publish order', async () => {
+      const transport = newTransport();
+      const probe = await startConsumer(transport, 'g', ['public.**'], 0);
+      const events = [makeEvent(), makeEvent(), makeEvent()];
+      await transport.publish(events[0]);
+      probe.flow.setLimit(10);
+      for (const event of events.slice(1)) await transport.publish(event);
+      await flush();
+
+      expect(eventIds(probe.deliveries)).toEqual(ids(events));
+    });
+  });
+
+  describe('copies', () => {
+    it('gives every group and every reader a copy of its own: what one changes, no other sees', async () => {
+      const transport = newTransport();
+      const audit = await startConsumer(transport, 'audit', ['public.**']);
+      const mailer = await startConsumer(transport, 'mailer', ['public.**']);
+      const event = makeEvent('public.users.create', { payload: { user: { name: 'Ada', tags: ['a'] } }, metadata: { tenant: 'a' } });
+      const createdAt = event.createdAt.getTime();
+      await transport.publish(event);
+      const published = event as BrokerEvent<{ user: { name: string; tags: string[] } }>;
+      published.payload.user.name = 'changed by the publisher';
+
+      const changed = audit.deliveries[0].event as BrokerEvent<{ user: { name: string; tags: string[] } }>;
+      changed.payload.user.name = 'changed by audit';
+      changed.payload.user.tags.push('b');
+      changed.metadata.tenant = 'changed by audit';
+      changed.createdAt.setTime(0);
+      const read = (await transport.get(event.id)) as BrokerEvent<{ user: { name: string } }>;
+      read.payload.user.name = 'changed by a reader';
+
+      const original = { payload: { user: { name: 'Ada', tags: ['a'] } }, metadata: { tenant: 'a' } };
+      expect(mailer.deliveries[0].event).toMatchObject(original);
+      expect(mailer.deliveries[0].event.createdAt.getTime()).toBe(createdAt);
+      expect(await transport.get(event.id)).toMatchObject(original);
+      expect((await transport.list())[0]).toMatchObject(original);
+    });
+
+    it('hands a delivery the event as published, without what another group made of it', async () => {
+      const transport = newTransport();
+      const audit = await startConsumer(transport, 'audit', ['public.**']);
+      const mailer: Delivery[] = [];
+      await transport.consume(
+        { group: 'mailer', patterns: ['public.**'], consumerName: 'raw' },
+        (delivery) => mailer.push(delivery),
+        new TestFlow(10),
+      );
+      const event = makeEvent();
+      await transport.publish(event);
+
+      await audit.deliveries[0].deadLetter('audit failed');
+
+      expect((await transport.get(event.id))?.error).toBe('audit failed');
+      const delivered = mailer[0].event;
+      expect(delivered).toMatchObject({ id: event.id, status: 'processing', retryCount: 0 });
+      expect(delivered.error).toBeUndefined();
+      expect(delivered.completedAt).toBeUndefined();
+    });
+  });
+
   describe('flow control', () => {
     it('hands out no more than the capacity allows until deliveries settle', async () => {
       const transport = newTransport();
