@@ -1,0 +1,23 @@
+import type { EventStatus } from '../../core/broker-event.interface.js';
+
+/** The records of the progress stream: deliveries handed out, acks, and statuses set by hand. */
+export type ProgressKind = 'started' | 'acked' | 'status';
+
+/**
+ * What the consumers of a transport did in one turn of its event loop, at time `t` (ms): per
+ * group, `started` lists `[sequence, attempt, …]` pairs handed out, `acked` the sequences acked.
+ * A replayed copy is recorded under the sequence of the event it copies.
+ */
+export interface DeliveryRecord {
+  t: number;
+  g: Record<string, number[]>;
+}
+
+/** A status set by hand (`updateStatus`) for the event at sequence `s`; times in ms. */
+export interface StatusRecord {
+  s: number;
+  status: EventStatus;
+  error?: string;
+  processedAt?: number;
+  completedAt?: number;
+}
