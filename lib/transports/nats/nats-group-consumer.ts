@@ -1,4 +1,4 @@
-import type { Consumer as JsConsumer, ConsumerMessages, JetStreamManager, JsMsg } from 'nats';
+import type { JetStreamClient, JetStreamManager, JsMsg } from 'nats';
 import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import { errorMessage } from '../../core/error-message.js';
@@ -9,8 +9,10 @@ import type { ReceivedMessage } from '../received-message.interface.js';
 import type { NatsDeadLetters } from './nats-dead-letters.js';
 import { HEADER_ONLY, HEADER_REPLAY_OF, HEADER_SKIP } from './nats-names.js';
 import type { NatsProgress } from './nats-progress.js';
+import { NatsPullSubscription } from './nats-pull-subscription.js';
 
 export interface NatsConsumerContext {
+  js: JetStreamClient;
   jsm: JetStreamManager;
   /** The events stream. */
   stream: string;
@@ -34,11 +36,10 @@ function eventSeq(message: JsMsg): number {
  * progress stream gets one record per batch of hand-outs and of acks.
  */
 export class NatsGroupConsumer extends GroupConsumer<JsMsg> {
-  private batch?: ConsumerMessages;
+  private readonly pulls = new NatsPullSubscription();
 
   constructor(
     private readonly context: NatsConsumerContext,
-    private readonly consumer: JsConsumer,
     spec: ConsumerSpec,
     onDelivery: (delivery: Delivery) => void,
     flow: FlowControl,
@@ -46,14 +47,19 @@ export class NatsGroupConsumer extends GroupConsumer<JsMsg> {
     super(spec, onDelivery, flow, { transportName: 'NATS', logger: context.logger, codec: context.codec, leaseMs: context.ackWaitMs });
   }
 
-  protected override interrupt(): void {
-    this.batch?.stop();
+  /** Subscribes to the group's durable consumer `durable`, whose filter is `filterSubject`. */
+  async subscribe(durable: string, filterSubject: string): Promise<void> {
+    await this.pulls.open(this.context.js, this.context.stream, durable, filterSubject);
   }
 
-  protected async receive(count: number): Promise<void> {
-    this.batch = await this.consumer.fetch({ max_messages: count, expires: this.context.fetchExpiresMs });
-    for await (const message of this.batch) {
-      await this.dispatch([
+  /** Gives back at once what came and was not handed out. */
+  protected override interrupt(): void {
+    for (const message of this.pulls.close()) message.nak();
+  }
+
+  protected async receive(count: number, signal: AbortSignal): Promise<void> {
+    await this.pulls.take(count, this.context.fetchExpiresMs, signal, (message) =>
+      this.dispatch([
         {
           message,
           key: String(message.seq),
@@ -63,8 +69,8 @@ export class NatsGroupConsumer extends GroupConsumer<JsMsg> {
           only: message.headers?.get(HEADER_ONLY) || undefined,
           skip: message.headers?.get(HEADER_SKIP)?.split(','),
         },
-      ]);
-    }
+      ]),
+    );
   }
 
   protected override handingOut(messages: readonly HandedOut<JsMsg>[]): void {
@@ -72,8 +78,7 @@ export class NatsGroupConsumer extends GroupConsumer<JsMsg> {
   }
 
   protected async ack({ message }: ReceivedMessage<JsMsg>): Promise<void> {
-    message.ack();
-    await this.context.progress.ack(this.spec.group, eventSeq(message));
+    await this.context.progress.ack(this.spec.group, eventSeq(message), message);
     await this.forgetCopy(message);
   }
 

@@ -1,24 +1,21 @@
-import type { NatsConnection } from 'nats';
+import type { JsMsg, NatsConnection } from 'nats';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import { errorMessage } from '../../core/error-message.js';
 import type { DeliveryRecord } from './nats-progress-record.interface.js';
 import type { NatsSubjects } from './nats-subjects.js';
 
-interface Waiter {
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
-
 /**
- * The hot path's bookkeeping: what the consumers of this process handed out and acked in one
- * turn of the event loop becomes one record of each kind on the progress stream (a plain
- * publish, in the same write to the socket as the acks), not a write per event. An ack resolves
- * once the server has had it: a ping after the turn's acks and records, shared by all of them.
+ * The acks of this process and their bookkeeping, batched: the acks of the deliveries settled in
+ * one turn of the event loop go out together, in one write to the socket, with one record of
+ * what was handed out and one of what was acked on the progress stream (plain publishes, like the
+ * acks), not a write per event. A record lost with its connection is not written again: the
+ * status never depends on it.
  */
 export class NatsProgress {
   private started = new Map<string, number[]>();
   private acked = new Map<string, number[]>();
-  private waiters: Waiter[] = [];
+  private acks: JsMsg[] = [];
+  private written: (() => void)[] = [];
   private scheduled = false;
 
   constructor(
@@ -32,15 +29,16 @@ export class NatsProgress {
     this.add(this.started, group, seq, attempt);
   }
 
-  /** `group` acked the event at `seq` (its message was acked just before). */
-  ack(group: string, seq: number): Promise<void> {
+  /** Acks `message` (when there is one: not for a delivery the publisher handled inline) for `group`, which handled the event at `seq`. */
+  ack(group: string, seq: number, message?: JsMsg): Promise<void> {
+    if (message) this.acks.push(message);
     this.add(this.acked, group, seq);
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+    return new Promise((resolve) => this.written.push(resolve));
   }
 
   /** Writes what is gathered now (at close). */
-  async flush(): Promise<void> {
-    await this.write();
+  flush(): void {
+    this.write();
   }
 
   private add(records: Map<string, number[]>, group: string, ...numbers: number[]): void {
@@ -49,25 +47,27 @@ export class NatsProgress {
     else records.set(group, numbers);
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => void this.write());
+    setImmediate(() => this.write());
   }
 
-  private async write(): Promise<void> {
+  private write(): void {
     this.scheduled = false;
-    const { started, acked, waiters } = this;
+    const { started, acked, acks, written } = this;
+    if (started.size === 0 && acked.size === 0) return;
     this.started = new Map();
     this.acked = new Map();
-    this.waiters = [];
+    this.acks = [];
+    this.written = [];
     const t = Date.now();
     try {
+      for (const message of acks) message.ack();
       if (started.size > 0) this.publish('started', { t, g: Object.fromEntries(started) });
       if (acked.size > 0) this.publish('acked', { t, g: Object.fromEntries(acked) });
-      if (waiters.length > 0) await this.connection.flush();
-      for (const waiter of waiters) waiter.resolve();
     } catch (error) {
-      for (const waiter of waiters) waiter.reject(error);
-      if (waiters.length === 0) this.logger.warn(`Could not record the deliveries handed out: ${errorMessage(error)}`);
+      this.logger.warn(`Could not record the progress of ${started.size + acked.size} groups: ${errorMessage(error)}`);
     }
+    // The acks are written (or lost with the connection, to be delivered again): their deliveries are settled.
+    for (const settled of written) settled();
   }
 
   private publish(kind: 'started' | 'acked', record: DeliveryRecord): void {

@@ -172,7 +172,7 @@ export class NatsTransport implements EventTransport {
   }
 
   async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {
-    const { js, jsm, groups } = this.state.connected();
+    const { jsm, groups } = this.state.connected();
     spec.patterns.forEach((pattern) => assertPattern(pattern));
     const durable = encodeName(spec.group);
     const config = {
@@ -197,8 +197,9 @@ export class NatsTransport implements EventTransport {
     }
     // A new consumer starts after the newest message (or before the oldest): its first routed sequence.
     await groups.register(spec.group, spec.patterns, created ? created.delivered.stream_seq + 1 : 0);
-    const jsConsumer = await js.consumers.get(this.settings.stream, durable);
-    return this.consumers.start(new NatsGroupConsumer(this.consumerContext(), jsConsumer, spec, onDelivery, flow));
+    const consumer = new NatsGroupConsumer(this.consumerContext(), spec, onDelivery, flow);
+    await consumer.subscribe(durable, config.filter_subject);
+    return this.consumers.start(consumer);
   }
 
   async get(id: string): Promise<BrokerEvent | null> {
@@ -292,7 +293,7 @@ export class NatsTransport implements EventTransport {
     await this.consumers.closeAll();
     for (const tail of this.tails) tail.unsubscribe();
     const made = this.state.made;
-    await made?.progress.flush();
+    made?.progress.flush();
     if (!this.options.connection) await made?.connection.drain();
   }
 
@@ -374,8 +375,8 @@ export class NatsTransport implements EventTransport {
   }
 
   private consumerContext(): NatsConsumerContext {
-    const { jsm, progress, deadLetters } = this.state.connected();
+    const { js, jsm, progress, deadLetters } = this.state.connected();
     const { stream, ackWaitMs, fetchExpiresMs } = this.settings;
-    return { jsm, stream, progress, deadLetters, ackWaitMs, fetchExpiresMs, logger: this.logger, codec: this.codec };
+    return { js, jsm, stream, progress, deadLetters, ackWaitMs, fetchExpiresMs, logger: this.logger, codec: this.codec };
   }
 }
