@@ -1,4 +1,4 @@
-import type { KV, KvEntry } from 'nats';
+import type { KV, KvEntry, QueuedIterator } from 'nats';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import { errorMessage } from '../../core/error-message.js';
 import { encodeName } from './nats-names.js';
@@ -20,6 +20,7 @@ export interface RegisteredGroup {
  */
 export class NatsGroupRegistry {
   private readonly groups = new Map<string, RegisteredGroup>();
+  private watcher?: QueuedIterator<KvEntry>;
 
   private constructor(private readonly kv: KV) {}
 
@@ -27,10 +28,16 @@ export class NatsGroupRegistry {
     const registry = new NatsGroupRegistry(kv);
     for await (const key of await kv.keys()) registry.load(await kv.get(key));
     const watcher = await kv.watch();
+    registry.watcher = watcher;
     void (async () => {
       for await (const entry of watcher) registry.load(entry);
     })().catch((error: unknown) => logger.warn(`Watch of the NATS groups bucket ended: ${errorMessage(error)}`));
     return registry;
+  }
+
+  /** Stops following the bucket (the connection may outlive the transport). */
+  close(): void {
+    this.watcher?.stop();
   }
 
   get(group: string): RegisteredGroup | undefined {

@@ -293,6 +293,7 @@ export class NatsTransport implements EventTransport {
     await this.consumers.closeAll();
     for (const tail of this.tails) tail.unsubscribe();
     const made = this.state.made;
+    made?.groups.close();
     made?.progress.flush();
     if (!this.options.connection) await made?.connection.drain();
   }
