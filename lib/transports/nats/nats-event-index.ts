@@ -133,35 +133,34 @@ export class NatsEventIndex {
 
   addProgress(message: StreamMessage): void {
     this.progressThrough = Math.max(this.progressThrough, message.seq);
-    const subjectKind = message.subject.slice(message.subject.lastIndexOf('.') + 1);
+    const kind = message.subject.slice(message.subject.lastIndexOf('.') + 1);
     let record: unknown;
     try {
       record = JSON.parse(message.body);
     } catch {
       return;
     }
-    if (subjectKind === 'status') {
+    if (kind === 'status') {
       const status = record as StatusRecord;
       this.overrides.set(status.s, { ...this.overrides.get(status.s), ...status });
       return;
     }
-    const { t, g } = record as DeliveryRecord;
+    const { t, started = {}, acked = {} } = record as DeliveryRecord;
     const columns = this.seqs.columns;
-    for (const [group, numbers] of Object.entries(g)) {
-      if (subjectKind === 'started') {
-        for (let index = 0; index < numbers.length; index += 2) {
-          const slot = this.seqs.slot(numbers[index]);
-          if (slot < 0) continue;
-          if (columns.startedAt[slot] === 0 || t < columns.startedAt[slot]) columns.startedAt[slot] = t;
-          columns.attempts[slot] = Math.max(columns.attempts[slot], numbers[index + 1]);
-        }
-      } else {
-        for (const seq of numbers) {
-          const slot = this.seqs.slot(seq);
-          if (slot < 0) continue;
-          columns.ackedAt[slot] = Math.max(columns.ackedAt[slot], t);
-          this.markAcked(group, seq, slot);
-        }
+    for (const numbers of Object.values(started)) {
+      for (let index = 0; index < numbers.length; index += 2) {
+        const slot = this.seqs.slot(numbers[index]);
+        if (slot < 0) continue;
+        if (columns.startedAt[slot] === 0 || t < columns.startedAt[slot]) columns.startedAt[slot] = t;
+        columns.attempts[slot] = Math.max(columns.attempts[slot], numbers[index + 1]);
+      }
+    }
+    for (const [group, numbers] of Object.entries(acked)) {
+      for (const seq of numbers) {
+        const slot = this.seqs.slot(seq);
+        if (slot < 0) continue;
+        columns.ackedAt[slot] = Math.max(columns.ackedAt[slot], t);
+        this.markAcked(group, seq, slot);
       }
     }
   }

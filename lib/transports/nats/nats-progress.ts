@@ -6,8 +6,8 @@ import type { NatsSubjects } from './nats-subjects.js';
 
 /**
  * The acks of this process and their bookkeeping, batched: the acks of the deliveries settled in
- * one turn of the event loop go out together, in one write to the socket, with one record of
- * what was handed out and one of what was acked on the progress stream (plain publishes, like the
+ * one turn of the event loop go out together, in one write to the socket, with one record on the
+ * progress stream of what was handed out and acked in that turn (a plain publish, like the
  * acks), not a write per event. A record lost with its connection is not written again: the
  * status never depends on it.
  */
@@ -61,16 +61,14 @@ export class NatsProgress {
     const t = Date.now();
     try {
       for (const message of acks) message.ack();
-      if (started.size > 0) this.publish('started', { t, g: Object.fromEntries(started) });
-      if (acked.size > 0) this.publish('acked', { t, g: Object.fromEntries(acked) });
+      const record: DeliveryRecord = { t };
+      if (started.size > 0) record.started = Object.fromEntries(started);
+      if (acked.size > 0) record.acked = Object.fromEntries(acked);
+      this.connection.publish(this.subjects.progressOf('deliveries'), JSON.stringify(record));
     } catch (error) {
       this.logger.warn(`Could not record the progress of ${started.size + acked.size} groups: ${errorMessage(error)}`);
     }
     // The acks are written (or lost with the connection, to be delivered again): their deliveries are settled.
     for (const settled of written) settled();
-  }
-
-  private publish(kind: 'started' | 'acked', record: DeliveryRecord): void {
-    this.connection.publish(this.subjects.progressOf(kind), JSON.stringify(record));
   }
 }
