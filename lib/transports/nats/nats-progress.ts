@@ -66,7 +66,7 @@ export class NatsProgress {
       if (acked.size > 0) record.acked = Object.fromEntries(acked);
       this.connection.publish(this.subjects.progressOf('deliveries'), JSON.stringify(record));
     } catch (error) {
-      this.logger.warn(`Could not record the progress of ${started.size + acked.size} groups: ${errorMessage(error)}`);
+      this.logger.warn(`Could not write ${acks.length} acks and their progress record: ${errorMessage(error)}`);
     }
     // The acks are written (or lost with the connection, to be delivered again): their deliveries are settled.
     for (const settled of written) settled();
