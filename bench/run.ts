@@ -378,7 +378,7 @@ async function natsRows(): Promise<void> {
 }
 
 async function deleteNatsStreams(jsm: JetStreamManager, stream: string): Promise<void> {
-  for (const name of [stream, `${stream}_DLQ`, `KV_${stream}_HISTORY`, `KV_${stream}_GROUPS`])
+  for (const name of [stream, `${stream}_DLQ`, `${stream}_PROGRESS`, `KV_${stream}_HISTORY`, `KV_${stream}_GROUPS`])
     await jsm.streams.delete(name).catch(() => false);
 }
 

@@ -53,7 +53,7 @@ export async function deleteSoakData(config: SoakRunConfig): Promise<void> {
       try {
         const jsm = await connection.jetstreamManager();
         const stream = config.namespace;
-        for (const name of [stream, `${stream}_DLQ`, `KV_${stream}_HISTORY`, `KV_${stream}_GROUPS`]) {
+        for (const name of [stream, `${stream}_DLQ`, `${stream}_PROGRESS`, `KV_${stream}_HISTORY`, `KV_${stream}_GROUPS`]) {
           await jsm.streams.delete(name).catch(() => false);
         }
       } finally {

@@ -2,7 +2,6 @@ import { connect } from 'nats';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventBroker, createEvent, type BrokerEvent } from '../../lib/index.js';
 import { NatsTransport } from '../../lib/nats.js';
-import { encodeName } from '../../lib/transports/nats/nats-names.js';
 import { deleteStreams, NATS_URL, uniqueStream } from '../support/nats.js';
 import { TestNatsServer } from '../support/nats-server.js';
 import { RecordingLogger } from '../support/silent-logger.js';
@@ -75,45 +74,44 @@ describe('NATS faults', () => {
     expect(accepted).toContain(299);
   }, 60_000);
 
-  it('handles an event again when its outcome could not be recorded, instead of leaving it pending for good', async () => {
-    // The crash soak found events stuck in processing: a worker killed after acking a message and
-    // before recording the group's outcome in the history. Here the history bucket is gone while
-    // the outcome is written (a fault that can be staged): acked first, the message was never
-    // delivered again and the event stayed pending once the bucket was back.
+  it('dead-letters an event again when its dead letter could not be stored, instead of leaving it processing for good', async () => {
+    // The outcome of a delivery is the engine's own: an ack, or a dead letter stored before the
+    // message is terminated. Here the dead-letter stream is gone when the last attempt fails:
+    // the message must come back once its ack_wait is over and end dead-lettered, not stay in flight.
     const names = uniqueStream('outcome');
     cleanups.push(() => deleteStreams(names.stream));
     const admin = await connect({ servers: NATS_URL });
     cleanups.push(() => admin.close());
     const jsm = await admin.jetstreamManager();
-    const historyBucket = `${names.stream}_HISTORY`;
+    const deadLetterStream = `${names.stream}_DLQ`;
     const logger = new RecordingLogger();
     const worker = broker(NATS_URL, names, 'worker', logger);
-    let saved: Uint8Array | undefined;
     let calls = 0;
     await worker.subscribe(
       'public.orders.*',
-      async (delivered) => {
-        if (++calls > 1) return;
-        saved = (await (await admin.jetstream().views.kv(historyBucket)).get(encodeName(delivered.id)))?.value;
-        await jsm.streams.delete(`KV_${historyBucket}`);
+      async () => {
+        if (++calls === 2) await jsm.streams.delete(deadLetterStream);
+        throw new Error(`failure ${calls}`);
       },
-      { group: 'orders' },
+      { group: 'orders', retry: { maxRetries: 1 } },
     );
     await worker.start();
     const published = await worker.publish(event(1));
 
     await waitFor(
       () => logger.lines.some((line) => line.message.startsWith('Could not record the outcome of a delivery')),
-      'the outcome to fail while the history bucket is gone',
+      'the dead letter to fail while its stream is gone',
       10_000,
     );
-    const history = await admin.jetstream().views.kv(historyBucket, { history: 1, ttl: 7 * 24 * 60 * 60 * 1000 });
-    await history.put(encodeName(published.id), saved as Uint8Array);
+    await jsm.streams.add({ name: deadLetterStream, subjects: [`${names.subjectPrefix}-dlq.>`] });
     await waitFor(
-      async () => (await worker.transport.get(published.id))?.status === 'completed',
-      'the event to complete once the history is back',
+      async () => (await worker.transport.get(published.id))?.status === 'failed',
+      'the event to fail once the dead-letter stream is back',
       15_000,
     );
+    const [deadLetter, ...others] = await worker.transport.deadLetters({ group: 'orders' });
+    expect(others).toEqual([]);
+    expect(deadLetter).toMatchObject({ group: 'orders', event: { id: published.id } });
     expect(calls).toBe(2);
   }, 60_000);
 

@@ -10,12 +10,12 @@ export function uniqueStream(name: string): { stream: string; subjectPrefix: str
   return { stream: `EBTEST_${name}_${id}`, subjectPrefix: `ebtest-${name}-${id}` };
 }
 
-/** Deletes the streams (events, dead letters, history and groups buckets) of `stream`. */
+/** Deletes the streams (events, dead letters, progress, the groups bucket and the history bucket of earlier versions) of `stream`. */
 export async function deleteStreams(stream: string, servers = NATS_URL): Promise<void> {
   const connection = await connect({ servers });
   try {
     const jsm = await connection.jetstreamManager();
-    for (const name of [stream, `${stream}_DLQ`, `KV_${stream}_HISTORY`, `KV_${stream}_GROUPS`]) {
+    for (const name of [stream, `${stream}_DLQ`, `${stream}_PROGRESS`, `KV_${stream}_HISTORY`, `KV_${stream}_GROUPS`]) {
       await jsm.streams.delete(name).catch(() => false);
     }
   } finally {

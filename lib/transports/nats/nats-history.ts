@@ -1,144 +1,248 @@
-import type { KV } from 'nats';
-import { sleep } from '../../core/async-primitives.js';
+import type { JetStreamClient, JetStreamManager } from 'nats';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
+import type { EventFilter, StatusDetails } from '../../core/event-history.interface.js';
+import { matchPattern } from '../../core/match-pattern.js';
 import type { EventCodec } from '../event-codec.interface.js';
+import { assertEventFilter, DEFAULT_LIST_LIMIT } from '../event-filter.js';
+import { unknownEvent } from '../unknown-event.js';
+import type { NatsDeadLetters } from './nats-dead-letters.js';
+import { MessageKind, NatsEventIndex, routes, type IndexedType } from './nats-event-index.js';
+import { deriveStatus, type PositionedGroup } from './nats-event-status.js';
+import type { NatsGroupRegistry, RegisteredGroup } from './nats-group-registry.js';
 import { encodeName } from './nats-names.js';
+import type { StatusRecord } from './nats-progress-record.interface.js';
+import { readStream } from './nats-stream-reader.js';
+import type { NatsSubjects } from './nats-subjects.js';
+import { isNotFound } from './nats-errors.js';
 
-type GroupOutcome = 'pending' | 'done' | 'failed';
-
-/** The history record of one event, a JSON value in the history bucket. */
-export interface HistoryRecord {
-  /** The event as its messages carry it (encoded by the transport's codec). */
-  event: string;
-  status: EventStatus;
-  error?: string;
-  processedAt?: number;
-  completedAt?: number;
-  retryCount: number;
-  /** How each group the event was routed to has fared. */
-  groups: Record<string, GroupOutcome>;
+/** What the history reads: the streams, the group registry and the dead letters. */
+export interface NatsHistoryContext {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  stream: string;
+  progressStream: string;
+  subjects: NatsSubjects;
+  codec: EventCodec;
+  groups: NatsGroupRegistry;
+  deadLetters: NatsDeadLetters;
 }
 
-const MAX_CONFLICTS = 50;
-
-function isConflict(error: unknown): boolean {
-  return error instanceof Error && /wrong last sequence|key exists/i.test(error.message);
+/** An event found in the events stream: its sequence and the event its message carries. */
+interface Located {
+  seq: number;
+  event: BrokerEvent;
 }
-
-/** The event a record stands for. */
-export function recordEvent(codec: EventCodec, record: HistoryRecord): BrokerEvent {
-  const event = codec.decode(record.event);
-  event.status = record.status;
-  event.retryCount = record.retryCount;
-  if (record.error !== undefined) event.error = record.error;
-  if (record.processedAt !== undefined) event.processedAt = new Date(record.processedAt);
-  if (record.completedAt !== undefined) event.completedAt = new Date(record.completedAt);
-  return event;
-}
-
-/** The status the outcomes of the groups make: failed if one failed, completed once none waits. */
-export function settledStatus(record: HistoryRecord): EventStatus | undefined {
-  const outcomes = Object.values(record.groups);
-  if (outcomes.includes('failed')) return 'failed';
-  if (!outcomes.includes('pending')) return 'completed';
-  return undefined;
-}
-
-/** Records this process wrote last, with their revisions: kept up to this many characters of JSON. */
-const KNOWN_RECORDS_CHARS = 16 * 1024 * 1024;
 
 /**
- * History and status in a JetStream key-value bucket, updated with compare-and-set. The record a
- * process wrote last is kept, so that its next update of that event (the outcome after the
- * processing mark, say) is one round trip instead of a read and a write.
+ * The history as a view of the engine's state: the events stream is the history, each group's
+ * durable consumer (its ack floor and what it handed out) gives the event's status in that group,
+ * the dead-letter stream its failures, and the progress stream (written a record per batch) the
+ * times and attempts and the statuses set by hand. An index of the streams, built in this process
+ * on first use and brought up to date on each query, finds events by id and filters `list`.
  */
 export class NatsHistory {
-  private readonly known = new Map<string, { json: string; revision: number }>();
-  private knownChars = 0;
+  private index?: NatsEventIndex;
+  private running?: Promise<NatsEventIndex>;
+  private queued?: Promise<NatsEventIndex>;
 
-  constructor(private readonly kv: KV) {}
+  constructor(private readonly context: NatsHistoryContext) {}
 
-  /** Stores a new record; false when the event id is already known (a retried publish). */
-  async create(id: string, record: HistoryRecord): Promise<boolean> {
-    const json = JSON.stringify(record);
+  async get(id: string): Promise<BrokerEvent | null> {
+    const index = await this.current();
+    const found = (await this.locate(index, id))[0];
+    if (!found) return null;
+    const type = index.type(found.seq);
+    const routed = this.context.groups.all().filter((group) => found.seq >= group.startSeq && routes(type, group.patterns));
+    const [groups, failedIn] = await Promise.all([this.positions(routed), this.context.deadLetters.groupsOf(found.seq)]);
+    return this.shown(index, found, groups, failedIn);
+  }
+
+  async list(filter: EventFilter): Promise<BrokerEvent[]> {
+    assertEventFilter(filter);
+    const index = await this.current();
+    const [groups, failures] = await Promise.all([this.positions(this.context.groups.all()), this.context.deadLetters.all()]);
+    for (;;) {
+      const chosen = this.matches(index, filter, groups, failures);
+      const stored = await Promise.all(chosen.map((seq) => this.read(seq)));
+      const gone = chosen.filter((_, position) => stored[position] === undefined);
+      if (gone.length > 0) {
+        // Deleted by another process since this one indexed them: choose again without them.
+        for (const seq of gone) index.markDeleted(seq);
+        continue;
+      }
+      const events = await Promise.all(
+        chosen.map((seq, position) => this.shown(index, { seq, event: stored[position] as BrokerEvent }, groups, failures.get(seq) ?? [])),
+      );
+      return events.toReversed();
+    }
+  }
+
+  async updateStatus(id: string, status: EventStatus, details: StatusDetails): Promise<void> {
+    const [found] = await this.locate(await this.current(), id);
+    if (!found) throw unknownEvent(id);
+    const record: StatusRecord = {
+      s: found.seq,
+      status,
+      error: details.error,
+      processedAt: details.processedAt?.getTime(),
+      completedAt: details.completedAt?.getTime(),
+    };
+    await this.context.js.publish(this.context.subjects.progressOf('status'), JSON.stringify(record));
+  }
+
+  /** The stream sequence of the event `id`, if the stream holds it. */
+  async sequenceOf(id: string): Promise<number | undefined> {
+    const [found] = await this.locate(await this.current(), id);
+    return found?.seq;
+  }
+
+  /** Deletes the event's messages (and its replayed copies) from the events stream. */
+  async delete(id: string): Promise<boolean> {
+    const index = await this.current();
+    const found = await this.locate(index, id);
+    for (const { seq } of found) {
+      for (const message of [seq, ...index.copiesOf(seq)]) {
+        await this.context.jsm.streams.deleteMessage(this.context.stream, message, false).catch((error: unknown) => {
+          if (!isNotFound(error)) throw error;
+        });
+      }
+      index.markDeleted(seq);
+    }
+    return found.length > 0;
+  }
+
+  /** The sequences of the newest matches after skipping `offset` of them, newest first. */
+  private matches(
+    index: NatsEventIndex,
+    filter: EventFilter,
+    groups: readonly PositionedGroup[],
+    failures: ReadonlyMap<number, readonly string[]>,
+  ): number[] {
+    const limit = filter.limit ?? DEFAULT_LIST_LIMIT;
+    let skip = filter.offset ?? 0;
+    const user = filter.userId === undefined ? undefined : index.userNumber(String(filter.userId));
+    if (limit === 0 || user === 0) return [];
+    const typeMatches = new Map<IndexedType, boolean>();
+    const since = filter.since?.getTime() ?? -Infinity;
+    const until = filter.until?.getTime() ?? Infinity;
+    const chosen: number[] = [];
+    for (let seq = index.eventsThrough; seq >= index.first && chosen.length < limit; seq--) {
+      if (index.kind(seq) !== MessageKind.event) continue;
+      const type = index.type(seq);
+      if (filter.source !== undefined && type.source !== filter.source) continue;
+      if (filter.type !== undefined) {
+        let matches = typeMatches.get(type);
+        if (matches === undefined) typeMatches.set(type, (matches = matchPattern(filter.type, type.type)));
+        if (!matches) continue;
+      }
+      if (filter.instanceId !== undefined && index.instanceId(seq) !== filter.instanceId) continue;
+      if (user !== undefined && index.user(seq) !== user) continue;
+      const createdAt = index.createdAt(seq);
+      if (createdAt < since || createdAt > until) continue;
+      if (filter.status !== undefined) {
+        const status = index.override(seq)?.status ?? deriveStatus(index, seq, groups, failures.get(seq) ?? []).status;
+        if (status !== filter.status) continue;
+      }
+      if (skip > 0) skip--;
+      else chosen.push(seq);
+    }
+    return chosen;
+  }
+
+  /** The event with its status: derived, then the dead letter's error, then a status set by hand. */
+  private async shown(
+    index: NatsEventIndex,
+    { seq, event }: Located,
+    groups: readonly PositionedGroup[],
+    failedIn: readonly string[],
+  ): Promise<BrokerEvent> {
+    const derived = deriveStatus(index, seq, groups, failedIn);
+    event.status = derived.status;
+    event.retryCount = derived.retryCount;
+    if (derived.processedAt !== undefined) event.processedAt = new Date(derived.processedAt);
+    if (derived.completedAt !== undefined) event.completedAt = new Date(derived.completedAt);
+    if (derived.status === 'failed') {
+      const failures = await this.context.deadLetters.failures(seq, failedIn);
+      const latest = failures.at(-1);
+      if (latest) event.error = latest.error;
+      event.retryCount = Math.max(event.retryCount, ...failures.map((failure) => failure.attempts - 1));
+    }
+    const override = index.override(seq);
+    if (override) {
+      event.status = override.status;
+      if (override.error !== undefined) event.error = override.error;
+      if (override.processedAt !== undefined) event.processedAt = new Date(override.processedAt);
+      if (override.completedAt !== undefined) event.completedAt = new Date(override.completedAt);
+    }
+    return event;
+  }
+
+  /** The events stored with `id`, newest first (one, unless it was published again after the duplicate window). */
+  private async locate(index: NatsEventIndex, id: string): Promise<Located[]> {
+    const found: Located[] = [];
+    for (const seq of index.find(id)) {
+      const event = await this.read(seq);
+      if (event === undefined) index.markDeleted(seq);
+      else if (event.id === id) found.push({ seq, event });
+    }
+    return found;
+  }
+
+  /** The event of the message at `seq`; `undefined` once the message is gone. */
+  private async read(seq: number): Promise<BrokerEvent | undefined> {
     try {
-      this.remember(id, json, await this.kv.create(encodeName(id), json));
-      return true;
+      return this.context.codec.decode((await this.context.jsm.streams.getMessage(this.context.stream, { seq })).string());
     } catch (error) {
-      if (isConflict(error)) return false;
+      if (isNotFound(error)) return undefined;
       throw error;
     }
   }
 
-  async get(id: string): Promise<HistoryRecord | null> {
-    const entry = await this.kv.get(encodeName(id));
-    return entry && entry.operation === 'PUT' ? entry.json<HistoryRecord>() : null;
+  /** Where the consumer of each group stands now; a group whose consumer is gone is left out. */
+  private async positions(groups: readonly RegisteredGroup[]): Promise<PositionedGroup[]> {
+    const positioned = await Promise.all(
+      groups.map(async (group) => {
+        try {
+          const info = await this.context.jsm.consumers.info(this.context.stream, encodeName(group.group));
+          return { ...group, ackFloor: info.ack_floor.stream_seq, delivered: info.delivered.stream_seq };
+        } catch (error) {
+          if (isNotFound(error)) return undefined;
+          throw error;
+        }
+      }),
+    );
+    return positioned.filter((group) => group !== undefined);
   }
 
-  /** Applies `change` (which says whether it changed anything) until no other writer interferes. */
-  async update(id: string, change: (record: HistoryRecord) => boolean): Promise<boolean> {
-    let current = this.known.get(id);
-    let cached = current !== undefined;
-    for (let conflicts = 0; conflicts < MAX_CONFLICTS; conflicts++) {
-      if (!current) {
-        const entry = await this.kv.get(encodeName(id));
-        if (!entry || entry.operation !== 'PUT') return false;
-        current = { json: entry.string(), revision: entry.revision };
-        cached = false;
-      }
-      const record = JSON.parse(current.json) as HistoryRecord;
-      if (!change(record)) {
-        if (!cached) return true;
-        // "Nothing to change" read from memory may be stale (another instance replayed it, say): read again.
-        this.forget(id);
-        current = undefined;
-        continue;
-      }
-      const json = JSON.stringify(record);
-      try {
-        this.remember(id, json, await this.kv.update(encodeName(id), json, current.revision));
-        return true;
-      } catch (error) {
-        if (!isConflict(error)) throw error;
-        this.forget(id);
-        current = undefined;
-        // Several groups settle one event at once: step aside a little, at random, before trying again.
-        await sleep(Math.random() * 5 * (conflicts + 1));
-      }
+  /** The index, brought up to date with both streams; queries arriving meanwhile share the next update. */
+  private current(): Promise<NatsEventIndex> {
+    if (!this.running) {
+      this.running = this.update().finally(() => {
+        this.running = undefined;
+      });
+      return this.running;
     }
-    throw new Error(`History record of event ${id} kept changing under ${MAX_CONFLICTS} updates`);
+    this.queued ??= this.running
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = undefined;
+        return this.current();
+      });
+    return this.queued;
   }
 
-  private remember(id: string, json: string, revision: number): void {
-    this.forget(id);
-    this.known.set(id, { json, revision });
-    this.knownChars += json.length;
-    while (this.knownChars > KNOWN_RECORDS_CHARS) this.forget(this.known.keys().next().value as string);
-  }
-
-  private forget(id: string): void {
-    const known = this.known.get(id);
-    if (!known) return;
-    this.known.delete(id);
-    this.knownChars -= known.json.length;
-  }
-
-  async delete(id: string): Promise<boolean> {
-    this.forget(id);
-    if (!(await this.get(id))) return false;
-    await this.kv.delete(encodeName(id));
-    return true;
-  }
-
-  /** Every record, in no particular order. */
-  async all(): Promise<HistoryRecord[]> {
-    const keys: string[] = [];
-    for await (const key of await this.kv.keys()) keys.push(key);
-    const records: HistoryRecord[] = [];
-    for (let start = 0; start < keys.length; start += 100) {
-      const entries = await Promise.all(keys.slice(start, start + 100).map((key) => this.kv.get(key)));
-      for (const entry of entries) if (entry && entry.operation === 'PUT') records.push(entry.json<HistoryRecord>());
-    }
-    return records;
+  private async update(): Promise<NatsEventIndex> {
+    const { js, jsm, stream, progressStream, codec } = this.context;
+    const index = (this.index ??= new NatsEventIndex(codec));
+    const [events, progress] = await Promise.all([jsm.streams.info(stream), jsm.streams.info(progressStream)]);
+    index.dropBefore(events.state.first_seq);
+    const from = Math.max(index.progressThrough + 1, progress.state.first_seq);
+    await Promise.all([
+      readStream(js, jsm, stream, index.eventsThrough + 1, events.state.last_seq, (message) => index.addEvent(message)),
+      readStream(js, jsm, progressStream, from, progress.state.last_seq, (message) => index.addProgress(message)),
+    ]);
+    index.eventsThrough = Math.max(index.eventsThrough, events.state.last_seq);
+    index.progressThrough = Math.max(index.progressThrough, progress.state.last_seq);
+    return index;
   }
 }

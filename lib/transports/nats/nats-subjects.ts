@@ -1,6 +1,8 @@
 import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import { InvalidEventError, InvalidPatternError } from '../../core/event-broker.errors.js';
 import { quote } from '../../core/quote-input.js';
+import { encodeName } from './nats-names.js';
+import type { ProgressKind } from './nats-progress-record.interface.js';
 
 /**
  * Where events go in the stream:
@@ -23,6 +25,35 @@ export class NatsSubjects {
   /** The subjects of the stream. */
   get all(): string {
     return `${this.prefix}.>`;
+  }
+
+  /** The subjects of the dead-letter stream. */
+  get deadLetters(): string {
+    return `${this.prefix}-dlq.>`;
+  }
+
+  /**
+   * Where a dead letter of `group` goes: `<prefix>-dlq.<encoded group>.<sequence>`, the sequence
+   * of the event's message in the events stream, so that the dead letters of an event are found
+   * by subject.
+   */
+  deadLetter(group: string, seq: number | '*'): string {
+    return `${this.prefix}-dlq.${encodeName(group)}.${seq}`;
+  }
+
+  /** The dead-letter subjects of the event at `seq`, in every group. */
+  deadLettersOf(seq: number): string {
+    return `${this.prefix}-dlq.*.${seq}`;
+  }
+
+  /** The subjects of the progress stream. */
+  get progress(): string {
+    return `${this.prefix}-progress.>`;
+  }
+
+  /** Where the progress records of one kind go. */
+  progressOf(kind: ProgressKind): string {
+    return `${this.prefix}-progress.${kind}`;
   }
 
   /** The subject of `event`. */

@@ -7,20 +7,19 @@ import {
   nanos,
   RetentionPolicy,
   StorageType,
+  type ConsumerInfo,
   type JetStreamClient,
   type JetStreamManager,
-  type KV,
+  type MsgHdrs,
   type NatsConnection,
-  type StoredMsg,
   type Subscription as NatsSubscription,
 } from 'nats';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
 import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
 import { EventBrokerError } from '../../core/event-broker.errors.js';
-import { assertPattern, matchAnyPattern, matchPattern } from '../../core/match-pattern.js';
+import { assertPattern, matchPattern } from '../../core/match-pattern.js';
 import { cloudEventCodec } from '../cloud-event.codec.js';
 import type { EventCodec } from '../event-codec.interface.js';
-import { assertEventFilter, matchesFilter, newestWindow } from '../event-filter.js';
 import type { DeadLetter, DeadLetterFilter } from '../../core/dead-letter-store.interface.js';
 import type { EventFilter, StatusDetails } from '../../core/event-history.interface.js';
 import type {
@@ -36,31 +35,23 @@ import type {
 } from '../../core/event-transport.interface.js';
 import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
 import { inlineDelivery } from '../inline-delivery.js';
-import { formatDeadLetterId, parseDeadLetterId, unknownDeadLetter } from '../dead-letter-id.js';
 import { LiveTail } from '../live-tail.js';
-import { unreadableMessageEvent } from '../unreadable-message-event.js';
-import { unknownEvent } from '../unknown-event.js';
 import { RunningConsumers } from '../running-consumers.js';
 import { TransportState } from '../transport-state.js';
-import { NatsGroupConsumer, publishDeadLetter, recordOutcome, type NatsConsumerContext } from './nats-group-consumer.js';
-import { NatsHistory, recordEvent, type HistoryRecord } from './nats-history.js';
-import {
-  encodeName,
-  HEADER_ATTEMPTS,
-  HEADER_DEAD_AT,
-  HEADER_ERROR,
-  HEADER_GROUP,
-  HEADER_ONLY,
-  HEADER_SKIP,
-  HEADER_TRACEPARENT,
-  HEADER_TRACESTATE,
-} from './nats-names.js';
+import { NatsDeadLetters } from './nats-dead-letters.js';
+import { NatsGroupConsumer, type NatsConsumerContext } from './nats-group-consumer.js';
+import { NatsGroupRegistry } from './nats-group-registry.js';
+import { NatsHistory } from './nats-history.js';
+import { moveLegacyDeadLetters, refuseLegacyHistory } from './nats-legacy-layout.js';
+import { encodeName, HEADER_ONLY, HEADER_REPLAY_OF, HEADER_SKIP, HEADER_TRACEPARENT, HEADER_TRACESTATE } from './nats-names.js';
+import { NatsProgress } from './nats-progress.js';
 import { NatsSubjects } from './nats-subjects.js';
 import type { NatsTransportOptions } from './nats-transport-options.interface.js';
 import { errorMessage } from '../../core/error-message.js';
 import type { OptionNames } from '../../core/known-options.js';
 import { resolveOptions } from '../../core/resolve-options.js';
 import { MAX_QUOTED_CHARS, printable, quote } from '../../core/quote-input.js';
+import { isNotFound } from './nats-errors.js';
 
 const DEFAULTS = {
   stream: 'EVENTS',
@@ -98,23 +89,22 @@ const OPTION_NAMES: OptionNames<NatsTransportOptions> = {
 
 type Settings = typeof DEFAULTS;
 
-/** What `connect` made: the connection, its JetStream clients and the key-value buckets. */
+/** What `connect` made: the connection, its JetStream clients and the parts of the transport that use them. */
 interface NatsConnected {
   connection: NatsConnection;
   js: JetStreamClient;
   jsm: JetStreamManager;
+  groups: NatsGroupRegistry;
+  progress: NatsProgress;
+  deadLetters: NatsDeadLetters;
   history: NatsHistory;
-  groupsKv: KV;
-}
-
-function isNotFound(error: unknown): boolean {
-  return error instanceof Error && /not found/i.test(error.message);
 }
 
 /**
  * NATS JetStream: one stream holds every event under `<prefix>.<source>.<type>`, one durable pull
- * consumer per subscription group reads it with explicit acks; dead letters go to a stream of
- * their own, history and status to a key-value bucket.
+ * consumer per subscription group reads it with explicit acks, dead letters go to a stream of
+ * their own. The stream is the history: statuses are derived from the consumers' positions, the
+ * dead letters and a progress stream that gets one record per batch of deliveries and acks.
  */
 export class NatsTransport implements EventTransport {
   readonly type = 'nats';
@@ -123,8 +113,6 @@ export class NatsTransport implements EventTransport {
   private readonly settings: Settings;
   private readonly codec: EventCodec;
   private readonly subjects: NatsSubjects;
-  /** Every group of the stream and its patterns, kept current by a watch of the groups bucket. */
-  private readonly knownGroups = new Map<string, readonly string[]>();
   private logger: BrokerLogger = consoleBrokerLogger;
   private readonly consumers = new RunningConsumers();
   private readonly tails = new Set<NatsSubscription>();
@@ -148,73 +136,43 @@ export class NatsTransport implements EventTransport {
     }
   }
 
-  private get deadLetterStream(): string {
-    return `${this.settings.stream}_DLQ`;
-  }
-
-  private get deadLetterPrefix(): string {
-    return `${this.settings.subjectPrefix}-dlq`;
-  }
-
   async connect(context: TransportContext = DEFAULT_TRANSPORT_CONTEXT): Promise<void> {
     this.state.assertOpen();
     this.logger = context.logger;
     if (this.state.made) return;
     const connection = this.options.connection ?? (await this.open());
-    let jsm: JetStreamManager;
     try {
-      jsm = await connection.jetstreamManager();
+      this.state.connectedWith(await this.prepare(connection));
     } catch (error) {
       if (!this.options.connection) await connection.close();
-      throw new EventBrokerError(
-        `NATS at ${connection.getServer()} has no JetStream (start nats-server with -js): ${errorMessage(error)}`,
-        {
-          cause: error,
-        },
-      );
+      throw error;
     }
-    await this.ensureStream(jsm, this.settings.stream, [this.subjects.all], {});
-    await this.ensureStream(jsm, this.deadLetterStream, [`${this.deadLetterPrefix}.>`], { max_msgs: this.settings.maxDeadLetters });
-    const js = connection.jetstream();
-    const ttl = this.settings.maxAgeMs;
-    const history = new NatsHistory(
-      await js.views.kv(`${this.settings.stream}_HISTORY`, { history: 1, ttl, replicas: this.settings.replicas }),
-    );
-    const groupsKv = await js.views.kv(`${this.settings.stream}_GROUPS`, { history: 1, replicas: this.settings.replicas });
-    await this.followGroups(groupsKv);
-    this.state.connectedWith({ connection, js, jsm, history, groupsKv });
   }
 
   async publish(event: BrokerEvent, options: PublishOptions = {}): Promise<Delivery[]> {
-    const { js, history } = this.state.connected();
+    const { js, progress, deadLetters } = this.state.connected();
     const claimGroups = options.claimGroups ?? [];
     const body = this.codec.encode(event);
-    const groups: HistoryRecord['groups'] = {};
-    for (const group of claimGroups) groups[group] = 'pending';
-    for (const [group, patterns] of this.knownGroups) if (matchAnyPattern(patterns, event.type)) groups[group] = 'pending';
-    const record: HistoryRecord = { event: body, status: 'pending', retryCount: 0, groups };
-    if (Object.keys(groups).length === 0) Object.assign(record, { status: 'completed', completedAt: Date.now() });
-    await history.create(event.id, record);
-    const headers = createHeaders();
-    if (claimGroups.length > 0) headers.set(HEADER_SKIP, claimGroups.join(','));
-    if (event.metadata.traceparent !== undefined) headers.set(HEADER_TRACEPARENT, String(event.metadata.traceparent));
-    if (event.metadata.tracestate !== undefined) headers.set(HEADER_TRACESTATE, String(event.metadata.tracestate));
-    await js.publish(this.subjects.of(event), body, { msgID: event.id, headers });
-    const context = this.consumerContext();
+    const { traceparent, tracestate } = event.metadata;
+    let headers: MsgHdrs | undefined;
+    if (claimGroups.length > 0 || traceparent !== undefined || tracestate !== undefined) {
+      headers = createHeaders();
+      if (claimGroups.length > 0) headers.set(HEADER_SKIP, claimGroups.join(','));
+      if (traceparent !== undefined) headers.set(HEADER_TRACEPARENT, String(traceparent));
+      if (tracestate !== undefined) headers.set(HEADER_TRACESTATE, String(tracestate));
+    }
+    const { seq } = await js.publish(this.subjects.of(event), body, { msgID: event.id, headers });
     // The group's consumers skip the message (its `Eb-Skip` header).
     return claimGroups.map((group) =>
       inlineDelivery(event, group, {
-        ack: () => recordOutcome(history, event.id, group, { outcome: 'done' }),
-        deadLetter: async (error, attempts) => {
-          await publishDeadLetter(context, group, body, error, attempts);
-          await recordOutcome(history, event.id, group, { outcome: 'failed', error, retryCount: attempts - 1 });
-        },
+        ack: () => progress.ack(group, seq),
+        deadLetter: (error, attempts) => deadLetters.add(group, seq, body, error, attempts),
       }),
     );
   }
 
   async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {
-    const { js, jsm, groupsKv } = this.state.connected();
+    const { jsm, groups } = this.state.connected();
     spec.patterns.forEach((pattern) => assertPattern(pattern));
     const durable = encodeName(spec.group);
     const config = {
@@ -227,6 +185,7 @@ export class NatsTransport implements EventTransport {
       filter_subject: this.subjects.filter(spec.patterns),
       deliver_policy: spec.fromBeginning ? DeliverPolicy.All : DeliverPolicy.New,
     };
+    let created: ConsumerInfo | undefined;
     try {
       const existing = await jsm.consumers.info(this.settings.stream, durable);
       if (existing.config.filter_subject !== config.filter_subject) {
@@ -234,37 +193,25 @@ export class NatsTransport implements EventTransport {
       }
     } catch (error) {
       if (!isNotFound(error)) throw error;
-      await jsm.consumers.add(this.settings.stream, config);
+      created = await jsm.consumers.add(this.settings.stream, config);
     }
-    await groupsKv.put(durable, JSON.stringify({ group: spec.group, patterns: spec.patterns }));
-    this.knownGroups.set(spec.group, spec.patterns);
-    const jsConsumer = await js.consumers.get(this.settings.stream, durable);
-    return this.consumers.start(new NatsGroupConsumer(this.consumerContext(), jsConsumer, spec, onDelivery, flow));
+    // A new consumer starts after the newest message (or before the oldest): its first routed sequence.
+    await groups.register(spec.group, spec.patterns, created ? created.delivered.stream_seq + 1 : 0);
+    const consumer = new NatsGroupConsumer(this.consumerContext(), spec, onDelivery, flow);
+    await consumer.subscribe(durable, config.filter_subject);
+    return this.consumers.start(consumer);
   }
 
   async get(id: string): Promise<BrokerEvent | null> {
-    const record = await this.state.connected().history.get(id);
-    return record ? recordEvent(this.codec, record) : null;
+    return this.state.connected().history.get(id);
   }
 
   async list(filter: EventFilter = {}): Promise<BrokerEvent[]> {
-    assertEventFilter(filter);
-    const events = (await this.state.connected().history.all())
-      .map((record) => recordEvent(this.codec, record))
-      .filter((event) => matchesFilter(event, filter));
-    events.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
-    return newestWindow(events, filter);
+    return this.state.connected().history.list(filter);
   }
 
   async updateStatus(id: string, status: EventStatus, details: StatusDetails = {}): Promise<void> {
-    const found = await this.state.connected().history.update(id, (record) => {
-      record.status = status;
-      if (details.error !== undefined) record.error = details.error;
-      if (details.processedAt) record.processedAt = details.processedAt.getTime();
-      if (details.completedAt) record.completedAt = details.completedAt.getTime();
-      return true;
-    });
-    if (!found) throw unknownEvent(id);
+    await this.state.connected().history.updateStatus(id, status, details);
   }
 
   async delete(id: string): Promise<boolean> {
@@ -297,24 +244,13 @@ export class NatsTransport implements EventTransport {
   }
 
   async deadLetters(filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
-    const letters = (await this.storedDeadLetters())
-      .map((stored) => this.deadLetter(stored))
-      .filter((letter) => filter.group === undefined || letter.group === filter.group);
-    return newestWindow(letters, filter);
+    return this.state.connected().deadLetters.list(filter);
   }
 
   async replay(deadLetterId: string): Promise<void> {
-    const { js, jsm, history } = this.state.connected();
-    const { key, group } = parseDeadLetterId(deadLetterId);
-    const seq = Number(key);
-    if (!Number.isInteger(seq)) throw unknownDeadLetter(deadLetterId);
-    let stored: StoredMsg;
-    try {
-      stored = await jsm.streams.getMessage(this.deadLetterStream, { seq });
-    } catch {
-      throw unknownDeadLetter(deadLetterId);
-    }
-    if (!this.knownGroups.has(group))
+    const { js, groups, deadLetters } = this.state.connected();
+    const { stored, group, eventSeq } = await deadLetters.take(deadLetterId);
+    if (!groups.get(group))
       throw new EventBrokerError(`Cannot replay dead letter ${printable(deadLetterId, MAX_QUOTED_CHARS)}: no consumer group ${group}`);
     let event: BrokerEvent;
     try {
@@ -327,51 +263,76 @@ export class NatsTransport implements EventTransport {
         },
       );
     }
-    await history.update(event.id, (record) => {
-      record.groups[group] = 'pending';
-      if (!Object.values(record.groups).includes('failed')) {
-        record.status = 'pending';
-        delete record.error;
-      }
-      return true;
-    });
     const headers = createHeaders();
     headers.set(HEADER_ONLY, group);
-    await js.publish(this.subjects.of(event), stored.data, {
-      msgID: `${event.id}:replay:${seq}`,
-      headers,
-    });
-    await jsm.streams.deleteMessage(this.deadLetterStream, seq);
+    if (eventSeq > 0) headers.set(HEADER_REPLAY_OF, String(eventSeq));
+    // The copy is on the event's subject, so that the group's consumer reads it; it is deleted once settled.
+    await js.publish(this.subjects.of(event), stored.data, { msgID: `${event.id}:replay:${stored.seq}`, headers });
+    await deadLetters.remove(stored.seq);
   }
 
   async stats(): Promise<TransportStats> {
-    const { jsm, history } = this.state.connected();
-    const [events, dead] = await Promise.all([
-      history.all().then((records) => records.length),
-      jsm.streams.info(this.deadLetterStream, { subjects_filter: '>' }),
-    ]);
-    const deadBySubject = dead.state.subjects ?? {};
-    const groups: Record<string, GroupStats> = {};
-    for (const group of this.knownGroups.keys()) {
-      try {
-        const info = await jsm.consumers.info(this.settings.stream, encodeName(group));
-        groups[group] = {
-          pending: info.num_pending,
-          inFlight: info.num_ack_pending,
-          deadLetters: deadBySubject[`${this.deadLetterPrefix}.${encodeName(group)}`] ?? 0,
-        };
-      } catch (error) {
-        if (!isNotFound(error)) throw error;
-      }
-    }
-    return { type: this.type, events, deadLetters: dead.state.messages, groups };
+    const { jsm, groups, deadLetters } = this.state.connected();
+    const [events, dead] = await Promise.all([jsm.streams.info(this.settings.stream), deadLetters.counts()]);
+    const stats: Record<string, GroupStats> = {};
+    await Promise.all(
+      groups.all().map(async ({ group }) => {
+        try {
+          const info = await jsm.consumers.info(this.settings.stream, encodeName(group));
+          stats[group] = { pending: info.num_pending, inFlight: info.num_ack_pending, deadLetters: dead.byGroup.get(group) ?? 0 };
+        } catch (error) {
+          if (!isNotFound(error)) throw error;
+        }
+      }),
+    );
+    return { type: this.type, events: events.state.messages, deadLetters: dead.total, groups: stats };
   }
 
   async close(): Promise<void> {
     if (!this.state.close()) return;
     await this.consumers.closeAll();
     for (const tail of this.tails) tail.unsubscribe();
-    if (!this.options.connection) await this.state.made?.connection.drain();
+    const made = this.state.made;
+    made?.groups.close();
+    made?.progress.flush();
+    if (!this.options.connection) await made?.connection.drain();
+  }
+
+  /** Checks the layout, creates or updates the streams, and makes the parts of the transport. */
+  private async prepare(connection: NatsConnection): Promise<NatsConnected> {
+    let jsm: JetStreamManager;
+    try {
+      jsm = await connection.jetstreamManager();
+    } catch (error) {
+      throw new EventBrokerError(
+        `NATS at ${connection.getServer()} has no JetStream (start nats-server with -js): ${errorMessage(error)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    const { stream } = this.settings;
+    await refuseLegacyHistory(jsm, stream);
+    await this.ensureStream(jsm, stream, [this.subjects.all], {});
+    await this.ensureStream(jsm, `${stream}_DLQ`, [this.subjects.deadLetters], { max_msgs: this.settings.maxDeadLetters });
+    await this.ensureStream(jsm, `${stream}_PROGRESS`, [this.subjects.progress], {});
+    const js = connection.jetstream();
+    const groupsKv = await js.views.kv(`${stream}_GROUPS`, { history: 1, replicas: this.settings.replicas });
+    const groups = await NatsGroupRegistry.open(groupsKv, this.logger);
+    const progress = new NatsProgress(connection, this.subjects, this.logger);
+    const deadLetters = new NatsDeadLetters(js, jsm, `${stream}_DLQ`, this.subjects, this.codec);
+    const history = new NatsHistory({
+      js,
+      jsm,
+      stream,
+      progressStream: `${stream}_PROGRESS`,
+      subjects: this.subjects,
+      codec: this.codec,
+      groups,
+      deadLetters,
+    });
+    await moveLegacyDeadLetters(js, jsm, deadLetters.stream, this.subjects, this.codec, (id) => history.sequenceOf(id));
+    return { connection, js, jsm, groups, progress, deadLetters, history };
   }
 
   private async open(): Promise<NatsConnection> {
@@ -414,56 +375,9 @@ export class NatsTransport implements EventTransport {
     }
   }
 
-  /** Loads the groups bucket and keeps `knownGroups` current while the transport runs. */
-  private async followGroups(kv: KV): Promise<void> {
-    const load = (value: { group: string; patterns: string[] }): void => {
-      this.knownGroups.set(value.group, value.patterns);
-    };
-    for await (const key of await kv.keys()) {
-      const entry = await kv.get(key);
-      if (entry?.operation === 'PUT') load(entry.json());
-    }
-    const watcher = await kv.watch();
-    void (async () => {
-      for await (const entry of watcher) if (entry.operation === 'PUT') load(entry.json());
-    })().catch((error: unknown) => this.logger.warn(`Watch of the NATS groups bucket ended: ${errorMessage(error)}`));
-  }
-
   private consumerContext(): NatsConsumerContext {
-    const { js, history } = this.state.connected();
-    const { ackWaitMs, fetchExpiresMs } = this.settings;
-    return { js, history, deadLetterPrefix: this.deadLetterPrefix, ackWaitMs, fetchExpiresMs, logger: this.logger, codec: this.codec };
-  }
-
-  private async storedDeadLetters(): Promise<StoredMsg[]> {
-    const { jsm } = this.state.connected();
-    const info = await jsm.streams.info(this.deadLetterStream);
-    const messages: StoredMsg[] = [];
-    if (info.state.messages === 0) return messages;
-    for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
-      try {
-        messages.push(await jsm.streams.getMessage(this.deadLetterStream, { seq }));
-      } catch (error) {
-        if (!isNotFound(error)) throw error;
-      }
-    }
-    return messages;
-  }
-
-  private deadLetter(stored: StoredMsg): DeadLetter {
-    const group = stored.header.get(HEADER_GROUP);
-    const error = stored.header.get(HEADER_ERROR);
-    const attempts = Number(stored.header.get(HEADER_ATTEMPTS) || 1);
-    const deadLetteredAt = new Date(Number(stored.header.get(HEADER_DEAD_AT)) || stored.time.getTime());
-    let event: BrokerEvent;
-    try {
-      event = this.codec.decode(stored.string());
-      event.status = 'failed';
-      event.error = error;
-      event.retryCount = attempts - 1;
-    } catch {
-      event = unreadableMessageEvent(`${this.deadLetterStream}:${stored.seq}`, stored.string(), error, deadLetteredAt);
-    }
-    return { id: formatDeadLetterId(String(stored.seq), group), event, group, error, attempts, deadLetteredAt };
+    const { js, jsm, progress, deadLetters } = this.state.connected();
+    const { stream, ackWaitMs, fetchExpiresMs } = this.settings;
+    return { js, jsm, stream, progress, deadLetters, ackWaitMs, fetchExpiresMs, logger: this.logger, codec: this.codec };
   }
 }

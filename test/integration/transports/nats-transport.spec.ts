@@ -1,6 +1,6 @@
-import { connect } from 'nats';
+import { connect, headers as createHeaders } from 'nats';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventBroker, EventBrokerError, createEvent } from '../../../lib/index.js';
+import { EventBroker, EventBrokerError, cloudEventCodec, createEvent } from '../../../lib/index.js';
 import { NatsTransport } from '../../../lib/nats.js';
 import { freePort } from '../../support/free-port.js';
 import { deleteStreams, NATS_URL, uniqueStream } from '../../support/nats.js';
@@ -133,5 +133,75 @@ describe('NatsTransport', () => {
     })();
     await broker.publish(createEvent({ type: 'public.users.create', payload: {}, metadata: { traceparent: '00-a-b-01' } }));
     expect((await received)?.headers?.get('traceparent')).toBe('00-a-b-01');
+  });
+
+  it('keeps the history in the stream: one message per event, nothing beside it, and dead letters on <prefix>-dlq.<group>.<sequence>', async () => {
+    const { stream, subjectPrefix, makeBroker } = setup();
+    const broker = makeBroker('api');
+    await broker.subscribe(
+      'public.users.*',
+      (event) => {
+        if ((event.payload as { poison?: boolean }).poison) throw new Error('poison');
+      },
+      { group: 'app.Mailer.send', retry: { maxRetries: 0 } },
+    );
+    await broker.start();
+    const poison = await broker.publish(createEvent({ type: 'public.users.create', payload: { poison: true } }));
+    const good = [
+      await broker.publish(createEvent({ type: 'public.users.create', payload: {} })),
+      await broker.publish(createEvent({ type: 'public.users.update', payload: {} })),
+    ];
+
+    await waitFor(async () => (await broker.transport.get(poison.id))?.status === 'failed', 'the poisoned event failed');
+    for (const event of good) await waitFor(async () => (await broker.transport.get(event.id))?.status === 'completed', 'completed');
+    const connection = await connect({ servers: NATS_URL });
+    cleanups.push(() => connection.close());
+    const jsm = await connection.jetstreamManager();
+    expect((await jsm.streams.info(stream)).state.messages).toBe(3);
+    await expect(jsm.streams.info(`KV_${stream}_HISTORY`)).rejects.toThrow(/not found/);
+    const deadLetters = await jsm.streams.info(`${stream}_DLQ`, { subjects_filter: '>' });
+    expect(deadLetters.state.subjects).toEqual({ [`${subjectPrefix}-dlq.app_2eMailer_2esend.1`]: 1 });
+  });
+
+  it('refuses to start on the history bucket of an earlier version, saying what to do; without it, shows the events of old dead letters failed', async () => {
+    const { stream, subjectPrefix } = setup();
+    const connection = await connect({ servers: NATS_URL });
+    cleanups.push(() => connection.close());
+    const jsm = await connection.jetstreamManager();
+    const js = connection.jetstream();
+    // What the earlier version left: an event, its dead letter on <prefix>-dlq.<group>, the history bucket.
+    await jsm.streams.add({ name: stream, subjects: [`${subjectPrefix}.>`] });
+    await jsm.streams.add({ name: `${stream}_DLQ`, subjects: [`${subjectPrefix}-dlq.>`] });
+    const event = createEvent({ type: 'public.users.create', source: 'database', payload: { n: 1 } });
+    const body = cloudEventCodec.encode(event);
+    await js.publish(`${subjectPrefix}.database.public.users.create`, body, { msgID: event.id });
+    const headers = createHeaders();
+    headers.set('Eb-Group', 'mailer');
+    headers.set('Eb-Error', 'smtp down');
+    headers.set('Eb-Attempts', '4');
+    headers.set('Eb-Dead-At', String(Date.now()));
+    await js.publish(`${subjectPrefix}-dlq.mailer`, body, { headers });
+    await js.views.kv(`${stream}_HISTORY`);
+
+    const refused = new NatsTransport({ servers: NATS_URL, stream, subjectPrefix });
+    const refusal = await refused.connect({ logger: new RecordingLogger() }).then(
+      () => new Error('connected'),
+      (error: Error) => error,
+    );
+    await refused.close();
+    expect(refusal).toBeInstanceOf(EventBrokerError);
+    expect(refusal.message).toContain(`NATS stream ${stream} has the history bucket ${stream}_HISTORY of an earlier nestjs-event-broker`);
+    expect(refusal.message).toContain(`Stop every instance of the earlier version`);
+    expect(refusal.message).toContain(`then delete the bucket (nats kv del ${stream}_HISTORY)`);
+
+    await jsm.streams.delete(`KV_${stream}_HISTORY`);
+    const transport = new NatsTransport({ servers: NATS_URL, stream, subjectPrefix });
+    cleanups.push(() => transport.close());
+    await transport.connect({ logger: new RecordingLogger() });
+    expect(await transport.get(event.id)).toMatchObject({ id: event.id, status: 'failed', error: 'smtp down', retryCount: 3 });
+    expect(await transport.deadLetters()).toMatchObject([{ group: 'mailer', error: 'smtp down', attempts: 4, event: { id: event.id } }]);
+    expect((await jsm.streams.info(`${stream}_DLQ`, { subjects_filter: '>' })).state.subjects).toEqual({
+      [`${subjectPrefix}-dlq.mailer.1`]: 1,
+    });
   });
 });
