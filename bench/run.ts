@@ -344,7 +344,7 @@ async function natsRows(): Promise<void> {
     if (!runs(name)) continue;
     const stream = `BENCH_${randomUUID().slice(0, 8)}`;
     const ours = await side(name, 'ours', () => oursOnNats(stream, size));
-    record(name, ours, await side(name, 'theirs', () => rawNats(size)), 0.8);
+    record(name, ours, await side(name, 'theirs', () => rawNats(size)), 0.9);
     await deleteNatsStreams(jsm, stream);
   }
   const latencyRow = 'nats latency at 1000/s';
@@ -428,7 +428,7 @@ async function postgresRows(): Promise<void> {
     );
     const rawSchema = `bench_raw_${randomUUID().slice(0, 8)}`;
     const theirs = await side(name, 'theirs', () => countPostgres(pool, rawSchema, COUNT, () => rawPostgres(rawSchema, size)));
-    record(name, ours, theirs, 0.5);
+    record(name, ours, theirs, 0.8);
     for (const done of [schema, rawSchema]) await pool.query(`DROP SCHEMA "${done}" CASCADE`);
   }
   const latencyRow = 'postgres latency at 1000/s';
