@@ -54,18 +54,7 @@ export function eventValues(event: BrokerEvent, skipGroups: readonly string[]): 
 }
 
 /** The columns of a claimed delivery's event: what it was published with, from `events` as `e`. */
-export const CLAIMED_COLUMNS = [
-  'id',
-  'source',
-  'type',
-  'payload',
-  'user_id',
-  'user_id_is_number',
-  'session_id',
-  'instance_id',
-  'metadata',
-  'created_at',
-]
+export const CLAIMED_COLUMNS = EVENT_COLUMNS.filter((column) => column !== 'skip_groups')
   .map((column) => `e.${column}`)
   .join(', ');
 

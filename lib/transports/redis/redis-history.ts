@@ -9,7 +9,7 @@ import { parseHistoryPage, type HistoryPage, type StatusOverride } from './redis
 import { DELETE_SCRIPT, HISTORY_PAGE_SCRIPT, UPDATE_STATUS_SCRIPT } from './redis-history-scripts.js';
 import type { RedisKeys } from './redis-keys.js';
 import { RedisScript } from './redis-script-runner.js';
-import { entryFields } from './redis-stream-entry.js';
+import { entryEvent, entryFields } from './redis-stream-entry.js';
 
 const HISTORY_PAGE = new RedisScript(HISTORY_PAGE_SCRIPT);
 const UPDATE_STATUS = new RedisScript(UPDATE_STATUS_SCRIPT);
@@ -85,13 +85,8 @@ export class RedisHistory {
     const events: BrokerEvent[] = [];
     for (const [entryId, raw] of page.entries) {
       const fields = entryFields(raw);
-      if (fields.only !== undefined || fields.event === undefined) continue;
-      let event: BrokerEvent;
-      try {
-        event = this.codec.decode(fields.event);
-      } catch {
-        continue;
-      }
+      const event = entryEvent(fields, this.codec);
+      if (!event) continue;
       applyDerivedStatus(event, entryId, fields.skip?.split(',') ?? [], page, now);
       events.push(event);
     }

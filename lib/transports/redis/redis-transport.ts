@@ -33,7 +33,7 @@ import { FORGET_TRIMMED_SCRIPT } from './redis-history-scripts.js';
 import { RedisKeys } from './redis-keys.js';
 import { RedisScript } from './redis-script-runner.js';
 import { PUBLISH_SCRIPT, REGISTER_GROUP_SCRIPT, REPLAY_SCRIPT } from './redis-scripts.js';
-import { entryFields, type StreamEntry } from './redis-stream-entry.js';
+import { entryEvent, entryFields, type StreamEntry } from './redis-stream-entry.js';
 import { compareIds, nextId } from './redis-stream-ids.js';
 import type { RedisTransportOptions } from './redis-transport-options.interface.js';
 import { errorMessage } from '../../core/error-message.js';
@@ -384,14 +384,8 @@ export class RedisTransport implements EventTransport {
           [string, StreamEntry[]][] | null;
         for (const [entryId, rawFields] of result?.[0]?.[1] ?? []) {
           lastId = entryId;
-          const fields = entryFields(rawFields);
-          if (fields.only !== undefined || fields.event === undefined) continue;
-          let event: BrokerEvent;
-          try {
-            event = this.codec.decode(fields.event);
-          } catch {
-            continue;
-          }
+          const event = entryEvent(entryFields(rawFields), this.codec);
+          if (!event) continue;
           for (const { pattern, tail } of this.tails) if (matchPattern(pattern, event.type)) tail.push({ ...event });
         }
       } catch (error) {
