@@ -14,6 +14,7 @@ import {
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
+import { useTestApps } from '../support/test-apps.js';
 import { EventBrokerModule, EventPublisher, OnEvent, type BrokerEvent, type BrokerStats, type DeadLetter } from 'nestjs-event-broker';
 import {
   EventBrokerDashboardModule,
@@ -25,13 +26,13 @@ import { EventBrokerTestingModule, TestEvents } from 'nestjs-event-broker/testin
 
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 const NODE_ENV = process.env.NODE_ENV;
-const apps: INestApplication[] = [];
 
-afterEach(async () => {
-  await Promise.all(apps.splice(0).map((app) => app.close()));
+afterEach(() => {
   if (NODE_ENV === undefined) delete process.env.NODE_ENV;
   else process.env.NODE_ENV = NODE_ENV;
 });
+// After-hooks run last-registered first: the apps close before NODE_ENV is put back.
+const { apps, boot } = useTestApps();
 
 /** Bills orders; refuses them while `down`, so that their events end as dead letters until a replay after the fix. */
 @Injectable()
@@ -42,16 +43,6 @@ class Billing {
   charge(event: BrokerEvent<{ order: number }>): void {
     if (this.down) throw new Error(`billing down for order ${event.payload.order}`);
   }
-}
-
-async function boot(metadata: ModuleMetadata): Promise<INestApplication> {
-  @Module(metadata)
-  class AppModule {}
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
-  const app = moduleRef.createNestApplication({ logger: false });
-  apps.push(app);
-  await app.init();
-  return app;
 }
 
 function bootDashboard<TRequest>(options: EventBrokerDashboardOptions<TRequest>, extra: ModuleMetadata = {}): Promise<INestApplication> {

@@ -27,7 +27,8 @@ import { APP_GUARD, REQUEST } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { map, tap, throwError, timer, type Observable } from 'rxjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useTestApps } from '../support/test-apps.js';
 import {
   EmitsEvent,
   EventBroker,
@@ -43,21 +44,12 @@ import {
 import { waitFor } from '../support/wait-for.js';
 
 const FAST = { retry: { maxRetries: 1, initialDelayMs: 1, maxDelayMs: 2, jitter: 0 } } satisfies EventBrokerModuleOptions;
-const apps: INestApplication[] = [];
+const testApps = useTestApps();
+const { apps } = testApps;
 
-async function boot(providers: Type[], options: EventBrokerModuleOptions = FAST, controllers: Type[] = []): Promise<INestApplication> {
-  @Module({ imports: [EventBrokerModule.forRoot(options)], providers, controllers })
-  class AppModule {}
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
-  const app = moduleRef.createNestApplication({ logger: false });
-  apps.push(app);
-  await app.init();
-  return app;
+function boot(providers: Type[], options: EventBrokerModuleOptions = FAST, controllers: Type[] = []): Promise<INestApplication> {
+  return testApps.boot({ imports: [EventBrokerModule.forRoot(options)], providers, controllers });
 }
-
-afterEach(async () => {
-  await Promise.all(apps.splice(0).map((app) => app.close()));
-});
 
 const log: string[] = [];
 

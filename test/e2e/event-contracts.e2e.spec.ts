@@ -1,7 +1,7 @@
 import 'reflect-metadata';
-import { Injectable, Module, type INestApplication, type OnModuleInit, type Type } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { afterEach, describe, expect, it } from 'vitest';
+import { Injectable, type INestApplication, type OnModuleInit, type Type } from '@nestjs/common';
+import { describe, expect, it } from 'vitest';
+import { useTestApps } from '../support/test-apps.js';
 import { z } from 'zod';
 import {
   EventBroker,
@@ -47,24 +47,14 @@ class UsersAudit {
   }
 }
 
-const apps: INestApplication[] = [];
+const testApps = useTestApps();
 
-async function boot(providers: Type[] = []): Promise<INestApplication> {
-  @Module({
+function boot(providers: Type[] = []): Promise<INestApplication> {
+  return testApps.boot({
     imports: [EventBrokerModule.forRoot({ retry: { maxRetries: 2, initialDelayMs: 1, maxDelayMs: 2, jitter: 0 } })],
     providers: [WelcomeMailer, UsersAudit, ...providers],
-  })
-  class AppModule {}
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
-  const app = moduleRef.createNestApplication({ logger: false });
-  apps.push(app);
-  await app.init();
-  return app;
+  });
 }
-
-afterEach(async () => {
-  await Promise.all(apps.splice(0).map((app) => app.close()));
-});
 
 describe('Typed event contracts in Nest', () => {
   it("delivers the schema's output of a payload published under the contract to the typed handler", async () => {

@@ -1,6 +1,5 @@
 import 'reflect-metadata';
-import { Injectable, Module, type INestApplication, type Type } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
+import { Injectable, type INestApplication, type Type } from '@nestjs/common';
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -8,6 +7,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type Re
 import { Registry } from 'prom-client';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { useTestApps } from '../support/test-apps.js';
 import {
   EventBroker,
   EventBrokerHealthIndicator,
@@ -25,7 +25,6 @@ import { waitFor } from '../support/wait-for.js';
 const exporter = new InMemorySpanExporter();
 const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
 const contextManager = new AsyncLocalStorageContextManager();
-const apps: INestApplication[] = [];
 const cleanups: (() => Promise<void>)[] = [];
 
 beforeAll(() => {
@@ -41,19 +40,14 @@ afterAll(() => {
 });
 
 afterEach(async () => {
-  await Promise.all(apps.splice(0).map((app) => app.close()));
   for (const cleanup of cleanups.splice(0)) await cleanup();
   exporter.reset();
 });
+// After-hooks run last-registered first: the apps close before the cleanups run.
+const testApps = useTestApps();
 
-async function boot(options: EventBrokerModuleOptions, providers: Type[] = [], controllers: Type[] = []): Promise<INestApplication> {
-  @Module({ imports: [EventBrokerModule.forRoot(options)], providers, controllers })
-  class AppModule {}
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
-  const app = moduleRef.createNestApplication({ logger: false });
-  apps.push(app);
-  await app.init();
-  return app;
+function boot(options: EventBrokerModuleOptions, providers: Type[] = [], controllers: Type[] = []): Promise<INestApplication> {
+  return testApps.boot({ imports: [EventBrokerModule.forRoot(options)], providers, controllers });
 }
 
 const FAST_RETRY = { initialDelayMs: 5, maxDelayMs: 10, jitter: 0 };
