@@ -1,6 +1,7 @@
 import type { EventTransport } from '../core/event-transport.interface.js';
 import type { NamedTransportOptions, TransportName } from '../transports/named-transports.js';
 import type { NatsTransportOptions } from '../transports/nats/nats-transport-options.interface.js';
+import { natsServerUrls } from '../transports/nats/nats-servers.js';
 import type { PostgresTransportOptions } from '../transports/postgres/postgres-transport-options.interface.js';
 import type { RedisTransportOptions } from '../transports/redis/redis-transport-options.interface.js';
 import type { AsyncApiServer } from './asyncapi-document.interface.js';
@@ -38,7 +39,7 @@ function redisServers(options: RedisTransportOptions = {}): Record<string, Async
 }
 
 function natsServers(options: NatsTransportOptions = {}): Record<string, AsyncApiServer> {
-  const urls = options.connection ? [options.connection.getServer()] : [options.servers ?? 'nats://127.0.0.1:4222'].flat();
+  const urls = options.connection ? [options.connection.getServer()] : natsServerUrls(options.servers);
   const stream = options.stream ?? 'EVENTS';
   const subjects = options.subjectLayout === 'type' ? 'the event type' : `${options.subjectPrefix ?? 'events'}.<source>.<type>`;
   return Object.fromEntries(

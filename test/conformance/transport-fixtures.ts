@@ -34,8 +34,8 @@ export function redisFixture(): TransportFixture {
   };
 }
 
-async function publishToNats(subject: string, body: string): Promise<void> {
-  const connection = await connect({ servers: NATS_URL });
+async function publishToNats(servers: string | string[], subject: string, body: string): Promise<void> {
+  const connection = await connect({ servers });
   try {
     await connection.jetstream().publish(subject, body);
   } finally {
@@ -43,13 +43,14 @@ async function publishToNats(subject: string, body: string): Promise<void> {
   }
 }
 
-export function natsFixture(): TransportFixture {
+/** On the shared NATS server, or on `servers` (a cluster's) with each stream stored on `replicas` of them. */
+export function natsFixture({ servers = NATS_URL, replicas }: { servers?: string | string[]; replicas?: number } = {}): TransportFixture {
   const { stream, subjectPrefix } = uniqueStream('conformance');
   return {
-    createTransport: () => new NatsTransport({ servers: NATS_URL, stream, subjectPrefix, ackWaitMs: 5000, fetchExpiresMs: 1000 }),
-    writeForeign: (event) => publishToNats(`${subjectPrefix}.${event.source}.${event.type}`, cloudEvent(event)),
-    writeMalformed: (body) => publishToNats(`${subjectPrefix}.system.public.users.create`, body),
-    teardown: () => deleteStreams(stream),
+    createTransport: () => new NatsTransport({ servers, replicas, stream, subjectPrefix, ackWaitMs: 5000, fetchExpiresMs: 1000 }),
+    writeForeign: (event) => publishToNats(servers, `${subjectPrefix}.${event.source}.${event.type}`, cloudEvent(event)),
+    writeMalformed: (body) => publishToNats(servers, `${subjectPrefix}.system.public.users.create`, body),
+    teardown: () => deleteStreams(stream, servers),
   };
 }
 

@@ -11,7 +11,7 @@ export function uniqueStream(name: string): { stream: string; subjectPrefix: str
 }
 
 /** Deletes the streams (events, dead letters, progress, the groups bucket and the history bucket of earlier versions) of `stream`. */
-export async function deleteStreams(stream: string, servers = NATS_URL): Promise<void> {
+export async function deleteStreams(stream: string, servers: string | string[] = NATS_URL): Promise<void> {
   const connection = await connect({ servers });
   try {
     const jsm = await connection.jetstreamManager();

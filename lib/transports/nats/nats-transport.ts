@@ -52,6 +52,8 @@ import type { OptionNames } from '../../core/known-options.js';
 import { resolveOptions } from '../../core/resolve-options.js';
 import { MAX_QUOTED_CHARS, printable, quote } from '../../core/quote-input.js';
 import { isNotFound } from './nats-errors.js';
+import { publishWaitingForLeader } from './nats-leader-election.js';
+import { natsServerUrls } from './nats-servers.js';
 
 const DEFAULTS = {
   stream: 'EVENTS',
@@ -111,6 +113,7 @@ export class NatsTransport implements EventTransport {
   readonly durable = true;
   readonly transactional = false;
   private readonly settings: Settings;
+  private readonly servers: string[];
   private readonly codec: EventCodec;
   private readonly subjects: NatsSubjects;
   private logger: BrokerLogger = consoleBrokerLogger;
@@ -121,6 +124,7 @@ export class NatsTransport implements EventTransport {
   constructor(private readonly options: NatsTransportOptions = {}) {
     this.settings = resolveOptions('NatsTransport', DEFAULTS, options, OPTION_NAMES);
     this.codec = options.codec ?? cloudEventCodec;
+    this.servers = natsServerUrls(options.servers);
     this.subjects = new NatsSubjects(this.settings.subjectPrefix, options.subjectLayout ?? 'prefix.source.type');
     if (this.settings.fetchExpiresMs < 1000) {
       throw new EventBrokerError(
@@ -161,7 +165,7 @@ export class NatsTransport implements EventTransport {
       if (traceparent !== undefined) headers.set(HEADER_TRACEPARENT, String(traceparent));
       if (tracestate !== undefined) headers.set(HEADER_TRACESTATE, String(tracestate));
     }
-    const { seq } = await js.publish(this.subjects.of(event), body, { msgID: event.id, headers });
+    const { seq } = await publishWaitingForLeader(js, this.settings.replicas, this.subjects.of(event), body, { msgID: event.id, headers });
     // The group's consumers skip the message (its `Eb-Skip` header).
     return claimGroups.map((group) =>
       inlineDelivery(event, group, {
@@ -267,7 +271,10 @@ export class NatsTransport implements EventTransport {
     headers.set(HEADER_ONLY, group);
     if (eventSeq > 0) headers.set(HEADER_REPLAY_OF, String(eventSeq));
     // The copy is on the event's subject, so that the group's consumer reads it; it is deleted once settled.
-    await js.publish(this.subjects.of(event), stored.data, { msgID: `${event.id}:replay:${stored.seq}`, headers });
+    await publishWaitingForLeader(js, this.settings.replicas, this.subjects.of(event), stored.data, {
+      msgID: `${event.id}:replay:${stored.seq}`,
+      headers,
+    });
     await deadLetters.remove(stored.seq);
   }
 
@@ -313,14 +320,18 @@ export class NatsTransport implements EventTransport {
     }
     const { stream } = this.settings;
     await refuseLegacyHistory(jsm, stream);
-    await this.ensureStream(jsm, stream, [this.subjects.all], {});
-    await this.ensureStream(jsm, `${stream}_DLQ`, [this.subjects.deadLetters], { max_msgs: this.settings.maxDeadLetters });
-    await this.ensureStream(jsm, `${stream}_PROGRESS`, [this.subjects.progress], {});
     const js = connection.jetstream();
-    const groupsKv = await js.views.kv(`${stream}_GROUPS`, { history: 1, replicas: this.settings.replicas });
+    // Together: on a cluster each stream is a replicated group of its own whose creation waits for
+    // its leader election, a few hundred milliseconds each.
+    const [groupsKv] = await Promise.all([
+      js.views.kv(`${stream}_GROUPS`, { history: 1, replicas: this.settings.replicas }),
+      this.ensureStream(jsm, stream, [this.subjects.all], {}),
+      this.ensureStream(jsm, `${stream}_DLQ`, [this.subjects.deadLetters], { max_msgs: this.settings.maxDeadLetters }),
+      this.ensureStream(jsm, `${stream}_PROGRESS`, [this.subjects.progress], {}),
+    ]);
     const groups = await NatsGroupRegistry.open(groupsKv, this.logger);
     const progress = new NatsProgress(connection, this.subjects, this.logger);
-    const deadLetters = new NatsDeadLetters(js, jsm, `${stream}_DLQ`, this.subjects, this.codec);
+    const deadLetters = new NatsDeadLetters(js, jsm, `${stream}_DLQ`, this.settings.replicas, this.subjects, this.codec);
     const history = new NatsHistory({
       js,
       jsm,
@@ -336,10 +347,10 @@ export class NatsTransport implements EventTransport {
   }
 
   private async open(): Promise<NatsConnection> {
-    const { servers = 'nats://127.0.0.1:4222', user, pass, token, creds, tls } = this.options;
+    const { user, pass, token, creds, tls } = this.options;
     try {
       return await connect({
-        servers,
+        servers: this.servers,
         user,
         pass,
         token,
@@ -349,7 +360,7 @@ export class NatsTransport implements EventTransport {
         maxReconnectAttempts: -1,
       });
     } catch (error) {
-      throw new EventBrokerError(`Cannot reach NATS at ${[servers].flat().join(', ')}: ${errorMessage(error)}`, { cause: error });
+      throw new EventBrokerError(`Cannot reach NATS at ${this.servers.join(', ')}: ${errorMessage(error)}`, { cause: error });
     }
   }
 
