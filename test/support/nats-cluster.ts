@@ -49,6 +49,24 @@ async function jetStreamAnswers(servers: string | string[]): Promise<boolean> {
   }
 }
 
+/** Whether a stream of as many replicas as there are `servers` can be created (and is deleted again). */
+async function canPlaceOnAll(servers: string[]): Promise<boolean> {
+  try {
+    const connection = await connect({ servers, reconnect: false, timeout: 500 });
+    try {
+      const jsm = await connection.jetstreamManager({ timeout: 2000 });
+      const name = `TEST_CLUSTER_READY_${Date.now()}`;
+      await jsm.streams.add({ name, subjects: [`${name}.>`], num_replicas: servers.length });
+      await jsm.streams.delete(name);
+      return true;
+    } finally {
+      await connection.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
 /**
  * A NATS cluster with JetStream of the test's own on free ports, each node with its own name and
  * store directory: a node can be killed (SIGKILL) and restarted on the same ports and store.
@@ -67,6 +85,9 @@ export class TestNatsCluster {
     try {
       // Each node answers only once the cluster elected its JetStream meta leader: they start together.
       await Promise.all(servers.map((server) => server.restart()));
+      // The meta leader may not know yet that every node runs JetStream: it would place a stream on
+      // a node it cannot see, and that stream's creation would time out once that node is killed.
+      await waitFor(() => canPlaceOnAll(cluster.urls), `a stream to be placed on all ${size} nodes`, 15_000);
     } catch (error) {
       await cluster.stop();
       throw error;

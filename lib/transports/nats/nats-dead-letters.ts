@@ -9,7 +9,7 @@ import { decodeName, HEADER_ATTEMPTS, HEADER_DEAD_AT, HEADER_ERROR, HEADER_GROUP
 import { readStream, type StreamMessage } from './nats-stream-reader.js';
 import type { NatsSubjects } from './nats-subjects.js';
 import { isNotFound } from './nats-errors.js';
-import { publishWaitingForLeader } from './nats-leader-election.js';
+import { waitingForLeader, type LeaderWait } from './nats-leader-election.js';
 
 /** The dead letter of an event in one group, as its status needs it. */
 export interface Failure {
@@ -38,7 +38,7 @@ export class NatsDeadLetters {
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     readonly stream: string,
-    private readonly replicas: number,
+    private readonly leaderWait: LeaderWait,
     private readonly subjects: NatsSubjects,
     private readonly codec: EventCodec,
   ) {}
@@ -50,7 +50,7 @@ export class NatsDeadLetters {
     headers.set(HEADER_ERROR, error.replace(/[\r\n]+/g, ' '));
     headers.set(HEADER_ATTEMPTS, String(attempts));
     headers.set(HEADER_DEAD_AT, String(Date.now()));
-    await publishWaitingForLeader(this.js, this.replicas, this.subjects.deadLetter(group, eventSeq), body, { headers });
+    await waitingForLeader(this.leaderWait, () => this.js.publish(this.subjects.deadLetter(group, eventSeq), body, { headers }));
   }
 
   /** The groups holding a dead letter of the event at `seq`, read from the subjects alone. */

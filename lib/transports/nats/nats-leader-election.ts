@@ -1,35 +1,45 @@
-import { ErrorCode, NatsError, type JetStreamClient, type JetStreamPublishOptions, type PubAck } from 'nats';
+import { ErrorCode, NatsError } from 'nats';
 
-/** How often a publish to a replicated stream without a leader is sent again. */
+/** How often a request to a stream or a consumer without a leader is sent again. */
 const RETRY_DELAY_MS = 250;
 
 /**
- * How long a publish to a replicated stream waits for a leader: after the server that led it is
- * lost, its followers wait 4 to 9 s without a heartbeat before they elect another (nats-server's
- * election timeout), and the election itself takes a moment more.
+ * How long a request waits for a leader: after the server that led a replicated stream or
+ * consumer is lost, its followers wait 4 to 9 s without a heartbeat before they elect another
+ * (nats-server's election timeout), and the election itself takes a moment more.
  */
 const LEADER_WAIT_MS = 15_000;
 
+export interface LeaderWait {
+  /** Whether a leader can be elected at all: a stream of one replica never elects. */
+  replicated: boolean;
+  /**
+   * Whether a request that timed out is sent again: only one whose repetition changes nothing
+   * (reads, creates and updates to the same settings). A publish is sent again only when it found
+   * no responder, so it was not stored.
+   */
+  repeatable: boolean;
+}
+
+/** Whether `error` is what a JetStream request gets while nothing leads what it asks for. */
+function isLeaderless(error: unknown, repeatable: boolean): boolean {
+  if (!(error instanceof NatsError)) return false;
+  return error.code === ErrorCode.NoResponders || (repeatable && error.code === ErrorCode.Timeout);
+}
+
 /**
- * A JetStream publish to a stream of `replicas`, which rides over a leader election. While a
- * replicated stream elects a leader, nothing listens on its subjects: the publish gets "no
- * responders" (503) and was not stored, so sending it again is safe, and the publisher waits for
- * the new leader instead of failing. A stream of one replica never elects: a 503 there means the
- * stream is gone, and fails at once.
+ * Runs `request`, and again while it fails for want of a leader (no responder, or a timeout), for
+ * up to 15 s: a stream or a consumer that lost the server leading it answers again once the
+ * others elected a new leader, and the transport rides over the loss of a node instead of
+ * failing. Unreplicated, it fails at once: there a 503 means the stream is missing.
  */
-export async function publishWaitingForLeader(
-  js: JetStreamClient,
-  replicas: number,
-  subject: string,
-  data: string | Uint8Array,
-  options: Partial<JetStreamPublishOptions>,
-): Promise<PubAck> {
-  const deadline = Date.now() + (replicas > 1 ? LEADER_WAIT_MS : 0);
+export async function waitingForLeader<T>({ replicated, repeatable }: LeaderWait, request: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + (replicated ? LEADER_WAIT_MS : 0);
   for (;;) {
     try {
-      return await js.publish(subject, data, options);
+      return await request();
     } catch (error) {
-      if (!(error instanceof NatsError && error.code === ErrorCode.NoResponders) || Date.now() >= deadline) throw error;
+      if (!isLeaderless(error, repeatable) || Date.now() >= deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
     }
   }

@@ -6,8 +6,8 @@ export const DEFAULT_NATS_SERVER = 'nats://127.0.0.1:4222';
 
 /**
  * The URLs of the `servers` option: a list, or one string of URLs separated by commas (how
- * `NATS_URL` names a cluster, as the nats CLI reads it). nats.js would take such a string for one
- * URL: it is split here, so that the client knows every server and fails over to the others.
+ * `NATS_URL` names a cluster, as the nats CLI reads it). nats.js would parse such a string as one
+ * URL and connect to its last server only: it is split here, so that the client knows every server.
  */
 export function natsServerUrls(servers: string | readonly string[] = DEFAULT_NATS_SERVER): string[] {
   const urls = [servers]

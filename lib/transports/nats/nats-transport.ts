@@ -52,7 +52,7 @@ import type { OptionNames } from '../../core/known-options.js';
 import { resolveOptions } from '../../core/resolve-options.js';
 import { MAX_QUOTED_CHARS, printable, quote } from '../../core/quote-input.js';
 import { isNotFound } from './nats-errors.js';
-import { publishWaitingForLeader } from './nats-leader-election.js';
+import { waitingForLeader, type LeaderWait } from './nats-leader-election.js';
 import { natsServerUrls } from './nats-servers.js';
 
 const DEFAULTS = {
@@ -114,6 +114,10 @@ export class NatsTransport implements EventTransport {
   readonly transactional = false;
   private readonly settings: Settings;
   private readonly servers: string[];
+  /** A publish to the streams, sent again only when it found no leader (it was not stored). */
+  private readonly publishWait: LeaderWait;
+  /** Creating, reading and binding to a group's consumer: the same request changes nothing twice. */
+  private readonly setupWait: LeaderWait;
   private readonly codec: EventCodec;
   private readonly subjects: NatsSubjects;
   private logger: BrokerLogger = consoleBrokerLogger;
@@ -125,6 +129,9 @@ export class NatsTransport implements EventTransport {
     this.settings = resolveOptions('NatsTransport', DEFAULTS, options, OPTION_NAMES);
     this.codec = options.codec ?? cloudEventCodec;
     this.servers = natsServerUrls(options.servers);
+    const replicated = this.settings.replicas > 1;
+    this.publishWait = { replicated, repeatable: false };
+    this.setupWait = { replicated, repeatable: true };
     this.subjects = new NatsSubjects(this.settings.subjectPrefix, options.subjectLayout ?? 'prefix.source.type');
     if (this.settings.fetchExpiresMs < 1000) {
       throw new EventBrokerError(
@@ -165,7 +172,7 @@ export class NatsTransport implements EventTransport {
       if (traceparent !== undefined) headers.set(HEADER_TRACEPARENT, String(traceparent));
       if (tracestate !== undefined) headers.set(HEADER_TRACESTATE, String(tracestate));
     }
-    const { seq } = await publishWaitingForLeader(js, this.settings.replicas, this.subjects.of(event), body, { msgID: event.id, headers });
+    const { seq } = await waitingForLeader(this.publishWait, () => js.publish(this.subjects.of(event), body, { msgID: event.id, headers }));
     // The group's consumers skip the message (its `Eb-Skip` header).
     return claimGroups.map((group) =>
       inlineDelivery(event, group, {
@@ -189,20 +196,24 @@ export class NatsTransport implements EventTransport {
       filter_subject: this.subjects.filter(spec.patterns),
       deliver_policy: spec.fromBeginning ? DeliverPolicy.All : DeliverPolicy.New,
     };
-    let created: ConsumerInfo | undefined;
-    try {
-      const existing = await jsm.consumers.info(this.settings.stream, durable);
-      if (existing.config.filter_subject !== config.filter_subject) {
-        await jsm.consumers.update(this.settings.stream, durable, { filter_subject: config.filter_subject });
-      }
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-      created = await jsm.consumers.add(this.settings.stream, config);
-    }
-    // A new consumer starts after the newest message (or before the oldest): its first routed sequence.
-    await groups.register(spec.group, spec.patterns, created ? created.delivered.stream_seq + 1 : 0);
     const consumer = new NatsGroupConsumer(this.consumerContext(), spec, onDelivery, flow);
-    await consumer.subscribe(durable, config.filter_subject);
+    // A consumer of a replicated stream is replicated too: one that lost its leader with a node
+    // answers again once it elected another.
+    await waitingForLeader(this.setupWait, async () => {
+      let created: ConsumerInfo | undefined;
+      try {
+        const existing = await jsm.consumers.info(this.settings.stream, durable);
+        if (existing.config.filter_subject !== config.filter_subject) {
+          await jsm.consumers.update(this.settings.stream, durable, { filter_subject: config.filter_subject });
+        }
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+        created = await jsm.consumers.add(this.settings.stream, config);
+      }
+      // A new consumer starts after the newest message (or before the oldest): its first routed sequence.
+      await groups.register(spec.group, spec.patterns, created ? created.delivered.stream_seq + 1 : 0);
+      await consumer.subscribe(durable, config.filter_subject);
+    });
     return this.consumers.start(consumer);
   }
 
@@ -271,10 +282,9 @@ export class NatsTransport implements EventTransport {
     headers.set(HEADER_ONLY, group);
     if (eventSeq > 0) headers.set(HEADER_REPLAY_OF, String(eventSeq));
     // The copy is on the event's subject, so that the group's consumer reads it; it is deleted once settled.
-    await publishWaitingForLeader(js, this.settings.replicas, this.subjects.of(event), stored.data, {
-      msgID: `${event.id}:replay:${stored.seq}`,
-      headers,
-    });
+    await waitingForLeader(this.publishWait, () =>
+      js.publish(this.subjects.of(event), stored.data, { msgID: `${event.id}:replay:${stored.seq}`, headers }),
+    );
     await deadLetters.remove(stored.seq);
   }
 
@@ -331,7 +341,7 @@ export class NatsTransport implements EventTransport {
     ]);
     const groups = await NatsGroupRegistry.open(groupsKv, this.logger);
     const progress = new NatsProgress(connection, this.subjects, this.logger);
-    const deadLetters = new NatsDeadLetters(js, jsm, `${stream}_DLQ`, this.settings.replicas, this.subjects, this.codec);
+    const deadLetters = new NatsDeadLetters(js, jsm, `${stream}_DLQ`, this.publishWait, this.subjects, this.codec);
     const history = new NatsHistory({
       js,
       jsm,

@@ -1,0 +1,110 @@
+import { connect } from 'nats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventBroker, EventBrokerError, createEvent } from '../../../lib/index.js';
+import { NatsTransport } from '../../../lib/nats.js';
+import { freePort } from '../../support/free-port.js';
+import { uniqueStream } from '../../support/nats.js';
+import { TestNatsCluster } from '../../support/nats-cluster.js';
+import { RecordingLogger } from '../../support/silent-logger.js';
+import { waitFor } from '../../support/wait-for.js';
+
+describe('NatsTransport on a 3-node JetStream cluster', () => {
+  let cluster: TestNatsCluster;
+
+  beforeAll(async () => {
+    cluster = await TestNatsCluster.start(3);
+  }, 30_000);
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('stores every stream, the groups bucket and each group consumer on all three nodes with replicas 3', async () => {
+    const names = uniqueStream('replicas');
+    const broker = new EventBroker({
+      transport: new NatsTransport({ servers: cluster.urls, replicas: 3, ...names, fetchExpiresMs: 1000 }),
+      logger: new RecordingLogger(),
+    });
+    const handled: string[] = [];
+    await broker.subscribe('public.orders.*', (event) => void handled.push(event.id), { group: 'orders' });
+    await broker.start();
+    try {
+      const published = await broker.publish(createEvent({ type: 'public.orders.create', payload: {} }));
+      await waitFor(() => handled.includes(published.id), 'the event handled');
+
+      const connection = await connect({ servers: cluster.urls });
+      try {
+        const jsm = await connection.jetstreamManager();
+        const streams = (await jsm.streams.list().next()).filter((info) => info.config.name.includes(names.stream));
+        expect(streams.map((info) => info.config.name).toSorted()).toEqual(
+          [names.stream, `${names.stream}_DLQ`, `${names.stream}_PROGRESS`, `KV_${names.stream}_GROUPS`].toSorted(),
+        );
+        for (const info of streams) {
+          expect({ stream: info.config.name, replicas: info.config.num_replicas, followers: info.cluster?.replicas?.length }).toEqual({
+            stream: info.config.name,
+            replicas: 3,
+            followers: 2,
+          });
+        }
+        expect((await jsm.consumers.info(names.stream, 'orders')).cluster?.replicas).toHaveLength(2);
+      } finally {
+        await connection.close();
+      }
+    } finally {
+      await broker.stop();
+    }
+  });
+
+  it('takes servers as one comma-separated string, every one of them: it connects through the others when one does not answer', async () => {
+    const down = `nats://127.0.0.1:${await freePort()}`;
+    const broker = new EventBroker({
+      transport: new NatsTransport({ servers: [...cluster.urls, down].join(','), ...uniqueStream('servers'), fetchExpiresMs: 1000 }),
+      logger: new RecordingLogger(),
+    });
+    const handled: string[] = [];
+    await broker.subscribe('public.orders.*', (event) => void handled.push(event.id), { group: 'orders' });
+    await broker.start();
+    try {
+      const published = await broker.publish(createEvent({ type: 'public.orders.create', payload: {} }));
+      await waitFor(() => handled.includes(published.id), 'the event handled');
+    } finally {
+      await broker.stop();
+    }
+  });
+
+  it('subscribes a group whose consumer lost its leader with a node a moment ago, once the two nodes left elected another', async () => {
+    const names = uniqueStream('consumer');
+    const transport = (): NatsTransport =>
+      new NatsTransport({ servers: cluster.urls, replicas: 3, ...names, ackWaitMs: 2000, fetchExpiresMs: 1000 });
+    // The group's consumer was made by an earlier deploy.
+    const earlier = new EventBroker({ transport: transport(), logger: new RecordingLogger() });
+    await earlier.subscribe('public.orders.*', () => undefined, { group: 'orders' });
+    await earlier.start();
+    await earlier.stop();
+    const broker = new EventBroker({ transport: transport(), logger: new RecordingLogger() });
+    await broker.start();
+
+    const connection = await connect({ servers: cluster.urls });
+    const leader = (await (await connection.jetstreamManager()).consumers.info(names.stream, 'orders')).cluster?.leader ?? '';
+    await connection.close();
+    const killed = cluster.names.indexOf(leader);
+    await cluster.kill(killed);
+    try {
+      const handled: string[] = [];
+      await broker.subscribe('public.orders.*', (event) => void handled.push(event.id), { group: 'orders' });
+      const published = await broker.publish(createEvent({ type: 'public.orders.create', payload: {} }));
+      await waitFor(() => handled.includes(published.id), 'the event handled', 15_000);
+    } finally {
+      await broker.stop();
+      await cluster.restart(killed);
+    }
+  }, 60_000);
+
+  it('refuses servers with an empty entry, naming the option', () => {
+    expect(() => new NatsTransport({ servers: `${cluster.urls[0]},,${cluster.urls[1]}` })).toThrow(
+      new EventBrokerError(
+        `NatsTransport option servers must be a URL, several separated by commas, or a list of URLs, got "${cluster.urls[0]},,${cluster.urls[1]}"`,
+      ),
+    );
+  });
+});
