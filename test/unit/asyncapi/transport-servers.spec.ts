@@ -21,7 +21,7 @@ describe('transportServers', () => {
     expect(transportServers({ transport: 'redis' }).redis).toMatchObject({ host: '127.0.0.1:6379' });
   });
 
-  it('describes each NATS server, with the stream and the subjects', () => {
+  it('describes each NATS server, of a list or a comma-separated string, with the stream and the subjects', () => {
     expect(
       transportServers({ transport: 'nats', nats: { servers: ['nats://u:p@n1:4222', 'n2:4223'], stream: 'AUTH', subjectPrefix: 'auth' } }),
     ).toEqual({
@@ -34,6 +34,9 @@ describe('transportServers', () => {
       },
       'nats-2': expect.objectContaining({ host: 'n2:4223', protocol: 'nats' }),
     });
+    expect(
+      Object.values(transportServers({ transport: 'nats', nats: { servers: 'nats://n1:4222, nats://n2:4222' } })).map(({ host }) => host),
+    ).toEqual(['n1:4222', 'n2:4222']);
     expect(transportServers({ transport: 'nats', nats: { subjectLayout: 'type' } }).nats?.description).toBe(
       'Every event is a message of the stream EVENTS on the subject the event type; each group of a receive operation is a durable consumer of it.',
     );
