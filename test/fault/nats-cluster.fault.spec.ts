@@ -52,15 +52,10 @@ describe('NATS cluster faults', () => {
 
     const acknowledged: number[] = [];
     const refusals: string[] = [];
-    let killed = -1;
     let longestPublishMs = 0;
-    for (let n = 0; n < 300; n++) {
-      if (n === 150) {
-        killed = cluster.names.indexOf((await clusterOf(cluster.urls, names.stream))?.leader ?? '');
-        await cluster.kill(killed);
-      }
-      // A publish that failed may not be stored: the publisher sends the same event again (its
-      // id makes a copy that was stored after all count once).
+    // A publish that failed may not be stored: the publisher sends the same event again (its id
+    // makes a copy that was stored after all count once).
+    const publish = async (n: number): Promise<void> => {
       const published = event(n);
       const started = Date.now();
       for (;;) {
@@ -74,6 +69,16 @@ describe('NATS cluster faults', () => {
         }
       }
       longestPublishMs = Math.max(longestPublishMs, Date.now() - started);
+    };
+    let killed = -1;
+    for (let batch = 0; batch < 30; batch++) {
+      // Ten publishes at a time: the leader dies with some of them in flight.
+      const publishes = Array.from({ length: 10 }, (_, n) => publish(batch * 10 + n));
+      if (batch === 15) {
+        killed = cluster.names.indexOf((await clusterOf(cluster.urls, names.stream))?.leader ?? '');
+        await cluster.kill(killed);
+      }
+      await Promise.all(publishes);
     }
 
     await waitFor(() => acknowledged.every((n) => handled.has(n)), 'every acknowledged event handled after the leader died', 30_000);

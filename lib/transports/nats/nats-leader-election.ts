@@ -8,15 +8,15 @@ const RETRY_DELAY_MS = 250;
  * consumer is lost, its followers wait 4 to 9 s without a heartbeat before they elect another
  * (nats-server's election timeout), and the election itself takes a moment more.
  */
-const LEADER_WAIT_MS = 15_000;
+export const LEADER_WAIT_MS = 15_000;
 
 export interface LeaderWait {
   /** Whether a leader can be elected at all: a stream of one replica never elects. */
   replicated: boolean;
   /**
    * Whether a request that timed out is sent again: only one whose repetition changes nothing
-   * (reads, creates and updates to the same settings). A publish is sent again only when it found
-   * no responder, so it was not stored.
+   * (reads, creates and updates to the same settings, a publish the server deduplicates). Any
+   * request is sent again when it found no responder: it reached no leader, so it did nothing.
    */
   repeatable: boolean;
 }

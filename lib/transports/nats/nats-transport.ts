@@ -52,7 +52,7 @@ import type { OptionNames } from '../../core/known-options.js';
 import { resolveOptions } from '../../core/resolve-options.js';
 import { MAX_QUOTED_CHARS, printable, quote } from '../../core/quote-input.js';
 import { isNotFound } from './nats-errors.js';
-import { waitingForLeader, type LeaderWait } from './nats-leader-election.js';
+import { LEADER_WAIT_MS, waitingForLeader, type LeaderWait } from './nats-leader-election.js';
 import { natsServerUrls } from './nats-servers.js';
 
 const DEFAULTS = {
@@ -114,8 +114,14 @@ export class NatsTransport implements EventTransport {
   readonly transactional = false;
   private readonly settings: Settings;
   private readonly servers: string[];
-  /** A publish to the streams, sent again only when it found no leader (it was not stored). */
-  private readonly publishWait: LeaderWait;
+  /**
+   * A publish of an event or a replayed copy: its message id makes a copy sent again within the
+   * duplicate window count once, so one that timed out (lost with the leader's server, or stored
+   * without an answer) is sent again too, when the window outlasts the wait for a leader.
+   */
+  private readonly eventPublishWait: LeaderWait;
+  /** A dead letter has no message id: it is sent again only when it found no leader (it was not stored). */
+  private readonly deadLetterWait: LeaderWait;
   /** Creating, reading and binding to a group's consumer: the same request changes nothing twice. */
   private readonly setupWait: LeaderWait;
   private readonly codec: EventCodec;
@@ -130,7 +136,8 @@ export class NatsTransport implements EventTransport {
     this.codec = options.codec ?? cloudEventCodec;
     this.servers = natsServerUrls(options.servers);
     const replicated = this.settings.replicas > 1;
-    this.publishWait = { replicated, repeatable: false };
+    this.eventPublishWait = { replicated, repeatable: this.settings.duplicateWindowMs >= LEADER_WAIT_MS };
+    this.deadLetterWait = { replicated, repeatable: false };
     this.setupWait = { replicated, repeatable: true };
     this.subjects = new NatsSubjects(this.settings.subjectPrefix, options.subjectLayout ?? 'prefix.source.type');
     if (this.settings.fetchExpiresMs < 1000) {
@@ -172,7 +179,9 @@ export class NatsTransport implements EventTransport {
       if (traceparent !== undefined) headers.set(HEADER_TRACEPARENT, String(traceparent));
       if (tracestate !== undefined) headers.set(HEADER_TRACESTATE, String(tracestate));
     }
-    const { seq } = await waitingForLeader(this.publishWait, () => js.publish(this.subjects.of(event), body, { msgID: event.id, headers }));
+    const { seq } = await waitingForLeader(this.eventPublishWait, () =>
+      js.publish(this.subjects.of(event), body, { msgID: event.id, headers }),
+    );
     // The group's consumers skip the message (its `Eb-Skip` header).
     return claimGroups.map((group) =>
       inlineDelivery(event, group, {
@@ -282,7 +291,7 @@ export class NatsTransport implements EventTransport {
     headers.set(HEADER_ONLY, group);
     if (eventSeq > 0) headers.set(HEADER_REPLAY_OF, String(eventSeq));
     // The copy is on the event's subject, so that the group's consumer reads it; it is deleted once settled.
-    await waitingForLeader(this.publishWait, () =>
+    await waitingForLeader(this.eventPublishWait, () =>
       js.publish(this.subjects.of(event), stored.data, { msgID: `${event.id}:replay:${stored.seq}`, headers }),
     );
     await deadLetters.remove(stored.seq);
@@ -341,7 +350,7 @@ export class NatsTransport implements EventTransport {
     ]);
     const groups = await NatsGroupRegistry.open(groupsKv, this.logger);
     const progress = new NatsProgress(connection, this.subjects, this.logger);
-    const deadLetters = new NatsDeadLetters(js, jsm, `${stream}_DLQ`, this.publishWait, this.subjects, this.codec);
+    const deadLetters = new NatsDeadLetters(js, jsm, `${stream}_DLQ`, this.deadLetterWait, this.subjects, this.codec);
     const history = new NatsHistory({
       js,
       jsm,
