@@ -322,7 +322,7 @@ describe('EventBrokerModule', () => {
       handle(): void {}
     }
     await expect(boot([Conflicting], { ...FAST, serviceName: 'shop' })).rejects.toThrow(
-      '@OnEvent on Conflicting.handle: two @OnEvent decorators share the group shop.Conflicting.handle with different options (retry, concurrency, fromBeginning): give them the same options, or each its own group',
+      '@OnEvent on Conflicting.handle: two @OnEvent decorators share the group shop.Conflicting.handle with different options (retry, concurrency, fromBeginning, ordered): give them the same options, or each its own group',
     );
   });
 

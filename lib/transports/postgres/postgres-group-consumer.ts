@@ -1,5 +1,5 @@
 import pg, { type Pool } from 'pg';
-import type { Signal } from '../../core/async-primitives.js';
+import { Signal } from '../../core/async-primitives.js';
 import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import type { ConsumerSpec, Delivery, FlowControl } from '../../core/event-transport.interface.js';
@@ -100,6 +100,8 @@ const QUICK_COMMIT = `SELECT set_config('synchronous_commit', 'off', true)`;
  */
 export class PostgresGroupConsumer extends GroupConsumer<string> {
   private readonly settler: PostgresSettler;
+  /** Notified when this consumer acked or dead-lettered a delivery of an ordered group. */
+  private readonly turns = new Signal();
 
   constructor(
     private readonly context: PostgresConsumerContext,
@@ -117,8 +119,11 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
     // notified (a new event, a replay) or found by the poll (a retry's delay, a lease run out). A
     // notification during the claim may be for rows it did not see: claim again at once.
     const seen = arrivals.notifications;
+    const turns = this.turns.notifications;
     const claimed = await this.claim(count);
-    if (claimed < count && arrivals.notifications === seen) await arrivals.wait(signal, pollIntervalMs);
+    if (claimed === count || arrivals.notifications !== seen || this.turns.notifications !== turns) return;
+    if (this.spec.ordered) await Promise.race([arrivals.wait(signal, pollIntervalMs), this.turns.wait(signal, pollIntervalMs)]);
+    else await arrivals.wait(signal, pollIntervalMs);
   }
 
   /**
@@ -130,9 +135,10 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
     const { events, deliveries } = this.context.names;
     const { rows } = await this.context.pool.query<ClaimedRow>(
       `WITH due AS (
-         SELECT event_id FROM ${deliveries}
+         SELECT event_id FROM ${deliveries} d
          WHERE group_name = $1 AND state = 'open'
            AND CASE WHEN locked_by IS NULL THEN next_attempt_at <= now() ELSE locked_until < now() END
+           ${this.spec.ordered ? this.keyTurn() : ''}
          ORDER BY event_seq
          LIMIT $2
          FOR UPDATE SKIP LOCKED
@@ -158,16 +164,38 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
     return rows.length;
   }
 
-  protected ack(_received: ReceivedMessage<string>, event: BrokerEvent): Promise<void> {
-    return this.settler.ack(event.id, this.spec.group);
+  /**
+   * An ordered group's delivery is due only when it is its key's turn: no earlier delivery of the
+   * key is still open (handed out, waiting for a retry or not yet taken), and no later one is out
+   * under a live lease (one whose event committed before an earlier one of the key). Competing
+   * claims lock the key's first open delivery, so one of them takes it; the key's others wait
+   * for it to be acked or dead-lettered.
+   */
+  private keyTurn(): string {
+    return `AND NOT EXISTS (
+             SELECT 1 FROM ${this.context.names.deliveries} o
+             WHERE o.group_name = $1 AND o.ordering_key = d.ordering_key AND o.state = 'open' AND o.event_id <> d.event_id
+               AND (o.event_seq < d.event_seq OR (o.locked_by IS NOT NULL AND o.locked_until >= now()))
+           )`;
+  }
+
+  protected async ack(_received: ReceivedMessage<string>, event: BrokerEvent): Promise<void> {
+    await this.settler.ack(event.id, this.spec.group);
+    this.nextTurn();
   }
 
   protected retryLater(_received: ReceivedMessage<string>, event: BrokerEvent, delayMs: number): Promise<void> {
     return this.settler.retry(event.id, this.spec.group, delayMs);
   }
 
-  protected deadLetter({ message: eventId }: ReceivedMessage<string>, error: string, attempts: number): Promise<void> {
-    return this.settler.deadLetter(eventId, this.spec.group, error, attempts);
+  protected async deadLetter({ message: eventId }: ReceivedMessage<string>, error: string, attempts: number): Promise<void> {
+    await this.settler.deadLetter(eventId, this.spec.group, error, attempts);
+    this.nextTurn();
+  }
+
+  /** In an ordered group, a delivery settled for good makes its key's next one due: no notification says so, so claim again now. */
+  private nextTurn(): void {
+    if (this.spec.ordered) this.turns.notify();
   }
 
   /** Every delivery row is routed to its group by the table's trigger: none is passed by. */

@@ -75,7 +75,7 @@ export function statusFromDeliveries(schema: string): string[] {
 }
 
 /** At most 20 characters each with its comma: a notification stays under PostgreSQL's 8000 bytes. */
-const SEQS_PER_NOTIFICATION = 300;
+export const SEQS_PER_NOTIFICATION = 300;
 
 /** An event's status as its deliveries give it: any failed, failed; none open, completed; any begun, processing. */
 export const DERIVED_STATUS = `CASE WHEN d.failed > 0 THEN 'failed' WHEN d.open = 0 THEN 'completed'

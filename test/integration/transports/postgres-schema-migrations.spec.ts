@@ -86,6 +86,7 @@ describe('PostgreSQL schema versions', () => {
       { component: 'events', version: 1 },
       { component: 'events', version: 2 },
       { component: 'events', version: 3 },
+      { component: 'events', version: 4 },
       { component: 'outbox', version: 1 },
     ]);
     await broker.publish(createEvent({ type: 'public.orders.update', payload: { n: 4 } }));
@@ -101,6 +102,7 @@ describe('PostgreSQL schema versions', () => {
       { component: 'events', version: 1 },
       { component: 'events', version: 2 },
       { component: 'events', version: 3 },
+      { component: 'events', version: 4 },
       { component: 'outbox', version: 1 },
     ]);
     for (const source of EVENT_SOURCES) {
@@ -140,6 +142,7 @@ describe('PostgreSQL schema versions', () => {
       { component: 'events', version: 1 },
       { component: 'events', version: 2 },
       { component: 'events', version: 3 },
+      { component: 'events', version: 4 },
     ]);
     const { rows } = await sql.query<{ id: string }>(`SELECT id FROM "${schema}".events ORDER BY seq`);
     expect(rows.map((row) => row.id)).toEqual(['busy', 'still-busy']);
@@ -195,6 +198,7 @@ describe('PostgreSQL schema versions', () => {
       { component: 'events', version: 1 },
       { component: 'events', version: 2 },
       { component: 'events', version: 3 },
+      { component: 'events', version: 4 },
     ]);
     await waitFor(() => handled.length === 2, 'the deliveries left open to be handled');
     expect(handled.toSorted()).toEqual(['abandoned', 'waiting']);
