@@ -41,7 +41,7 @@ import {
   type EventBrokerModuleOptions,
   type OnEventOptions,
 } from '../../lib/index.js';
-import { waitFor } from '../support/wait-for.js';
+import { deferred, waitFor } from '../support/wait-for.js';
 
 const FAST = { retry: { maxRetries: 1, initialDelayMs: 1, maxDelayMs: 2, jitter: 0 } } satisfies EventBrokerModuleOptions;
 const testApps = useTestApps();
@@ -312,6 +312,30 @@ describe('EventBrokerModule', () => {
     await waitFor(() => twoGroups.seen.length === 2, 'the event handled in both groups');
     expect(twoGroups.seen).toEqual(['public.users.create', 'public.users.create']);
     expect(Object.keys((await app.get(EventBroker).stats()).transport.groups).toSorted()).toEqual(['everything-audit', 'users-audit']);
+  });
+
+  it('runs an ordered @OnEvent handler on one key at a time, in publish order, and other keys beside it', async () => {
+    const release = deferred();
+    @Injectable()
+    class OrderBook {
+      readonly started: string[] = [];
+      @OnEvent('public.orders.*', { ordered: true })
+      async apply(event: BrokerEvent<{ step: string }>): Promise<void> {
+        this.started.push(event.payload.step);
+        if (event.payload.step === 'a1') await release.promise;
+      }
+    }
+    const app = await boot([OrderBook]);
+    const publisher = app.get(EventPublisher);
+    await publisher.publish('public.orders.create', { step: 'a1' }, { key: 'order-a' });
+    await publisher.publish('public.orders.update', { step: 'a2' }, { key: 'order-a' });
+    await publisher.publish('public.orders.create', { step: 'b1' }, { key: 'order-b' });
+    const book = app.get(OrderBook);
+    await waitFor(() => book.started.includes('b1'), 'the other key handled');
+    expect(book.started).toEqual(['a1', 'b1']);
+    release.resolve();
+    await waitFor(() => book.started.length === 3, "the key's next event handled");
+    expect(book.started).toEqual(['a1', 'b1', 'a2']);
   });
 
   it('fails bootstrap when stacked @OnEvent decorators share a group but not their options, naming the method', async () => {
