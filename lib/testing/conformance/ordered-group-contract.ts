@@ -88,7 +88,7 @@ export function describeOrderedGroupContract(context: ConformanceContext): void 
       });
 
       it("holds a failing event's key back until it succeeds, while other keys go on", async () => {
-        const broker = context.broker({ retry: { maxRetries: 3, initialDelayMs: 150, backoffFactor: 1, jitter: 0 } });
+        const broker = context.broker({ retry: { maxRetries: 3, initialDelayMs: 300, backoffFactor: 1, jitter: 0 } });
         const log = new OrderLog();
         await broker.subscribe<Step>(
           'ordered.orders.*',
