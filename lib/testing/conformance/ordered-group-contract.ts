@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import type { EventBroker } from '../../core/event-broker.js';
-import { eventually, pause, type ConformanceContext } from './conformance-context.js';
+import { eventually, pause, QUIET_MS, type ConformanceContext } from './conformance-context.js';
 
 interface Step {
   key: string;
@@ -154,6 +154,49 @@ export function describeOrderedGroupContract(context: ConformanceContext): void 
         expect(log.lines).toEqual(['a:1#1', 'a:1#2', 'a:2#1']);
         const letters = await broker.transport.deadLetters({ group: 'ordered' });
         expect(letters.map((letter) => [letter.event.id, letter.attempts])).toEqual([[first.id, 2]]);
+      });
+
+      it('takes the events held before a new ordered group started (fromBeginning) in their turns too', async () => {
+        const publisher = context.broker();
+        await publisher.start();
+        for (const step of [
+          { key: 'a', n: 1 },
+          { key: 'a', n: 2 },
+          { key: 'b', n: 1 },
+        ])
+          await publishStep(publisher, step);
+
+        const broker = context.broker();
+        const log = new OrderLog();
+        let release!: () => void;
+        const held = new Promise<void>((resolve) => (release = resolve));
+        await broker.subscribe<Step>(
+          'ordered.orders.*',
+          async ({ payload: { key, n } }) => {
+            log.started(key, `${key}:${n}`);
+            if (key === 'a' && n === 1) await held;
+            log.finished(key);
+          },
+          { group: 'late', ordered: true, fromBeginning: true },
+        );
+        await broker.start();
+        try {
+          await eventually(
+            () => log.lines.includes('a:1') && log.lines.includes('b:1'),
+            'the first event of each key handled',
+            () => log.lines,
+          );
+          await pause(QUIET_MS);
+          expect(log.lines).not.toContain('a:2');
+        } finally {
+          release();
+        }
+        await eventually(
+          () => log.lines.includes('a:2'),
+          "the key's next event handled",
+          () => log.lines,
+        );
+        expect(log.overlaps).toEqual([]);
       });
 
       it('refuses a consumer that orders a group otherwise than its running consumers do', async () => {
