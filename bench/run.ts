@@ -121,17 +121,24 @@ async function microservicesRow(name: string, ours: () => Promise<Measurement>, 
   }
 }
 
+/** How a row's group consumes, and how many distinct keys its events have (none: each its id). */
+interface GroupShape {
+  ordered?: boolean;
+  keys?: number;
+}
+
 /** Our broker on `transport`, one handler in one group, outside Nest (the transports' own cost). */
-async function oursOn(transport: EventTransport, size: number): Promise<Measurement> {
+async function oursOn(transport: EventTransport, size: number, { ordered = false, keys }: GroupShape = {}): Promise<Measurement> {
   const broker = new EventBroker({ transport, logger: quiet });
   let handled = 0;
-  await broker.subscribe('bench.events.*', () => void handled++, { group: `bench-${randomUUID().slice(0, 8)}` });
+  await broker.subscribe('bench.events.*', () => void handled++, { group: `bench-${randomUUID().slice(0, 8)}`, ordered });
   await broker.start();
+  const keyOf = (n: number): string | undefined => (keys === undefined ? undefined : `key-${n % keys}`);
   try {
     return await throughput(
       COUNT,
       WINDOW,
-      (n) => broker.publish(createEvent({ type: 'bench.events.create', payload: payload(size, n) })),
+      (n) => broker.publish(createEvent({ type: 'bench.events.create', key: keyOf(n), payload: payload(size, n) })),
       () => handled,
     );
   } finally {
@@ -447,6 +454,35 @@ async function postgresRows(): Promise<void> {
   await pool.end();
 }
 
+// ---- ordered vs unordered groups, on the transports that order ----
+const ORDERED_KEYS = 100;
+
+async function orderedRows(): Promise<void> {
+  const pool = new pg.Pool({ connectionString: DATABASE_URL });
+  const schemas: string[] = [];
+  const postgres = (): EventTransport => {
+    const schema = `bench_${randomUUID().slice(0, 8)}`;
+    schemas.push(schema);
+    return new PostgresTransport({ connectionString: DATABASE_URL, schema, pollIntervalMs: 100 });
+  };
+  const transports: [string, () => EventTransport][] = [
+    ['memory', () => new MemoryTransport({ maxQueued: 10_000 })],
+    ['postgres', postgres],
+  ];
+  try {
+    for (const [label, transport] of transports) {
+      const name = `${label}: ordered group (${ORDERED_KEYS} keys) vs unordered`;
+      if (!runs(name)) continue;
+      const ordered = await side(name, 'ours', () => oursOn(transport(), 100, { ordered: true, keys: ORDERED_KEYS }));
+      const unordered = await side(name, 'theirs', () => oursOn(transport(), 100, { keys: ORDERED_KEYS }));
+      record(name, ordered, unordered, 'none (what the order costs)');
+    }
+  } finally {
+    for (const schema of schemas) await pool.query(`DROP SCHEMA "${schema}" CASCADE`);
+    await pool.end();
+  }
+}
+
 // ---- memory: a backlog behind a slow handler; bootstrap of 1 000 handlers ----
 async function backlogRss(): Promise<void> {
   const name = `peak RSS, ${BACKLOG} events backlogged on Redis behind a slow handler`;
@@ -542,6 +578,7 @@ const sections: [string, () => Promise<void>][] = [
   ['redis', redisRows],
   ['nats', natsRows],
   ['postgres', postgresRows],
+  ['ordered', orderedRows],
   ['backlog', backlogRss],
   ['bootstrap', bootstrap1000],
 ];
