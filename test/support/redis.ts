@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { partitionOf } from '../../lib/core/partition-key.js';
 
 /** The shared Redis of the machine (CI starts it); `REDIS_URL` points elsewhere. */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -22,4 +23,9 @@ export async function deleteKeys(prefix: string): Promise<void> {
   } finally {
     client.disconnect();
   }
+}
+
+/** The stream another program appends an event with partition key `key` to, as the README's key layout says. */
+export function partitionStream(keyPrefix: string, partitions: number, key: string): string {
+  return partitions === 1 ? `${keyPrefix}:stream` : `${keyPrefix}:{${keyPrefix}:${partitionOf(key, partitions)}}:stream`;
 }
