@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { connect } from 'nats';
 import pg from 'pg';
 import { NatsTransport } from '../../lib/nats.js';
@@ -32,6 +32,31 @@ export function redisFixture({ partitions = 1 }: { partitions?: number } = {}): 
     writeForeign: (event) => write(event.id, cloudEvent(event)),
     writeMalformed: (body) => write(body, body),
     teardown: () => deleteKeys(keyPrefix),
+  };
+}
+
+/** A Redis Cluster fixture: four partitions spread over the cluster's masters. */
+export function redisClusterFixture(nodes: { host: string; port: number }[]): TransportFixture {
+  const keyPrefix = uniquePrefix('conformance');
+  const partitions = 4;
+  const withCluster = async (use: (cluster: Cluster) => Promise<unknown>): Promise<void> => {
+    const cluster = new Cluster(nodes);
+    try {
+      await use(cluster);
+    } finally {
+      cluster.disconnect();
+    }
+  };
+  const write = (key: string, body: string): Promise<void> =>
+    withCluster((cluster) => cluster.xadd(partitionStream(keyPrefix, partitions, key), '*', 'event', body));
+  return {
+    createTransport: () => new RedisTransport({ cluster: { nodes }, keyPrefix, partitions, blockMs: 100, ackTimeoutMs: 5000 }),
+    writeForeign: (event) => write(event.id, cloudEvent(event)),
+    writeMalformed: (body) => write(body, body),
+    teardown: () =>
+      withCluster(async (cluster) => {
+        await Promise.all(cluster.nodes('master').map((node) => deleteKeys(keyPrefix, node)));
+      }),
   };
 }
 

@@ -10,18 +10,19 @@ export function uniquePrefix(name: string): string {
   return `ebtest-${name}-${randomUUID().slice(0, 8)}`;
 }
 
-/** Deletes every key under `prefix`. */
-export async function deleteKeys(prefix: string): Promise<void> {
-  const client = new Redis(REDIS_URL);
+/** Deletes every key under `prefix`, on the shared Redis or on `server` (a node of a cluster: the keys it serves). */
+export async function deleteKeys(prefix: string, server?: Redis): Promise<void> {
+  const client = server ?? new Redis(REDIS_URL);
   try {
     let cursor = '0';
     do {
       const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
       cursor = next;
-      if (keys.length > 0) await client.del(...keys);
+      // One at a time: in a cluster, the keys of one DEL must share a slot.
+      for (const key of keys) await client.del(key);
     } while (cursor !== '0');
   } finally {
-    client.disconnect();
+    if (!server) client.disconnect();
   }
 }
 
