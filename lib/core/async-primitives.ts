@@ -1,3 +1,5 @@
+import { FifoQueue } from './fifo-queue.js';
+
 /** Waits `ms`, or less when `signal` aborts; never rejects. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -48,6 +50,31 @@ export class Signal {
     const waiters = this.waiters;
     this.waiters = new Set();
     for (const waiter of waiters) waiter();
+  }
+}
+
+/**
+ * Waiters woken first come, first served, as many as there are units of something freed (room in
+ * a queue): a `Signal` would wake every waiter for each unit, and all but one would wait again.
+ */
+export class WaitQueue {
+  private readonly waiters = new FifoQueue<() => void>();
+
+  get length(): number {
+    return this.waiters.length;
+  }
+
+  wait(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Wakes the `count` longest waiting. */
+  wake(count: number): void {
+    for (let woken = 0; woken < count && this.waiters.length > 0; woken++) (this.waiters.shift() as () => void)();
+  }
+
+  wakeAll(): void {
+    this.wake(this.waiters.length);
   }
 }
 

@@ -1,4 +1,4 @@
-import type { Signal } from '../../core/async-primitives.js';
+import type { Signal, WaitQueue } from '../../core/async-primitives.js';
 import type { Delivery, FlowControl } from '../../core/event-transport.interface.js';
 import type { FifoQueue } from '../../core/fifo-queue.js';
 import type { StoredEvent } from './stored-event.js';
@@ -31,6 +31,8 @@ export interface MemoryGroup {
   inFlight: number;
   /** Notified when a delivery is queued: wakes the consumers' feed loops. */
   readonly queued: Signal;
-  /** Notified when the queue shrinks or a delivery settles: wakes publishes held back and `drained`. */
+  /** Publishes held back while the queue is full, woken one per delivery taken from it. */
+  readonly room: WaitQueue;
+  /** Notified when the queue shrinks or a delivery settles: wakes `drained`. */
   readonly changed: Signal;
 }

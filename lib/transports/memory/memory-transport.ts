@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
-import { Signal } from '../../core/async-primitives.js';
+import { Signal, WaitQueue } from '../../core/async-primitives.js';
 import { EventBrokerError } from '../../core/event-broker.errors.js';
 import { FifoQueue } from '../../core/fifo-queue.js';
 import { assertPattern, matchAnyPattern, matchPattern } from '../../core/match-pattern.js';
@@ -69,6 +69,13 @@ export class MemoryTransport implements EventTransport {
   readonly transactional = false;
   private readonly options: Required<MemoryTransportOptions>;
   private readonly events = new Map<string, StoredEvent>();
+  /**
+   * The history's ids, oldest first, read by one iterator for the lifetime of the transport: a new
+   * `keys()` iterator would step over every slot evicted since the map last compacted, on every
+   * eviction. It only advances past ids it evicts, and is read only while the history is over its
+   * bound, so it always has an id to give.
+   */
+  private readonly oldestIds = this.events.keys();
   private readonly groups = new Map<string, MemoryGroup>();
   private readonly deadLetterStore = new Map<string, StoredDeadLetter>();
   private readonly tails = new Set<{ pattern: string; tail: LiveTail<BrokerEvent> }>();
@@ -233,6 +240,7 @@ export class MemoryTransport implements EventTransport {
     for (const group of this.groups.values()) {
       group.retryTimers.forEach(clearTimeout);
       group.retryTimers.clear();
+      group.room.wakeAll();
       group.changed.notify();
     }
     for (const { tail } of this.tails) tail.end();
@@ -243,7 +251,7 @@ export class MemoryTransport implements EventTransport {
   /** Waits until every group the event goes to has room in its queue, then accepts it. */
   private async publishWhenRoom(event: BrokerEvent, claimed: readonly string[], targets: MemoryGroup[]): Promise<Delivery[]> {
     for (const group of targets) {
-      while (this.full(group) && !this.state.closed) await group.changed.wait();
+      while (this.full(group) && !this.state.closed) await group.room.wait();
     }
     this.state.assertOpen();
     return this.accept(event, claimed, targets);
@@ -273,6 +281,7 @@ export class MemoryTransport implements EventTransport {
         turn: 0,
         inFlight: 0,
         queued: new Signal(),
+        room: new WaitQueue(),
         changed: new Signal(),
       };
       this.groups.set(spec.group, group);
@@ -350,10 +359,13 @@ export class MemoryTransport implements EventTransport {
       } else if (group.ready.length === 0) {
         await group.queued.wait(signal);
       } else {
+        let taken = 0;
         while (flow.capacity() > 0 && group.ready.length > 0) {
           const { stored, attempt } = group.ready.shift() as PendingDelivery;
           onDelivery(this.handOut(group.name, group, stored, attempt, consumer));
+          taken++;
         }
+        group.room.wake(taken);
         group.changed.notify();
         // Lets the group's other consumers wait first, so that the next deliveries go to them.
         await new Promise((resolve) => setImmediate(resolve));
@@ -375,7 +387,7 @@ export class MemoryTransport implements EventTransport {
 
   private remember(stored: StoredEvent): void {
     this.events.set(stored.id, stored);
-    while (this.events.size > this.options.maxEvents) this.events.delete(this.events.keys().next().value as string);
+    while (this.events.size > this.options.maxEvents) this.events.delete(this.oldestIds.next().value as string);
   }
 
   private addDeadLetter(entry: StoredDeadLetter): void {

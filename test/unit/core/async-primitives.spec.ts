@@ -1,6 +1,6 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { Signal } from '../../../lib/core/async-primitives.js';
+import { Signal, WaitQueue } from '../../../lib/core/async-primitives.js';
 
 describe('Signal', () => {
   it('wakes its waiters at notify, counts the notifications, and leaves no listener on the abort signal', async () => {
@@ -27,5 +27,22 @@ describe('Signal', () => {
     abort.abort();
     await waiting;
     expect(getEventListeners(abort.signal, 'abort')).toHaveLength(0);
+  });
+});
+
+describe('WaitQueue', () => {
+  it('wakes as many waiters as asked, longest waiting first, and the rest at wakeAll', async () => {
+    const queue = new WaitQueue();
+    const woken: number[] = [];
+    const waits = [1, 2, 3, 4].map((n) => queue.wait().then(() => woken.push(n)));
+    queue.wake(2);
+    await Promise.all(waits.slice(0, 2));
+    expect(woken).toEqual([1, 2]);
+    expect(queue.length).toBe(2);
+    queue.wakeAll();
+    await Promise.all(waits);
+    expect(woken).toEqual([1, 2, 3, 4]);
+    queue.wake(1);
+    expect(queue.length).toBe(0);
   });
 });

@@ -465,6 +465,23 @@ describe('MemoryTransport', () => {
       expect((await transport.get(events[3].id))?.status).toBe('completed');
     });
 
+    it('keeps the newest maxEvents events when events were deleted or the history emptied in between', async () => {
+      const transport = newTransport({ maxEvents: 2 });
+      await transport.connect();
+      const first = Array.from({ length: 3 }, () => makeEvent());
+      for (const event of first) await transport.publish(event);
+      for (const event of first.slice(1)) await transport.delete(event.id);
+      expect(ids(await transport.list())).toEqual([]);
+      const second = Array.from({ length: 3 }, () => makeEvent());
+      await transport.publish(second[0]);
+      await transport.delete(second[0].id);
+      for (const event of second.slice(1)) await transport.publish(event);
+      const third = Array.from({ length: 3 }, () => makeEvent());
+      for (const event of third) await transport.publish(event);
+
+      expect(ids(await transport.list())).toEqual(ids(third.slice(1)));
+    });
+
     it('removes completed events older than maxAgeMs at the cleanup interval and keeps pending and failed ones', async () => {
       useFakeClock();
       const transport = newTransport({ maxAgeMs: 1000, cleanupIntervalMs: 500 });
