@@ -75,11 +75,11 @@ describe('EventBrokerModule', () => {
     }
     const app = await boot([WelcomeMailer], FAST, [AuditController]);
     const publisher = app.get(EventPublisher);
-    const event = await publisher.publish('public.users.create', { name: 'Ada' }, { source: 'database' });
+    const event = await publisher.publish('public.users.create', { name: 'Ada' }, { source: 'database', key: 'user-ada' });
     await publisher.publish('public.orders.line.create', {});
     const mailer = app.get(WelcomeMailer);
     await waitFor(() => mailer.sent.length === 1 && app.get(AuditController).seen.length === 2, 'handlers ran');
-    expect(mailer.sent[0]).toMatchObject({ id: event.id, payload: { name: 'Ada' }, source: 'database' });
+    expect(mailer.sent[0]).toMatchObject({ id: event.id, payload: { name: 'Ada' }, source: 'database', key: 'user-ada' });
     const stats = await app.get(EventBroker).stats();
     expect(Object.keys(stats.transport.groups).toSorted()).toEqual(['app.AuditController.record', 'app.WelcomeMailer.send']);
   });
@@ -452,7 +452,7 @@ describe('@EmitsEvent and the request context', () => {
       return { id: this.nextId++, name };
     }
 
-    @EmitsEvent('public.users.delete', { payload: (_result, [id]) => ({ id }) })
+    @EmitsEvent('public.users.delete', { payload: (_result, [id]) => ({ id }), key: (_result, [id]) => `user-${String(id)}` })
     remove(id: number): boolean {
       return id > 0;
     }
@@ -495,12 +495,12 @@ describe('@EmitsEvent and the request context', () => {
     });
   });
 
-  it('uses the payload option and never fails or delays the call', async () => {
+  it('uses the payload and key options and never fails or delays the call', async () => {
     const app = await boot([UsersService, Recorder]);
     expect(app.get(UsersService).remove(5)).toBe(true);
     const recorder = app.get(Recorder);
     await waitFor(() => recorder.events.length === 1, 'event recorded');
-    expect(recorder.events[0]).toMatchObject({ type: 'public.users.delete', payload: { id: 5 } });
+    expect(recorder.events[0]).toMatchObject({ type: 'public.users.delete', payload: { id: 5 }, key: 'user-5' });
     expect(recorder.events[0].userId).toBeUndefined();
   });
 

@@ -1,3 +1,4 @@
+import { eventKeyColumn } from './postgres-event-key.js';
 import { PostgresNames } from './postgres-names.js';
 import { statusFromDeliveries } from './postgres-status-view.js';
 import type { SchemaMigration, VersionedTables } from './schema-migration.interface.js';
@@ -20,6 +21,11 @@ export const POSTGRES_MIGRATIONS: readonly SchemaMigration[] = [
     version: 2,
     description: 'status derived from the deliveries (event_history); routing by statement; fewer indexes',
     statements: statusFromDeliveries,
+  },
+  {
+    version: 3,
+    description: 'the event key, in events and event_history',
+    statements: eventKeyColumn,
   },
 ];
 

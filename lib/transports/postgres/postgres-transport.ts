@@ -47,7 +47,7 @@ const DEFAULTS = {
   cleanupIntervalMs: 60 * 60 * 1000,
 };
 
-/** Rows of one INSERT: 11 parameters each, well under PostgreSQL's 65 535 per statement. */
+/** Rows of one INSERT: 12 parameters each, well under PostgreSQL's 65 535 per statement. */
 const MAX_INSERT_ROWS = 500;
 const INSERTS_IN_FLIGHT = 2;
 
