@@ -38,8 +38,9 @@ export interface RedisTransportOptions {
   /** How long a publish waits for `waitReplicas` (default 1000 ms). */
   waitTimeoutMs?: number;
   /**
-   * Stream entries kept once every group has consumed them (approximate, default 100 000): the
-   * stream is the history, so this is also how many events the history keeps.
+   * Stream entries kept once every group has consumed them (approximate, default 100 000; each
+   * partition keeps its share): the streams are the history, so this is also how many events the
+   * history keeps.
    */
   maxLen?: number;
   /** A delivery not settled within this time is taken over by another consumer (default 30 000 ms). */

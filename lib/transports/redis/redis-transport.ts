@@ -545,7 +545,7 @@ export class RedisTransport implements EventTransport {
   }
 
   /**
-   * Drops the entries older than `retentionMs` and the oldest beyond `maxLen` (per partition), but
+   * Drops the entries older than `retentionMs` and the oldest beyond the partition's share of `maxLen`, but
    * none that a group has not read or acked yet (whole macro nodes, `~`, so that no entry is
    * fetched: a backlog may hold millions), then what concerned only the entries dropped.
    */
@@ -556,11 +556,12 @@ export class RedisTransport implements EventTransport {
     const unconsumed = await this.oldestUnconsumed(client, stream);
     const expired = `${Date.now() - this.settings.retentionMs}-0`;
     let trimmed = await client.xtrim(stream, 'MINID', '~', unconsumed && compareIds(unconsumed, expired) < 0 ? unconsumed : expired);
-    const excess = length - trimmed - this.settings.maxLen;
+    const maxLen = Math.ceil(this.settings.maxLen / this.partitions.length);
+    const excess = length - trimmed - maxLen;
     if (excess > 0) {
       trimmed += unconsumed
         ? await client.xtrim(stream, 'MINID', '~', unconsumed, 'LIMIT', excess)
-        : await client.xtrim(stream, 'MAXLEN', '~', this.settings.maxLen);
+        : await client.xtrim(stream, 'MAXLEN', '~', maxLen);
     }
     if (trimmed === 0) return;
     const progress = (await client.hkeys(groups)).flatMap((group) => [keys.delivered(group), keys.acked(group)]);

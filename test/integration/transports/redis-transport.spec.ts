@@ -209,6 +209,30 @@ describe('RedisTransport', () => {
     expect((await broker.transport.list({ limit: 3 })).map((event) => event.id)).toEqual(published.slice(-3).map((event) => event.id));
   });
 
+  it("keeps one key's events in one partition, handled in publish order among the others", async () => {
+    const { keyPrefix, raw, makeBroker } = setup({ partitions: 4 });
+    const broker = makeBroker('api');
+    const handled: { key?: string; n: number }[] = [];
+    await broker.subscribe('public.**', (event) => void handled.push({ key: event.key, n: (event.payload as { n: number }).n }), {
+      group: 'ordered',
+      concurrency: 1,
+    });
+    await broker.start();
+
+    for (let n = 0; n < 40; n++) {
+      await broker.publish(createEvent({ type: 'public.orders.create', payload: { n }, key: n % 2 === 0 ? 'customer-7' : undefined }));
+    }
+    await waitFor(() => handled.length === 40, 'all 40 handled');
+
+    const keyed = (await raw.xrange(partitionStream(keyPrefix, 4, 'customer-7'), '-', '+')).filter(([, fields]) =>
+      fields[fields.indexOf('event') + 1].includes('"partitionkey":"customer-7"'),
+    );
+    expect(keyed).toHaveLength(20);
+    expect(handled.filter((event) => event.key === 'customer-7').map((event) => event.n)).toEqual(
+      Array.from({ length: 20 }, (_, n) => 2 * n),
+    );
+  });
+
   it('appends each event at its createdAt, naming it; one created before the newest entry goes right after it, and since/until still find it', async () => {
     const { keyPrefix, raw } = setup();
     const transport = new RedisTransport({ url: REDIS_URL, keyPrefix });
