@@ -18,8 +18,10 @@ export async function deleteKeys(prefix: string, server?: Redis): Promise<void> 
     do {
       const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
       cursor = next;
-      // One at a time: in a cluster, the keys of one DEL must share a slot.
-      for (const key of keys) await client.del(key);
+      // One DEL per key, pipelined: in a cluster, the keys of one DEL must share a slot.
+      const pipeline = client.pipeline();
+      for (const key of keys) pipeline.del(key);
+      await pipeline.exec();
     } while (cursor !== '0');
   } finally {
     if (!server) client.disconnect();

@@ -81,8 +81,9 @@ class PartitionCursor {
   nextDueAt = Number.POSITIVE_INFINITY;
   /** The newest entry of the stream when the group last found nothing new in it. */
   newest = '0-0';
-  /** A blocking XREAD from `newest`, while one runs. */
+  /** A blocking XREAD from `newest`, while one runs: the partition has had nothing new since. */
   watch?: Promise<unknown>;
+  watchedSince = 0;
 
   constructor(
     readonly keys: RedisKeys,
@@ -135,6 +136,7 @@ export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
     const read: ReceivedMessage<PartitionEntry>[] = [];
     for (const cursor of order) {
       if (remaining === 0 || signal.aborted) break;
+      if (this.quiet(cursor)) continue;
       const entries = await this.read(cursor, remaining, signal);
       remaining -= entries.length;
       read.push(...entries);
@@ -227,8 +229,17 @@ export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
     }
   }
 
+  /**
+   * Whether the partition had nothing new since its last read: its XREAD is still waiting (one
+   * that ran more than twice as long as it may, on a connection that broke, says nothing).
+   */
+  private quiet(cursor: PartitionCursor): boolean {
+    return cursor.watch !== undefined && Date.now() - cursor.watchedSince < 2 * this.context.blockMs;
+  }
+
   private watch(cursor: PartitionCursor): Promise<unknown> {
     const { stream } = cursor.keys;
+    cursor.watchedSince = Date.now();
     return cursor.reader.xread('COUNT', 1, 'BLOCK', this.context.blockMs, 'STREAMS', stream, cursor.newest).finally(() => {
       cursor.watch = undefined;
     });
