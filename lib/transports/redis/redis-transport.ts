@@ -143,10 +143,18 @@ export class RedisTransport implements EventTransport {
     if (!Number.isInteger(this.waitReplicas) || this.waitReplicas < 0) {
       throw new EventBrokerError(`RedisTransport option waitReplicas must be an integer of 0 or more, got ${quote(options.waitReplicas)}`);
     }
-    if (options.cluster && options.client) {
-      throw new EventBrokerError(
-        'RedisTransport takes either cluster (to connect to a Redis Cluster) or client (a connection of yours), not both',
-      );
+    if (options.cluster) {
+      const { nodes } = options.cluster;
+      const single = (['client', 'url', 'host', 'port', 'db'] as const).filter((name) => options[name] !== undefined);
+      if (single.length > 0) {
+        throw new EventBrokerError(
+          `RedisTransport option cluster takes the nodes to connect to in cluster.nodes: ${single.join(', ')} cannot be given with it ` +
+            '(a Redis Cluster has one database)',
+        );
+      }
+      if (!Array.isArray(nodes) || nodes.length === 0) {
+        throw new EventBrokerError(`RedisTransport option cluster.nodes must list at least one node ({ host, port }), got ${quote(nodes)}`);
+      }
     }
     if (partitions > 1 && /[{}]/.test(keyPrefix)) {
       throw new EventBrokerError(

@@ -76,11 +76,17 @@ describe('RedisTransport on a Redis Cluster', () => {
     expect(await client.get(`${keyPrefix}:partitions`)).toBe('3');
   });
 
-  it('refuses one partition under a key prefix without a hash tag, saying what to set', () => {
+  it('refuses one partition under a key prefix without a hash tag, and single-server options beside cluster, saying what to set', () => {
     const build = () => new RedisTransport({ cluster: { nodes: cluster.nodes }, keyPrefix: 'orders' });
     expect(build).toThrow(EventBrokerError);
     expect(build).toThrow('set partitions to 2 or more');
     expect(build).toThrow('a keyPrefix with a hash tag such as {orders}');
+    expect(() => new RedisTransport({ cluster: { nodes: cluster.nodes }, url: 'redis://127.0.0.1:6379', partitions: 2 })).toThrow(
+      'RedisTransport option cluster takes the nodes to connect to in cluster.nodes: url cannot be given with it',
+    );
+    expect(() => new RedisTransport({ cluster: { nodes: [] }, partitions: 2 })).toThrow(
+      'RedisTransport option cluster.nodes must list at least one node ({ host, port }), got []',
+    );
   });
 
   it('keeps the layout before partitions under a hash-tagged key prefix', async () => {
