@@ -157,29 +157,35 @@ describe('RedisTransport', () => {
     expect((failure as Error).message).toContain('or use a new keyPrefix');
   });
 
-  it('refuses to start with another partition count than the data under its prefix has, saying what to do', async () => {
+  it('reads data written before partitions with one partition, and refuses another count, saying what to do', async () => {
     const { keyPrefix, raw, makeBroker } = setup();
     const unpartitioned = makeBroker('before-partitions');
     await unpartitioned.start();
-    await unpartitioned.publish(createEvent({ type: 'public.users.create', payload: {} }));
+    const published = await unpartitioned.publish(createEvent({ type: 'public.users.create', payload: {} }));
     await unpartitioned.stop();
     // Data of a version without partitions: a stream and no recorded count.
     await raw.del(`${keyPrefix}:partitions`);
 
-    const startWith = (partitions: number) =>
-      new RedisTransport({ url: REDIS_URL, keyPrefix, partitions }).connect().then(
-        () => undefined,
+    const connectWith = async (partitions: number): Promise<RedisTransport | Error> => {
+      const transport = new RedisTransport({ url: REDIS_URL, keyPrefix, partitions });
+      cleanups.push(() => transport.close());
+      return transport.connect().then(
+        () => transport,
         (error: unknown) => error as Error,
       );
+    };
 
-    const failure = await startWith(4);
+    const failure = await connectWith(4);
     expect(failure).toBeInstanceOf(EventBrokerError);
-    expect(failure?.message).toContain(
+    expect((failure as Error).message).toContain(
       `key prefix ${keyPrefix} holds events written with partitions 1, and this transport has partitions 4`,
     );
-    expect(failure?.message).toContain('set partitions to 1, or use a new keyPrefix for the new count');
+    expect((failure as Error).message).toContain('set partitions to 1, or use a new keyPrefix for the new count');
     expect(await raw.get(`${keyPrefix}:partitions`)).toBe('1');
     expect(await raw.exists(`${keyPrefix}:{${keyPrefix}:0}:stream`)).toBe(0);
+    const reader = await connectWith(1);
+    expect(reader).toBeInstanceOf(RedisTransport);
+    expect(await (reader as RedisTransport).get(published.id)).toMatchObject({ id: published.id, status: 'completed' });
   });
 
   it('spreads events over the streams of their partitions by key, and serves them all from one history', async () => {
