@@ -27,6 +27,7 @@ import {
 import { NatsTransport } from 'nestjs-event-broker/nats';
 import { PostgresTransport } from 'nestjs-event-broker/postgres';
 import { RedisTransport } from 'nestjs-event-broker/redis';
+import { TestRedisCluster } from '../test/support/redis-cluster.js';
 import { profiled } from './cpu-profile.js';
 import { latency, payload, throughput, until, type Measurement } from './measure.js';
 import { countNats, countPostgres, countRedis, formatOperations, OPERATIONS_LEGEND } from './operations.js';
@@ -454,6 +455,32 @@ async function postgresRows(): Promise<void> {
   await pool.end();
 }
 
+// ---- Redis Cluster: partitions over the masters of a cluster of the bench's own ----
+const PARTITION_COUNTS = [1, 3, 6];
+
+async function redisClusterRows(): Promise<void> {
+  const names = PARTITION_COUNTS.map((partitions) => `redis cluster (3 masters), ${partitions} partition${partitions === 1 ? '' : 's'}`);
+  if (!names.some((name) => runs(name))) return;
+  const cluster = await TestRedisCluster.start({ masters: 3 });
+  try {
+    let onePartition: Measurement | undefined;
+    for (const [index, partitions] of PARTITION_COUNTS.entries()) {
+      const name = names[index];
+      if (!runs(name)) continue;
+      // One partition on a cluster keeps every key in one slot: its prefix carries the hash tag.
+      const id = randomUUID().slice(0, 8);
+      const keyPrefix = partitions === 1 ? `{bench-${id}}` : `bench-${id}`;
+      const measured = await side(name, 'ours', () =>
+        oursOn(new RedisTransport({ cluster: { nodes: cluster.nodes }, keyPrefix, partitions, blockMs: 100 }), 100),
+      );
+      record(name, measured, onePartition, onePartition ? 'none (vs 1 partition)' : 'none (the baseline)');
+      onePartition ??= measured;
+    }
+  } finally {
+    await cluster.stop();
+  }
+}
+
 // ---- ordered vs unordered groups, on the transports that order ----
 const ORDERED_KEYS = 100;
 
@@ -578,6 +605,7 @@ const sections: [string, () => Promise<void>][] = [
   ['redis', redisRows],
   ['nats', natsRows],
   ['postgres', postgresRows],
+  ['cluster', redisClusterRows],
   ['ordered', orderedRows],
   ['backlog', backlogRss],
   ['bootstrap', bootstrap1000],
