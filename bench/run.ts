@@ -27,6 +27,7 @@ import {
 import { NatsTransport } from 'nestjs-event-broker/nats';
 import { PostgresTransport } from 'nestjs-event-broker/postgres';
 import { RedisTransport } from 'nestjs-event-broker/redis';
+import { TestRedisCluster } from '../test/support/redis-cluster.js';
 import { profiled } from './cpu-profile.js';
 import { latency, payload, throughput, until, type Measurement } from './measure.js';
 import { countNats, countPostgres, countRedis, formatOperations, OPERATIONS_LEGEND } from './operations.js';
@@ -121,17 +122,24 @@ async function microservicesRow(name: string, ours: () => Promise<Measurement>, 
   }
 }
 
+/** How a row's group consumes, and how many distinct keys its events have (none: each its id). */
+interface GroupShape {
+  ordered?: boolean;
+  keys?: number;
+}
+
 /** Our broker on `transport`, one handler in one group, outside Nest (the transports' own cost). */
-async function oursOn(transport: EventTransport, size: number): Promise<Measurement> {
+async function oursOn(transport: EventTransport, size: number, { ordered = false, keys }: GroupShape = {}): Promise<Measurement> {
   const broker = new EventBroker({ transport, logger: quiet });
   let handled = 0;
-  await broker.subscribe('bench.events.*', () => void handled++, { group: `bench-${randomUUID().slice(0, 8)}` });
+  await broker.subscribe('bench.events.*', () => void handled++, { group: `bench-${randomUUID().slice(0, 8)}`, ordered });
   await broker.start();
+  const keyOf = (n: number): string | undefined => (keys === undefined ? undefined : `key-${n % keys}`);
   try {
     return await throughput(
       COUNT,
       WINDOW,
-      (n) => broker.publish(createEvent({ type: 'bench.events.create', payload: payload(size, n) })),
+      (n) => broker.publish(createEvent({ type: 'bench.events.create', key: keyOf(n), payload: payload(size, n) })),
       () => handled,
     );
   } finally {
@@ -447,6 +455,61 @@ async function postgresRows(): Promise<void> {
   await pool.end();
 }
 
+// ---- Redis Cluster: partitions over the masters of a cluster of the bench's own ----
+const PARTITION_COUNTS = [1, 3, 6];
+
+async function redisClusterRows(): Promise<void> {
+  const names = PARTITION_COUNTS.map((partitions) => `redis cluster (3 masters), ${partitions} partition${partitions === 1 ? '' : 's'}`);
+  if (!names.some((name) => runs(name))) return;
+  const cluster = await TestRedisCluster.start({ masters: 3 });
+  try {
+    let onePartition: Measurement | undefined;
+    for (const [index, partitions] of PARTITION_COUNTS.entries()) {
+      const name = names[index];
+      if (!runs(name)) continue;
+      // One partition on a cluster keeps every key in one slot: its prefix carries the hash tag.
+      const id = randomUUID().slice(0, 8);
+      const keyPrefix = partitions === 1 ? `{bench-${id}}` : `bench-${id}`;
+      const measured = await side(name, 'ours', () =>
+        oursOn(new RedisTransport({ cluster: { nodes: cluster.nodes }, keyPrefix, partitions, blockMs: 100 }), 100),
+      );
+      record(name, measured, onePartition, onePartition ? 'none (vs 1 partition)' : 'none (the baseline)');
+      onePartition ??= measured;
+    }
+  } finally {
+    await cluster.stop();
+  }
+}
+
+// ---- ordered vs unordered groups, on the transports that order ----
+const ORDERED_KEYS = 100;
+
+async function orderedRows(): Promise<void> {
+  const pool = new pg.Pool({ connectionString: DATABASE_URL });
+  const schemas: string[] = [];
+  const postgres = (): EventTransport => {
+    const schema = `bench_${randomUUID().slice(0, 8)}`;
+    schemas.push(schema);
+    return new PostgresTransport({ connectionString: DATABASE_URL, schema, pollIntervalMs: 100 });
+  };
+  const transports: [string, () => EventTransport][] = [
+    ['memory', () => new MemoryTransport({ maxQueued: 10_000 })],
+    ['postgres', postgres],
+  ];
+  try {
+    for (const [label, transport] of transports) {
+      const name = `${label}: ordered group (${ORDERED_KEYS} keys) vs unordered`;
+      if (!runs(name)) continue;
+      const ordered = await side(name, 'ours', () => oursOn(transport(), 100, { ordered: true, keys: ORDERED_KEYS }));
+      const unordered = await side(name, 'theirs', () => oursOn(transport(), 100, { keys: ORDERED_KEYS }));
+      record(name, ordered, unordered, 'none (what the order costs)');
+    }
+  } finally {
+    for (const schema of schemas) await pool.query(`DROP SCHEMA "${schema}" CASCADE`);
+    await pool.end();
+  }
+}
+
 // ---- memory: a backlog behind a slow handler; bootstrap of 1 000 handlers ----
 async function backlogRss(): Promise<void> {
   const name = `peak RSS, ${BACKLOG} events backlogged on Redis behind a slow handler`;
@@ -542,6 +605,8 @@ const sections: [string, () => Promise<void>][] = [
   ['redis', redisRows],
   ['nats', natsRows],
   ['postgres', postgresRows],
+  ['cluster', redisClusterRows],
+  ['ordered', orderedRows],
   ['backlog', backlogRss],
   ['bootstrap', bootstrap1000],
 ];

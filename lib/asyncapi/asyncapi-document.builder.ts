@@ -124,7 +124,7 @@ export function buildAsyncApiDocument(sources: AsyncApiSources, options: Omit<As
   }
 
   const operations: AsyncApiDocument['operations'] = {};
-  for (const { handler, group, selectors, retry, concurrency, fromBeginning } of sources.receive) {
+  for (const { handler, group, selectors, retry, concurrency, fromBeginning, ordered } of sources.receive) {
     const ids = [...new Set(selectors.map(channelOf))];
     for (const channelId of ids) {
       const operation: AsyncApiOperation = {
@@ -138,6 +138,7 @@ export function buildAsyncApiDocument(sources: AsyncApiSources, options: Omit<As
       };
       if (concurrency !== undefined) operation['x-concurrency'] = concurrency;
       if (fromBeginning) operation['x-from-beginning'] = true;
+      if (ordered) operation['x-ordered'] = true;
       operations[uniqueKey(operations, ids.length > 1 ? `${handler}.${channelId}` : handler)] = operation;
     }
   }

@@ -73,6 +73,8 @@ export interface AsyncApiOperation {
   'x-retry'?: AsyncApiRetryPolicy;
   'x-concurrency'?: number;
   'x-from-beginning'?: boolean;
+  /** The group handles the events of one key one at a time, in publish order. */
+  'x-ordered'?: boolean;
 }
 
 /** An AsyncAPI 3.0 document of what an application sends and receives. */

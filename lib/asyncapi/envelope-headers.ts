@@ -28,6 +28,12 @@ export const ENVELOPE_SCHEMA: JsonSchema = {
     userid: { type: ['string', 'number'], description: 'The user the event was published for.' },
     sessionid: { type: 'string' },
     instanceid: { type: 'string', description: 'The broker instance that published the event.' },
+    partitionkey: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 256,
+      description: 'The event key (CloudEvents Partitioning extension): what the event is partitioned and ordered by; without one, its id.',
+    },
     ebmetadata: { type: 'string', description: 'The metadata entries whose keys are not attribute names, as a JSON object in a string.' },
     traceparent: { type: 'string', description: 'W3C trace context of the publish, when tracing is on.' },
     tracestate: { type: 'string' },

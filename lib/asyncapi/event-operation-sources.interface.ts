@@ -13,6 +13,7 @@ export interface ReceiveOperationSource {
   retry: RetryOptions;
   concurrency?: number;
   fromBeginning?: boolean;
+  ordered?: boolean;
 }
 
 /** An event type a method publishes: a send operation. */

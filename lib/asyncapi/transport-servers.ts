@@ -4,6 +4,7 @@ import type { NatsTransportOptions } from '../transports/nats/nats-transport-opt
 import { natsServerUrls } from '../transports/nats/nats-servers.js';
 import type { PostgresTransportOptions } from '../transports/postgres/postgres-transport-options.interface.js';
 import type { RedisTransportOptions } from '../transports/redis/redis-transport-options.interface.js';
+import type { Redis } from 'ioredis';
 import type { AsyncApiServer } from './asyncapi-document.interface.js';
 
 /** The module options that say which transport carries the events, and where its server is. */
@@ -23,17 +24,23 @@ function hostOf(url: string, scheme: string): { host: string; pathname?: string 
 }
 
 function redisServers(options: RedisTransportOptions = {}): Record<string, AsyncApiServer> {
-  const client = options.client?.options;
+  const client = options.client && !options.client.isCluster ? (options.client as Redis).options : undefined;
+  const node = options.cluster?.nodes[0];
   const where = options.url
     ? hostOf(options.url, 'redis')
-    : { host: `${client?.host ?? options.host ?? '127.0.0.1'}:${client?.port ?? options.port ?? 6379}` };
+    : { host: `${node?.host ?? client?.host ?? options.host ?? '127.0.0.1'}:${node?.port ?? client?.port ?? options.port ?? 6379}` };
   const prefix = options.keyPrefix ?? 'eb';
+  const partitions = options.partitions ?? 1;
+  const streams =
+    partitions === 1
+      ? `of the stream ${prefix}:stream`
+      : `of one of the ${partitions} partition streams ${prefix}:{${prefix}:<n>}:stream (n from 0), by its key`;
   return {
     redis: {
       ...where,
       protocol: 'redis',
       title: 'Redis Streams',
-      description: `Every event is an entry of the stream ${prefix}:stream; each group of a receive operation is a consumer group of it.`,
+      description: `Every event is an entry ${streams}; each group of a receive operation is a consumer group of it.`,
     },
   };
 }

@@ -17,6 +17,11 @@ export interface BrokerEvent<T = unknown> {
   payload: T;
   userId?: string | number;
   sessionId?: string;
+  /**
+   * What the event is partitioned and ordered by: the events of one key are handled in publish
+   * order by an ordered group. Events without one are partitioned by their id.
+   */
+  key?: string;
   /** The instance of the broker that published the event. */
   instanceId: string;
   /** Parsed from `type` when it has exactly three segments. */

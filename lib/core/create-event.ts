@@ -11,6 +11,8 @@ export interface CreateEventInput<T = unknown> {
   source?: EventSource;
   userId?: string | number;
   sessionId?: string;
+  /** What the event is partitioned and ordered by (an order id, an account id…): 1 to 256 characters. */
+  key?: string;
   metadata?: EventMetadata;
   /** Set by the publishing broker when left out. */
   instanceId?: string;
@@ -22,6 +24,20 @@ export interface CreateEventInput<T = unknown> {
 export function assertEventSource(source: unknown): asserts source is EventSource {
   if (!(EVENT_SOURCES as readonly unknown[]).includes(source)) {
     throw new InvalidEventError(`Invalid event source ${quote(source)}: must be one of ${EVENT_SOURCES.join(', ')}`);
+  }
+}
+
+/** A key longer than this is refused: it travels with every copy of the event, and into every index of keys. */
+export const MAX_EVENT_KEY_LENGTH = 256;
+
+/** Control characters would garble the logs and indexes a key ends up in (PostgreSQL refuses \u0000 in text). */
+const CONTROL_CHARACTER = /\p{Cc}/u;
+
+export function assertEventKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_EVENT_KEY_LENGTH || CONTROL_CHARACTER.test(key)) {
+    throw new InvalidEventError(
+      `Invalid event key ${quote(key)}: must be a string of 1 to ${MAX_EVENT_KEY_LENGTH} characters without control characters`,
+    );
   }
 }
 
@@ -45,11 +61,12 @@ function newEventId(): string {
   return id;
 }
 
-/** Builds a `pending` event from its parts, checking the type, source and metadata. */
+/** Builds a `pending` event from its parts, checking the type, source, key and metadata. */
 export function createEvent<T>(input: CreateEventInput<T>): BrokerEvent<T> {
   assertEventType(input.type);
   const source = input.source ?? 'internal';
   assertEventSource(source);
+  if (input.key !== undefined) assertEventKey(input.key);
   const metadata = { ...input.metadata };
   assertMetadata(metadata);
   const { schema, entity, operation } = cachedEventTypeParts(input.type);
@@ -69,5 +86,6 @@ export function createEvent<T>(input: CreateEventInput<T>): BrokerEvent<T> {
   if (operation !== undefined) event.operation = operation;
   if (input.userId !== undefined) event.userId = input.userId;
   if (input.sessionId !== undefined) event.sessionId = input.sessionId;
+  if (input.key !== undefined) event.key = input.key;
   return event;
 }

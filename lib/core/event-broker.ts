@@ -62,6 +62,7 @@ interface ActiveSubscription extends Subscription {
   readonly retry: RetryOptions;
   readonly concurrency: number;
   readonly fromBeginning: boolean;
+  readonly ordered: boolean;
   inFlight: number;
   consumer?: Consumer;
 }
@@ -88,7 +89,13 @@ export const BROKER_OPTION_NAMES: OptionNames<EventBrokerOptions> = {
   publishInterceptors: true,
 };
 
-const SUBSCRIBE_OPTION_NAMES: OptionNames<SubscribeOptions> = { group: true, retry: true, concurrency: true, fromBeginning: true };
+const SUBSCRIBE_OPTION_NAMES: OptionNames<SubscribeOptions> = {
+  group: true,
+  retry: true,
+  concurrency: true,
+  fromBeginning: true,
+  ordered: true,
+};
 
 const GROUP_NAME = /^[A-Za-z0-9_.:-]+$/;
 
@@ -297,7 +304,10 @@ export class EventBroker {
     this.publishing++;
     try {
       const event = this.createEvent(await resolveContract<T>(input));
-      const matching = [...this.subscriptions.values()].filter((subscription) => matchAnyPattern(subscription.patterns, event.type));
+      // An ordered group's event may have to wait for the earlier ones of its key: it goes through the transport.
+      const matching = [...this.subscriptions.values()].filter(
+        (subscription) => !subscription.ordered && matchAnyPattern(subscription.patterns, event.type),
+      );
       const deliveries = await this.store(event, { claimGroups: matching.map((subscription) => subscription.group) });
       this.totalPublished++;
       const outcomes = await Promise.allSettled(
@@ -359,6 +369,14 @@ export class EventBroker {
       }
       throw new EventBrokerError(`Group ${group} already has a subscription on this broker`);
     }
+    const ordered = options.ordered ?? false;
+    if (typeof ordered !== 'boolean')
+      throw new EventBrokerError(`Option ordered of group ${group} must be a boolean, got ${quote(ordered)}`);
+    if (ordered && !this.transport.orderedGroups) {
+      throw new EventBrokerError(
+        `Cannot subscribe group ${group} ordered: the ${this.transport.type} transport does not support ordered groups yet (the memory and postgres transports do)`,
+      );
+    }
     const concurrency = options.concurrency ?? Number.POSITIVE_INFINITY;
     if (concurrency !== Number.POSITIVE_INFINITY) positiveInteger(`concurrency of group ${group}`, concurrency);
     const subscription: ActiveSubscription = {
@@ -369,6 +387,7 @@ export class EventBroker {
       retry: resolveRetryOptions(options.retry, `group ${group}`, this.retry),
       concurrency,
       fromBeginning: options.fromBeginning ?? false,
+      ordered,
       inFlight: 0,
     };
     this.subscriptions.set(group, subscription);
@@ -469,6 +488,7 @@ export class EventBroker {
         patterns: subscription.patterns,
         consumerName: this.instanceId,
         fromBeginning: subscription.fromBeginning,
+        ordered: subscription.ordered,
       },
       (delivery) => this.accept(subscription, delivery),
       flow,

@@ -42,6 +42,12 @@ export interface ConsumerSpec {
    * oldest event the transport still holds. An existing group keeps its position either way.
    */
   fromBeginning?: boolean;
+  /**
+   * Hand out the deliveries of one key (`partitionKeyOf`) one at a time, in publish order, across
+   * the group's consumers: the next one waits until the one before is acked or dead-lettered
+   * (through its retries). Only given to a transport that declares `orderedGroups`.
+   */
+  ordered?: boolean;
 }
 
 export interface Consumer {
@@ -107,6 +113,8 @@ export interface EventTransport extends EventHistory, DeadLetterStore {
   readonly durable: boolean;
   /** Whether `publish` takes the caller's database transaction (`PublishOptions.tx`). */
   readonly transactional: boolean;
+  /** Whether `consume` takes ordered groups (`ConsumerSpec.ordered`); a transport that leaves it out does not. */
+  readonly orderedGroups?: boolean;
   /** Without `context` (a transport used on its own), it logs to the console. */
   connect(context?: TransportContext): Promise<void>;
   /** Stores `event` and routes it to every consumer group whose patterns match its type. */

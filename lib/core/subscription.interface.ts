@@ -27,6 +27,13 @@ export interface SubscribeOptions {
   concurrency?: number;
   /** A group that does not exist yet sees the events the transport still holds, not only new ones. */
   fromBeginning?: boolean;
+  /**
+   * The group handles the events of one key (the event's `key`, else its id) one at a time, in
+   * publish order, across all its instances; a failing event holds back its key's later events
+   * until it succeeds or is dead-lettered. Different keys run in parallel. Every consumer of the
+   * group must agree. Needs a transport that supports ordered groups (memory, postgres).
+   */
+  ordered?: boolean;
 }
 
 /** What `subscribe` returns: the handle for `unsubscribe`. */

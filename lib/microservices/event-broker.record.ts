@@ -8,6 +8,8 @@ export interface EventBrokerRecordOptions {
   userId?: string | number;
   /** Defaults to the current HTTP request's session. */
   sessionId?: string;
+  /** What the event is partitioned and ordered by (an order id, say). */
+  key?: string;
   metadata?: EventMetadata;
   /** Give one to make a retried emit idempotent. */
   id?: string;

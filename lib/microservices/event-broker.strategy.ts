@@ -21,7 +21,7 @@ import { quote } from '../core/quote-input.js';
  * A Nest microservice server on the broker: every `@EventPattern` becomes a durable subscription,
  * in the group `<serviceName>:<pattern>` (`*` written `:any`, `**` `:all`, which no event type
  * segment can be), unless the pattern's extras name one
- * (`@EventPattern('a.b.*', { group, retry, concurrency, fromBeginning })`). A handler that throws,
+ * (`@EventPattern('a.b.*', { group, retry, concurrency, fromBeginning, ordered })`). A handler that throws,
  * or whose Observable errors, is retried and dead-lettered as an `@OnEvent` handler is.
  */
 export class EventBrokerStrategy extends Server implements CustomTransportStrategy {
@@ -104,7 +104,8 @@ export class EventBrokerStrategy extends Server implements CustomTransportStrate
   private subscribeOptions(broker: EventBroker, pattern: string, handler: MessageHandler): SubscribeOptions {
     const extras = (handler.extras ?? {}) as SubscribeOptions;
     const group = extras.group ?? `${broker.serviceName}:${pattern.replaceAll('**', ':all').replaceAll('*', ':any')}`;
-    return { group, retry: extras.retry, concurrency: extras.concurrency, fromBeginning: extras.fromBeginning };
+    const { retry, concurrency, fromBeginning, ordered } = extras;
+    return { group, retry, concurrency, fromBeginning, ordered };
   }
 
   private handle(pattern: string, handler: MessageHandler, event: BrokerEvent, delivery: DeliveryInfo): Promise<unknown> {

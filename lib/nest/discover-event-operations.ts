@@ -40,6 +40,7 @@ export function discoverEventOperations(
             retry: resolveRetryOptions(options.retry, `group ${options.group}`, retry),
             concurrency: options.concurrency,
             fromBeginning: options.fromBeginning,
+            ordered: options.ordered,
           });
         }
       }

@@ -13,9 +13,11 @@ export interface EmitsEventOptions {
   /** Defaults to `'database'`: the hook stands for a CRUD operation. */
   source?: EventSource;
   metadata?: EventMetadata;
+  /** The event's key (what it is partitioned and ordered by), from the method's result and arguments. */
+  key?: (result: unknown, args: unknown[]) => string;
 }
 
-const EMITS_EVENT_OPTION_NAMES: OptionNames<EmitsEventOptions> = { payload: true, source: true, metadata: true };
+const EMITS_EVENT_OPTION_NAMES: OptionNames<EmitsEventOptions> = { payload: true, source: true, metadata: true, key: true };
 
 /** Where `@EmitsEvent` finds the publisher of the application that owns an instance. */
 export const EVENT_PUBLISHER_REF = Symbol('nestjs-event-broker:publisher');
@@ -63,7 +65,10 @@ export function EmitsEvent(type: string, options: EmitsEventOptions = {}): Metho
       }
       try {
         const payload = options.payload ? options.payload(result, args) : result;
-        publisher.publish(type, payload ?? null, { source: options.source ?? 'database', metadata: options.metadata }).catch(fail);
+        const eventKey = options.key?.(result, args);
+        publisher
+          .publish(type, payload ?? null, { source: options.source ?? 'database', metadata: options.metadata, key: eventKey })
+          .catch(fail);
       } catch (error) {
         fail(error);
       }

@@ -18,6 +18,8 @@ export interface PublishEventOptions {
   userId?: string | number;
   /** Defaults to the current request's session. */
   sessionId?: string;
+  /** What the event is partitioned and ordered by (an order id, say): ordered groups handle one key's events in publish order. */
+  key?: string;
   metadata?: EventMetadata;
   /** Give one to make a retried publish idempotent. */
   id?: string;
@@ -125,10 +127,10 @@ export class EventPublisher {
 
   private toInput<T>(typeOrEvent: TypeOrEvent<T>, payload: T | undefined, options: PublishEventOptions = {}): AnyEventInput<T> {
     const context = EventRequestContext.current();
-    const { source, userId, sessionId, metadata, id } = options;
+    const { source, userId, sessionId, key, metadata, id } = options;
     const input: AnyEventInput<T> =
       typeof typeOrEvent === 'string' || isEventContract(typeOrEvent)
-        ? { source, userId, sessionId, metadata, id, type: typeOrEvent, payload: payload as T }
+        ? { source, userId, sessionId, key, metadata, id, type: typeOrEvent, payload: payload as T }
         : typeOrEvent;
     return { ...input, userId: input.userId ?? context?.userId, sessionId: input.sessionId ?? context?.sessionId };
   }

@@ -43,7 +43,7 @@ export function onEventSubscriptions(decorators: readonly OnEventMetadata[], def
     }
     if (optionsBesideGroup(existing.options) !== optionsBesideGroup(options)) {
       throw new EventBrokerError(
-        `${where}: two @OnEvent decorators share the group ${group} with different options (retry, concurrency, fromBeginning): give them the same options, or each its own group`,
+        `${where}: two @OnEvent decorators share the group ${group} with different options (retry, concurrency, fromBeginning, ordered): give them the same options, or each its own group`,
       );
     }
     existing.selectors.push(...selectors.filter((selector) => !existing.selectors.includes(selector)));

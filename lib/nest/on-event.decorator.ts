@@ -8,7 +8,13 @@ import { EVENT_PARAM } from './event-params.factory.js';
 
 export type OnEventOptions = SubscribeOptions;
 
-const ON_EVENT_OPTION_NAMES: OptionNames<OnEventOptions> = { group: true, retry: true, concurrency: true, fromBeginning: true };
+const ON_EVENT_OPTION_NAMES: OptionNames<OnEventOptions> = {
+  group: true,
+  retry: true,
+  concurrency: true,
+  fromBeginning: true,
+  ordered: true,
+};
 
 /** What one `@OnEvent` decorator asked for. */
 export interface OnEventMetadata {

@@ -21,12 +21,13 @@ export interface CloudEvent {
 /** CloudEvents attribute names: lower-case letters and digits (at most 20 by the spec's advice). */
 const ATTRIBUTE_NAME = /^[a-z0-9]{1,20}$/;
 const CONTEXT_ATTRIBUTES = new Set(['specversion', 'id', 'source', 'type', 'time', 'datacontenttype', 'dataschema', 'subject', 'data']);
-/** Extension attributes this package sets itself. */
-const OWN_EXTENSIONS = new Set(['userid', 'sessionid', 'instanceid', 'ebmetadata']);
+/** Extension attributes this package sets itself; `partitionkey` is the Partitioning extension's. */
+const OWN_EXTENSIONS = new Set(['userid', 'sessionid', 'instanceid', 'ebmetadata', 'partitionkey']);
 
 /**
- * The CloudEvents form of `event`. Metadata entries whose keys are valid attribute names (such as
- * `traceparent`) become extension attributes; the others travel in `ebmetadata` as a JSON string.
+ * The CloudEvents form of `event`. Its key is the `partitionkey` attribute of the Partitioning
+ * extension. Metadata entries whose keys are valid attribute names (such as `traceparent`) become
+ * extension attributes; the others travel in `ebmetadata` as a JSON string.
  */
 export function toCloudEvent(event: BrokerEvent): CloudEvent {
   const cloudEvent: CloudEvent = {
@@ -41,6 +42,7 @@ export function toCloudEvent(event: BrokerEvent): CloudEvent {
   };
   if (event.userId !== undefined) cloudEvent.userid = event.userId;
   if (event.sessionId !== undefined) cloudEvent.sessionid = event.sessionId;
+  if (event.key !== undefined) cloudEvent.partitionkey = event.key;
   const other: EventMetadata = {};
   for (const [key, value] of Object.entries(event.metadata)) {
     if (ATTRIBUTE_NAME.test(key) && !CONTEXT_ATTRIBUTES.has(key) && !OWN_EXTENSIONS.has(key)) cloudEvent[key] = value;
@@ -99,9 +101,10 @@ export function fromCloudEvent(json: string): BrokerEvent {
   }
   const createdAt = document.time === undefined ? new Date() : new Date(String(document.time));
   if (Number.isNaN(createdAt.getTime())) fail(`time ${quote(document.time)} is not a timestamp`);
-  const { userid, sessionid, instanceid } = document;
+  const { userid, sessionid, instanceid, partitionkey } = document;
   if (userid !== undefined && typeof userid !== 'string' && typeof userid !== 'number') fail('userid must be a string or number');
   if (sessionid !== undefined && typeof sessionid !== 'string') fail('sessionid must be a string');
+  if (partitionkey !== undefined && typeof partitionkey !== 'string') fail('partitionkey must be a string');
   try {
     assertEventSource(document.source);
     return createEvent({
@@ -112,6 +115,7 @@ export function fromCloudEvent(json: string): BrokerEvent {
       createdAt,
       userId: userid,
       sessionId: sessionid,
+      key: partitionkey,
       instanceId: typeof instanceid === 'string' ? instanceid : '',
       metadata: parseMetadata(document),
     });

@@ -31,6 +31,10 @@ export abstract class ForwardingTransport implements EventTransport {
     return this.inner.transactional;
   }
 
+  get orderedGroups(): boolean {
+    return this.inner.orderedGroups ?? false;
+  }
+
   connect(context?: TransportContext): Promise<void> {
     return this.inner.connect(context);
   }

@@ -12,5 +12,5 @@ runTransportConformance(
       teardown: () => transport.close(),
     };
   },
-  { durable: false, transactional: false, foreignProducers: false, malformedMessages: false },
+  { durable: false, transactional: false, foreignProducers: false, malformedMessages: false, orderedGroups: true },
 );

@@ -8,4 +8,5 @@ runTransportConformance('postgres', async () => postgresFixture(), {
   transactional: true,
   foreignProducers: true,
   malformedMessages: false,
+  orderedGroups: true,
 });

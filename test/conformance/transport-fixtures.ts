@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { connect } from 'nats';
 import pg from 'pg';
 import { NatsTransport } from '../../lib/nats.js';
@@ -6,7 +6,7 @@ import { OutboxTransport, PostgresTransport } from '../../lib/postgres.js';
 import { RedisTransport } from '../../lib/redis.js';
 import { deleteStreams, NATS_URL, uniqueStream } from '../support/nats.js';
 import { DATABASE_URL, dropSchema, uniqueSchema } from '../support/postgres.js';
-import { deleteKeys, REDIS_URL, uniquePrefix } from '../support/redis.js';
+import { deleteKeys, partitionStream, REDIS_URL, uniquePrefix } from '../support/redis.js';
 import type { FixtureTransaction, ForeignEvent, TransportFixture } from 'nestjs-event-broker/conformance';
 
 // The ack timeouts and leases are well above what a loaded machine may delay a heartbeat by:
@@ -16,21 +16,47 @@ function cloudEvent(event: ForeignEvent): string {
   return JSON.stringify({ specversion: '1.0', datacontenttype: 'application/json', time: new Date().toISOString(), ...event });
 }
 
-export function redisFixture(): TransportFixture {
+/** A Redis fixture; with `partitions`, another program writes an event to the stream of its id's partition. */
+export function redisFixture({ partitions = 1 }: { partitions?: number } = {}): TransportFixture {
   const keyPrefix = uniquePrefix('conformance');
-  const write = async (body: string): Promise<void> => {
+  const write = async (key: string, body: string): Promise<void> => {
     const client = new Redis(REDIS_URL);
     try {
-      await client.xadd(`${keyPrefix}:stream`, '*', 'event', body);
+      await client.xadd(partitionStream(keyPrefix, partitions, key), '*', 'event', body);
     } finally {
       client.disconnect();
     }
   };
   return {
-    createTransport: () => new RedisTransport({ url: REDIS_URL, keyPrefix, blockMs: 100, ackTimeoutMs: 5000 }),
-    writeForeign: (event) => write(cloudEvent(event)),
-    writeMalformed: write,
+    createTransport: () => new RedisTransport({ url: REDIS_URL, keyPrefix, partitions, blockMs: 100, ackTimeoutMs: 5000 }),
+    writeForeign: (event) => write(event.id, cloudEvent(event)),
+    writeMalformed: (body) => write(body, body),
     teardown: () => deleteKeys(keyPrefix),
+  };
+}
+
+/** A Redis Cluster fixture: four partitions spread over the cluster's masters. */
+export function redisClusterFixture(nodes: { host: string; port: number }[]): TransportFixture {
+  const keyPrefix = uniquePrefix('conformance');
+  const partitions = 4;
+  const withCluster = async (use: (cluster: Cluster) => Promise<unknown>): Promise<void> => {
+    const cluster = new Cluster(nodes);
+    try {
+      await use(cluster);
+    } finally {
+      cluster.disconnect();
+    }
+  };
+  const write = (key: string, body: string): Promise<void> =>
+    withCluster((cluster) => cluster.xadd(partitionStream(keyPrefix, partitions, key), '*', 'event', body));
+  return {
+    createTransport: () => new RedisTransport({ cluster: { nodes }, keyPrefix, partitions, blockMs: 100, ackTimeoutMs: 5000 }),
+    writeForeign: (event) => write(event.id, cloudEvent(event)),
+    writeMalformed: (body) => write(body, body),
+    teardown: () =>
+      withCluster(async (cluster) => {
+        await Promise.all(cluster.nodes('master').map((node) => deleteKeys(keyPrefix, node)));
+      }),
   };
 }
 

@@ -41,7 +41,7 @@ import {
   type EventBrokerModuleOptions,
   type OnEventOptions,
 } from '../../lib/index.js';
-import { waitFor } from '../support/wait-for.js';
+import { deferred, waitFor } from '../support/wait-for.js';
 
 const FAST = { retry: { maxRetries: 1, initialDelayMs: 1, maxDelayMs: 2, jitter: 0 } } satisfies EventBrokerModuleOptions;
 const testApps = useTestApps();
@@ -75,11 +75,11 @@ describe('EventBrokerModule', () => {
     }
     const app = await boot([WelcomeMailer], FAST, [AuditController]);
     const publisher = app.get(EventPublisher);
-    const event = await publisher.publish('public.users.create', { name: 'Ada' }, { source: 'database' });
+    const event = await publisher.publish('public.users.create', { name: 'Ada' }, { source: 'database', key: 'user-ada' });
     await publisher.publish('public.orders.line.create', {});
     const mailer = app.get(WelcomeMailer);
     await waitFor(() => mailer.sent.length === 1 && app.get(AuditController).seen.length === 2, 'handlers ran');
-    expect(mailer.sent[0]).toMatchObject({ id: event.id, payload: { name: 'Ada' }, source: 'database' });
+    expect(mailer.sent[0]).toMatchObject({ id: event.id, payload: { name: 'Ada' }, source: 'database', key: 'user-ada' });
     const stats = await app.get(EventBroker).stats();
     expect(Object.keys(stats.transport.groups).toSorted()).toEqual(['app.AuditController.record', 'app.WelcomeMailer.send']);
   });
@@ -314,6 +314,30 @@ describe('EventBrokerModule', () => {
     expect(Object.keys((await app.get(EventBroker).stats()).transport.groups).toSorted()).toEqual(['everything-audit', 'users-audit']);
   });
 
+  it('runs an ordered @OnEvent handler on one key at a time, in publish order, and other keys beside it', async () => {
+    const release = deferred();
+    @Injectable()
+    class OrderBook {
+      readonly started: string[] = [];
+      @OnEvent('public.orders.*', { ordered: true })
+      async apply(event: BrokerEvent<{ step: string }>): Promise<void> {
+        this.started.push(event.payload.step);
+        if (event.payload.step === 'a1') await release.promise;
+      }
+    }
+    const app = await boot([OrderBook]);
+    const publisher = app.get(EventPublisher);
+    await publisher.publish('public.orders.create', { step: 'a1' }, { key: 'order-a' });
+    await publisher.publish('public.orders.update', { step: 'a2' }, { key: 'order-a' });
+    await publisher.publish('public.orders.create', { step: 'b1' }, { key: 'order-b' });
+    const book = app.get(OrderBook);
+    await waitFor(() => book.started.includes('b1'), 'the other key handled');
+    expect(book.started).toEqual(['a1', 'b1']);
+    release.resolve();
+    await waitFor(() => book.started.length === 3, "the key's next event handled");
+    expect(book.started).toEqual(['a1', 'b1', 'a2']);
+  });
+
   it('fails bootstrap when stacked @OnEvent decorators share a group but not their options, naming the method', async () => {
     @Injectable()
     class Conflicting {
@@ -322,7 +346,7 @@ describe('EventBrokerModule', () => {
       handle(): void {}
     }
     await expect(boot([Conflicting], { ...FAST, serviceName: 'shop' })).rejects.toThrow(
-      '@OnEvent on Conflicting.handle: two @OnEvent decorators share the group shop.Conflicting.handle with different options (retry, concurrency, fromBeginning): give them the same options, or each its own group',
+      '@OnEvent on Conflicting.handle: two @OnEvent decorators share the group shop.Conflicting.handle with different options (retry, concurrency, fromBeginning, ordered): give them the same options, or each its own group',
     );
   });
 
@@ -452,7 +476,7 @@ describe('@EmitsEvent and the request context', () => {
       return { id: this.nextId++, name };
     }
 
-    @EmitsEvent('public.users.delete', { payload: (_result, [id]) => ({ id }) })
+    @EmitsEvent('public.users.delete', { payload: (_result, [id]) => ({ id }), key: (_result, [id]) => `user-${String(id)}` })
     remove(id: number): boolean {
       return id > 0;
     }
@@ -495,12 +519,12 @@ describe('@EmitsEvent and the request context', () => {
     });
   });
 
-  it('uses the payload option and never fails or delays the call', async () => {
+  it('uses the payload and key options and never fails or delays the call', async () => {
     const app = await boot([UsersService, Recorder]);
     expect(app.get(UsersService).remove(5)).toBe(true);
     const recorder = app.get(Recorder);
     await waitFor(() => recorder.events.length === 1, 'event recorded');
-    expect(recorder.events[0]).toMatchObject({ type: 'public.users.delete', payload: { id: 5 } });
+    expect(recorder.events[0]).toMatchObject({ type: 'public.users.delete', payload: { id: 5 }, key: 'user-5' });
     expect(recorder.events[0].userId).toBeUndefined();
   });
 

@@ -210,7 +210,10 @@ describe.each([{ make: redisBridge }, { make: natsBridge }])('the microservices 
     const client = await startProducer();
 
     const stored = await lastValueFrom(
-      client.emit('public.users.create', new EventBrokerRecord({ name: 'Ada' }, { userId: 42, metadata: { tenant: 'acme' } })),
+      client.emit(
+        'public.users.create',
+        new EventBrokerRecord({ name: 'Ada' }, { userId: 42, key: 'user-42', metadata: { tenant: 'acme' } }),
+      ),
     );
 
     await waitFor(() => recorder.handled.length === 1, 'the @EventPattern handler ran', 10_000);
@@ -224,6 +227,7 @@ describe.each([{ make: redisBridge }, { make: natsBridge }])('the microservices 
       type: 'public.users.create',
       source: 'internal',
       userId: 42,
+      key: 'user-42',
       retryCount: 0,
       metadata: { tenant: 'acme' },
     });

@@ -41,7 +41,8 @@ export function describeDeadLetterContract(context: ConformanceContext): void {
       const transport = await context.transport();
       const g1 = await consumeAs(transport, 'g1', ['windows.**']);
       const g2 = await consumeAs(transport, 'g2', ['windows.**']);
-      const events = Array.from({ length: 5 }, () => makeEvent('windows.users.create'));
+      // One key: each group gets them in the order they were published in.
+      const events = Array.from({ length: 5 }, () => makeEvent('windows.users.create', { key: 'windows' }));
       for (const event of events) await transport.publish(event);
       await g1.received(5);
       await g2.received(5);

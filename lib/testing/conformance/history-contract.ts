@@ -51,6 +51,11 @@ async function seedHistory(transport: EventTransport): Promise<History> {
   return { transport, events };
 }
 
+/** Each event's key by its id (`undefined` for one without a key). */
+function keysById(events: readonly BrokerEvent[]): Record<string, string | undefined> {
+  return Object.fromEntries(events.map((event) => [event.id, event.key]));
+}
+
 /** `deltaMs` after the event's `createdAt`. */
 function at(event: BrokerEvent, deltaMs = 0): Date {
   return new Date(event.createdAt.getTime() + deltaMs);
@@ -94,6 +99,39 @@ export function describeHistoryContract(context: ConformanceContext): void {
       });
       expect(stored?.createdAt.getTime()).toBe(event.createdAt.getTime());
       await expect(transport.get('no-such-event')).resolves.toBeNull();
+    });
+
+    it("carries an event's key to its handler, get, list, the live tail and the dead letters; an event without one has none", async () => {
+      const broker = context.broker({ retry: { maxRetries: 0 } });
+      const handled: BrokerEvent[] = [];
+      await broker.subscribe('keyed.orders.*', (event) => void handled.push(event), { group: 'keyed' });
+      await broker.subscribe(
+        'keyed.orders.*',
+        () => {
+          throw new Error('refused');
+        },
+        { group: 'refusing' },
+      );
+      await broker.start();
+      const { transport } = broker;
+      const tail = transport.stream('keyed.**')[Symbol.asyncIterator]();
+
+      const keyed = await broker.publish({ type: 'keyed.orders.create', payload: { n: 1 }, key: 'order-42' });
+      const unkeyed = await broker.publish({ type: 'keyed.orders.update', payload: { n: 2 } });
+
+      await eventually(() => handled.length === 2, 'both events handled');
+      await eventually(async () => (await transport.deadLetters({ group: 'refusing' })).length === 2, 'both events dead-lettered');
+      const expected = { [keyed.id]: 'order-42', [unkeyed.id]: undefined };
+      expect(keyed.key).toBe('order-42');
+      expect(keysById(handled)).toEqual(expected);
+      expect((await transport.get(keyed.id))?.key).toBe('order-42');
+      expect(await transport.get(unkeyed.id)).not.toHaveProperty('key');
+      expect(keysById(await transport.list({ type: 'keyed.**' }))).toEqual(expected);
+      const tailed = [(await tail.next()).value as BrokerEvent, (await tail.next()).value as BrokerEvent];
+      await tail.return?.();
+      expect(keysById(tailed)).toEqual(expected);
+      const letters = await transport.deadLetters({ group: 'refusing' });
+      expect(keysById(letters.map((letter) => letter.event))).toEqual(expected);
     });
 
     it('keeps what it stored apart from the objects published and read', async () => {

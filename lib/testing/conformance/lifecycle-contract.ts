@@ -7,11 +7,16 @@ import { consumeAs } from './test-consumer.js';
 /** What the transport declares, what survives it (when durable), and what it refuses once closed. */
 export function describeLifecycleContract(context: ConformanceContext): void {
   describe('lifecycle', () => {
-    it('declares durable and transactional as its features say', async () => {
+    it('declares durable, transactional and ordered groups as its features say', async () => {
       const transport = await context.transport();
-      expect({ durable: transport.durable, transactional: transport.transactional }).toEqual({
+      expect({
+        durable: transport.durable,
+        transactional: transport.transactional,
+        orderedGroups: transport.orderedGroups ?? false,
+      }).toEqual({
         durable: context.features.durable,
         transactional: context.features.transactional,
+        orderedGroups: context.features.orderedGroups ?? false,
       });
       expect(typeof transport.type).toBe('string');
       expect((await transport.stats()).type).toBe(transport.type);

@@ -18,7 +18,8 @@ export function describeSettlementContract(context: ConformanceContext): void {
       const everything = await consumeAs(transport, 'everything', ['*']);
       const published = ['route.users.create', 'route.users.update', 'route.orders.items.create', 'route', 'other.users.create'];
 
-      for (const type of published) await transport.publish(makeEvent(type));
+      // One key: the order each group gets them in is the order they were published in.
+      for (const type of published) await transport.publish(makeEvent(type, { key: 'route' }));
 
       await everything.received(5);
       await deep.received(3);

@@ -5,6 +5,7 @@ import { describeDeliveryContract } from './delivery-contract.js';
 import { describeHistoryContract } from './history-contract.js';
 import { describeLifecycleContract } from './lifecycle-contract.js';
 import { describeLiveTailContract } from './live-tail-contract.js';
+import { describeOrderedGroupContract } from './ordered-group-contract.js';
 import { describeSettlementContract } from './settlement-contract.js';
 import { describeStatsContract } from './stats-contract.js';
 import { describeTransactionContract } from './transaction-contract.js';
@@ -27,6 +28,7 @@ export function runTransportConformance(name: string, factory: TransportFixtureF
     describeLiveTailContract(context);
     describeStatsContract(context);
     describeDeadLetterContract(context);
+    describeOrderedGroupContract(context);
     describeWireContract(context);
     describeTransactionContract(context);
     describeLifecycleContract(context);

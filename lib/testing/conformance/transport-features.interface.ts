@@ -15,4 +15,9 @@ export interface TransportFeatures {
   foreignProducers: boolean;
   /** What another program writes there may be unreadable: such a message is dead-lettered with the parse error. */
   malformedMessages: boolean;
+  /**
+   * Ordered groups: the events of one key are handled one at a time, in publish order, across the
+   * group's consumers. `EventTransport.orderedGroups`. Absent: the transport refuses them.
+   */
+  orderedGroups?: boolean;
 }

@@ -12,6 +12,8 @@ export interface MemoryOutcomes {
   deadLettered(stored: StoredEvent, group: string, error: string, attempts: number): void;
   /** Queues the delivery again, for any consumer of the group. */
   requeue(group: MemoryGroup, stored: StoredEvent, nextAttempt: number): void;
+  /** An ordered group acked or dead-lettered it: its key's next delivery may go. */
+  keyDone(group: MemoryGroup, stored: StoredEvent): void;
 }
 
 /**
@@ -49,6 +51,7 @@ export class MemoryDelivery implements Delivery {
   async ack(): Promise<void> {
     if (!this.settle('ack')) return;
     this.outcomes.acked(this.stored);
+    if (this.home?.turns) this.outcomes.keyDone(this.home, this.stored);
   }
 
   async retry(delayMs: number): Promise<void> {
@@ -61,6 +64,7 @@ export class MemoryDelivery implements Delivery {
   async deadLetter(error: string, attempts = this.attempt): Promise<void> {
     if (!this.settle('dead-letter')) return;
     this.outcomes.deadLettered(this.stored, this.group, error, attempts);
+    if (this.home?.turns) this.outcomes.keyDone(this.home, this.stored);
   }
 
   /** Gives the delivery back to its group, unless it was settled; settling it afterwards does nothing. */

@@ -1,6 +1,7 @@
 import type { Signal, WaitQueue } from '../../core/async-primitives.js';
 import type { Delivery, FlowControl } from '../../core/event-transport.interface.js';
 import type { FifoQueue } from '../../core/fifo-queue.js';
+import type { KeyTurns } from './memory-key-turns.js';
 import type { StoredEvent } from './stored-event.js';
 
 /** A delivery waiting in its group's queue for a consumer with room. */
@@ -22,6 +23,8 @@ export interface MemoryConsumer {
 export interface MemoryGroup {
   readonly name: string;
   patterns: readonly string[];
+  /** An ordered group's turns of keys; absent for a group that is not ordered. */
+  turns: KeyTurns | undefined;
   readonly ready: FifoQueue<PendingDelivery>;
   readonly retryTimers: Set<NodeJS.Timeout>;
   /** Open consumers, taking turns for deliveries handed over directly. */

@@ -28,6 +28,7 @@ import { resolveOptions } from '../../core/resolve-options.js';
 import type { MemoryConsumer, MemoryGroup, PendingDelivery } from './memory-group.js';
 import { MemoryDelivery, type MemoryOutcomes } from './memory-delivery.js';
 import { StoredEvent } from './stored-event.js';
+import { KeyTurns } from './memory-key-turns.js';
 
 const DEFAULTS: Required<MemoryTransportOptions> = {
   maxEvents: 1000,
@@ -67,6 +68,7 @@ export class MemoryTransport implements EventTransport {
   readonly type = 'memory';
   readonly durable = false;
   readonly transactional = false;
+  readonly orderedGroups = true;
   private readonly options: Required<MemoryTransportOptions>;
   private readonly events = new Map<string, StoredEvent>();
   /**
@@ -105,6 +107,10 @@ export class MemoryTransport implements EventTransport {
       this.addDeadLetter({ id: randomUUID(), stored: stored.record(), group, error, attempts, deadLetteredAt: new Date() });
     },
     requeue: (group, stored, nextAttempt) => this.enqueue(group, { stored, attempt: nextAttempt }),
+    keyDone: (group, stored) => {
+      const next = group.turns?.next(stored);
+      if (next) this.enqueue(group, next);
+    },
   };
 
   constructor(options: MemoryTransportOptions = {}) {
@@ -212,13 +218,14 @@ export class MemoryTransport implements EventTransport {
       stored.status = 'pending';
       stored.error = undefined;
     }
-    this.enqueue(group, { stored, attempt: 1 });
+    if (!group.turns || group.turns.admit(stored)) this.enqueue(group, { stored, attempt: 1 });
   }
 
   async stats(): Promise<TransportStats> {
     const groups: Record<string, GroupStats> = {};
     for (const group of this.groups.values()) {
-      groups[group.name] = { pending: group.ready.length + group.retryTimers.size, inFlight: group.inFlight, deadLetters: 0 };
+      const pending = group.ready.length + group.retryTimers.size + (group.turns?.parked ?? 0);
+      groups[group.name] = { pending, inFlight: group.inFlight, deadLetters: 0 };
     }
     for (const entry of this.deadLetterStore.values()) {
       const stats = groups[entry.group];
@@ -246,7 +253,9 @@ export class MemoryTransport implements EventTransport {
     for (const { tail } of this.tails) tail.end();
   }
 
-  private readonly full = (group: MemoryGroup): boolean => group.ready.length >= this.options.maxQueued;
+  /** Deliveries parked behind their key count too: they are the group's backlog as much as its queue. */
+  private readonly full = (group: MemoryGroup): boolean =>
+    (group.turns === undefined ? group.ready.length : group.ready.length + group.turns.parked) >= this.options.maxQueued;
 
   /** Waits until every group the event goes to has room in its queue, then accepts it. */
   private async publishWhenRoom(event: BrokerEvent, claimed: readonly string[], targets: MemoryGroup[]): Promise<Delivery[]> {
@@ -275,6 +284,7 @@ export class MemoryTransport implements EventTransport {
       group = {
         name: spec.group,
         patterns: [...spec.patterns],
+        turns: spec.ordered ? new KeyTurns() : undefined,
         ready: new FifoQueue(),
         retryTimers: new Set(),
         consumers: [],
@@ -291,10 +301,26 @@ export class MemoryTransport implements EventTransport {
         `Group ${spec.group} is consumed with patterns [${group.patterns.join(', ')}]; ` +
           `a consumer of the same group cannot use [${spec.patterns.join(', ')}]`,
       );
+    } else if (group.consumers.length > 0 && (group.turns !== undefined) !== (spec.ordered ?? false)) {
+      const [consumed, asked] = spec.ordered ? ['unordered', 'ordered'] : ['ordered', 'unordered'];
+      throw new EventBrokerError(
+        `Group ${spec.group} is consumed ${consumed}; a consumer of the same group cannot consume it ${asked} (give every consumer of a group the same ordered option)`,
+      );
     } else {
       group.patterns = [...spec.patterns];
+      this.reorder(group, spec.ordered ?? false);
     }
     return group;
+  }
+
+  /** A group without consumers is taken by consumers that order it differently: what was parked is queued, or new turns start. */
+  private reorder(group: MemoryGroup, ordered: boolean): void {
+    if (ordered) {
+      group.turns ??= new KeyTurns();
+    } else if (group.turns) {
+      for (const pending of group.turns.drain()) group.ready.push(pending);
+      group.turns = undefined;
+    }
   }
 
   /** Queues every event of the history that matches a new group (`fromBeginning`). */
@@ -302,15 +328,16 @@ export class MemoryTransport implements EventTransport {
     for (const stored of this.events.values()) {
       if (!matchAnyPattern(group.patterns, stored.type)) continue;
       stored.unsettled++;
-      group.ready.push({ stored, attempt: 1 });
+      if (!group.turns || group.turns.admit(stored)) group.ready.push({ stored, attempt: 1 });
     }
   }
 
   /**
    * A first delivery: straight to a consumer with room when nothing waits before it (no queue, no
-   * wake-up of a feed loop), queued otherwise.
+   * wake-up of a feed loop), queued otherwise; in an ordered group, parked while its key has one out.
    */
   private route(group: MemoryGroup, stored: StoredEvent): void {
+    if (group.turns && !group.turns.admit(stored)) return;
     const consumer = group.ready.length === 0 ? this.consumerWithRoom(group) : undefined;
     if (consumer) consumer.onDelivery(this.handOut(group.name, group, stored, 1, consumer));
     else this.enqueue(group, { stored, attempt: 1 });

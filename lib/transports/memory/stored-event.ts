@@ -16,6 +16,7 @@ export class StoredEvent {
   readonly payload: unknown;
   readonly userId: string | number | undefined;
   readonly sessionId: string | undefined;
+  readonly key: string | undefined;
   readonly instanceId: string;
   readonly schema: string | undefined;
   readonly entity: string | undefined;
@@ -47,6 +48,7 @@ export class StoredEvent {
     this.payload = payload;
     this.userId = event.userId;
     this.sessionId = event.sessionId;
+    this.key = event.key;
     this.instanceId = event.instanceId;
     this.schema = event.schema;
     this.entity = event.entity;
@@ -116,6 +118,7 @@ export class StoredEvent {
     };
     if (this.userId !== undefined) event.userId = this.userId;
     if (this.sessionId !== undefined) event.sessionId = this.sessionId;
+    if (this.key !== undefined) event.key = this.key;
     if (this.schema !== undefined) event.schema = this.schema;
     if (this.entity !== undefined) event.entity = this.entity;
     if (this.operation !== undefined) event.operation = this.operation;

@@ -1,5 +1,5 @@
-import pg, { type Pool } from 'pg';
-import type { Signal } from '../../core/async-primitives.js';
+import pg, { type Pool, type QueryResult } from 'pg';
+import { Signal } from '../../core/async-primitives.js';
 import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import type { ConsumerSpec, Delivery, FlowControl } from '../../core/event-transport.interface.js';
@@ -100,6 +100,8 @@ const QUICK_COMMIT = `SELECT set_config('synchronous_commit', 'off', true)`;
  */
 export class PostgresGroupConsumer extends GroupConsumer<string> {
   private readonly settler: PostgresSettler;
+  /** Notified when this consumer acked or dead-lettered a delivery of an ordered group. */
+  private readonly turns = new Signal();
 
   constructor(
     private readonly context: PostgresConsumerContext,
@@ -117,8 +119,11 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
     // notified (a new event, a replay) or found by the poll (a retry's delay, a lease run out). A
     // notification during the claim may be for rows it did not see: claim again at once.
     const seen = arrivals.notifications;
+    const turns = this.turns.notifications;
     const claimed = await this.claim(count);
-    if (claimed < count && arrivals.notifications === seen) await arrivals.wait(signal, pollIntervalMs);
+    if (claimed === count || arrivals.notifications !== seen || this.turns.notifications !== turns) return;
+    if (this.spec.ordered) await Promise.race([arrivals.wait(signal, pollIntervalMs), this.turns.wait(signal, pollIntervalMs)]);
+    else await arrivals.wait(signal, pollIntervalMs);
   }
 
   /**
@@ -127,24 +132,11 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
    * event row nor an indexed column is written: the update stays on the row's page (heap-only).
    */
   private async claim(count: number): Promise<number> {
-    const { events, deliveries } = this.context.names;
-    const { rows } = await this.context.pool.query<ClaimedRow>(
-      `WITH due AS (
-         SELECT event_id FROM ${deliveries}
-         WHERE group_name = $1 AND state = 'open'
-           AND CASE WHEN locked_by IS NULL THEN next_attempt_at <= now() ELSE locked_until < now() END
-         ORDER BY event_seq
-         LIMIT $2
-         FOR UPDATE SKIP LOCKED
-       ), taken AS (
-         UPDATE ${deliveries} d SET attempts = d.attempts + 1, locked_by = $3, started_at = coalesce(d.started_at, now()),
-           locked_until = now() + make_interval(secs => $4::double precision / 1000)
-         FROM due WHERE d.group_name = $1 AND d.event_id = due.event_id
-         RETURNING d.event_id, d.attempts
-       ), quick_commit AS (${QUICK_COMMIT})
-       SELECT ${CLAIMED_COLUMNS}, taken.attempts FROM taken JOIN ${events} e ON e.id = taken.event_id CROSS JOIN quick_commit ORDER BY e.seq`,
-      [this.spec.group, count, this.spec.consumerName, this.context.ackTimeoutMs],
-    );
+    const { group, consumerName, ordered } = this.spec;
+    const { pool, ackTimeoutMs } = this.context;
+    const rows = ordered
+      ? await this.claimInTurn(count)
+      : (await pool.query<ClaimedRow>(this.claimStatement('$1', '$2', '$3', '$4'), [group, count, consumerName, ackTimeoutMs])).rows;
     await this.dispatch(
       rows.map((row) => ({
         message: row.id,
@@ -158,16 +150,76 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
     return rows.length;
   }
 
-  protected ack(_received: ReceivedMessage<string>, event: BrokerEvent): Promise<void> {
-    return this.settler.ack(event.id, this.spec.group);
+  /** The claim, its parameters (group, count, consumer, lease in ms) given as SQL. */
+  private claimStatement(group: string, count: string, consumer: string, leaseMs: string): string {
+    const { events, deliveries } = this.context.names;
+    return `WITH due AS (
+         SELECT event_id FROM ${deliveries} d
+         WHERE group_name = ${group} AND state = 'open'
+           AND CASE WHEN locked_by IS NULL THEN next_attempt_at <= now() ELSE locked_until < now() END
+           ${this.spec.ordered ? this.keyTurn(group) : ''}
+         ORDER BY event_seq
+         LIMIT ${count}
+         FOR UPDATE SKIP LOCKED
+       ), taken AS (
+         UPDATE ${deliveries} d SET attempts = d.attempts + 1, locked_by = ${consumer}, started_at = coalesce(d.started_at, now()),
+           locked_until = now() + make_interval(secs => ${leaseMs}::double precision / 1000)
+         FROM due WHERE d.group_name = ${group} AND d.event_id = due.event_id
+         RETURNING d.event_id, d.attempts
+       ), quick_commit AS (${QUICK_COMMIT})
+       SELECT ${CLAIMED_COLUMNS}, taken.attempts FROM taken JOIN ${events} e ON e.id = taken.event_id CROSS JOIN quick_commit ORDER BY e.seq`;
+  }
+
+  /**
+   * An ordered group's claims, one at a time across its instances (an advisory lock of the group,
+   * held by the claim's transaction): the claim reads the rows once the lock is held, so it sees
+   * every delivery the claims before it took. Without it, a claim could miss a delivery of a key
+   * that another claim was taking at the same moment (one of an event that committed after a
+   * later one of its key), and hand out a second delivery of the key. One round trip: the
+   * statements run in one transaction, each reading what was committed when it began.
+   */
+  private async claimInTurn(count: number): Promise<ClaimedRow[]> {
+    const { group, consumerName } = this.spec;
+    const { pool, names, ackTimeoutMs } = this.context;
+    const lock = escapeLiteral(`nestjs-event-broker:${names.schema}:ordered:${group}`);
+    const claim = this.claimStatement(escapeLiteral(group), String(Math.trunc(count)), escapeLiteral(consumerName), String(ackTimeoutMs));
+    const results = (await pool.query(
+      `SELECT pg_advisory_xact_lock(hashtext(${lock}));\n${claim}`,
+    )) as unknown as QueryResult<ClaimedRow>[];
+    return results[1].rows;
+  }
+
+  /**
+   * An ordered group's delivery is due only when it is its key's turn: no earlier delivery of the
+   * key is still open (handed out, waiting for a retry or not yet taken), and no later one is out
+   * under a live lease (one whose event committed before an earlier one of the key). The key's
+   * others wait for the one out to be acked or dead-lettered.
+   */
+  private keyTurn(group: string): string {
+    return `AND NOT EXISTS (
+             SELECT 1 FROM ${this.context.names.deliveries} o
+             WHERE o.group_name = ${group} AND o.ordering_key = d.ordering_key AND o.state = 'open' AND o.event_id <> d.event_id
+               AND (o.event_seq < d.event_seq OR (o.locked_by IS NOT NULL AND o.locked_until >= now()))
+           )`;
+  }
+
+  protected async ack(_received: ReceivedMessage<string>, event: BrokerEvent): Promise<void> {
+    await this.settler.ack(event.id, this.spec.group);
+    this.nextTurn();
   }
 
   protected retryLater(_received: ReceivedMessage<string>, event: BrokerEvent, delayMs: number): Promise<void> {
     return this.settler.retry(event.id, this.spec.group, delayMs);
   }
 
-  protected deadLetter({ message: eventId }: ReceivedMessage<string>, error: string, attempts: number): Promise<void> {
-    return this.settler.deadLetter(eventId, this.spec.group, error, attempts);
+  protected async deadLetter({ message: eventId }: ReceivedMessage<string>, error: string, attempts: number): Promise<void> {
+    await this.settler.deadLetter(eventId, this.spec.group, error, attempts);
+    this.nextTurn();
+  }
+
+  /** In an ordered group, a delivery settled for good makes its key's next one due: no notification says so, so claim again now. */
+  private nextTurn(): void {
+    if (this.spec.ordered) this.turns.notify();
   }
 
   /** Every delivery row is routed to its group by the table's trigger: none is passed by. */

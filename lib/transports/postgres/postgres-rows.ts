@@ -12,6 +12,7 @@ export interface EventRow {
   user_id: string | null;
   user_id_is_number: boolean;
   session_id: string | null;
+  key: string | null;
   instance_id: string;
   metadata: EventMetadata;
   created_at: Date;
@@ -30,6 +31,7 @@ export const EVENT_COLUMNS = [
   'user_id',
   'user_id_is_number',
   'session_id',
+  'key',
   'instance_id',
   'metadata',
   'created_at',
@@ -46,6 +48,7 @@ export function eventValues(event: BrokerEvent, skipGroups: readonly string[]): 
     event.userId === undefined ? null : String(event.userId),
     typeof event.userId === 'number',
     event.sessionId ?? null,
+    event.key ?? null,
     event.instanceId,
     JSON.stringify(event.metadata),
     event.createdAt,
@@ -81,6 +84,7 @@ export function rowEvent(row: EventRow): BrokerEvent {
   };
   if (row.user_id !== null) event.userId = row.user_id_is_number ? Number(row.user_id) : row.user_id;
   if (row.session_id !== null) event.sessionId = row.session_id;
+  if (row.key !== null) event.key = row.key;
   if (row.processed_at) event.processedAt = row.processed_at;
   if (row.completed_at) event.completedAt = row.completed_at;
   if (row.error !== null) event.error = row.error;

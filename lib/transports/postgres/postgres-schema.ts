@@ -1,4 +1,6 @@
+import { eventKeyColumn } from './postgres-event-key.js';
 import { PostgresNames } from './postgres-names.js';
+import { orderedGroups } from './postgres-ordered-groups.js';
 import { statusFromDeliveries } from './postgres-status-view.js';
 import type { SchemaMigration, VersionedTables } from './schema-migration.interface.js';
 
@@ -20,6 +22,16 @@ export const POSTGRES_MIGRATIONS: readonly SchemaMigration[] = [
     version: 2,
     description: 'status derived from the deliveries (event_history); routing by statement; fewer indexes',
     statements: statusFromDeliveries,
+  },
+  {
+    version: 3,
+    description: 'the event key, in events and event_history',
+    statements: eventKeyColumn,
+  },
+  {
+    version: 4,
+    description: 'ordered groups: groups.ordered, the ordering key of their deliveries and its index',
+    statements: orderedGroups,
   },
 ];
 

@@ -75,10 +75,10 @@ export function statusFromDeliveries(schema: string): string[] {
 }
 
 /** At most 20 characters each with its comma: a notification stays under PostgreSQL's 8000 bytes. */
-const SEQS_PER_NOTIFICATION = 300;
+export const SEQS_PER_NOTIFICATION = 300;
 
 /** An event's status as its deliveries give it: any failed, failed; none open, completed; any begun, processing. */
-const DERIVED_STATUS = `CASE WHEN d.failed > 0 THEN 'failed' WHEN d.open = 0 THEN 'completed'
+export const DERIVED_STATUS = `CASE WHEN d.failed > 0 THEN 'failed' WHEN d.open = 0 THEN 'completed'
   WHEN d.first_started IS NOT NULL THEN 'processing' ELSE 'pending' END`;
 
 /**
@@ -87,7 +87,7 @@ const DERIVED_STATUS = `CASE WHEN d.failed > 0 THEN 'failed' WHEN d.open = 0 THE
  * the newest dead letter, and the most failed attempts (a pending retry has failed every attempt
  * so far; otherwise the last attempt is not a failed one).
  */
-function deliveryFacts(deliveries: string): string {
+export function deliveryFacts(deliveries: string): string {
   return `SELECT count(*) FILTER (WHERE state = 'failed') AS failed, count(*) FILTER (WHERE state = 'open') AS open,
        min(started_at) AS first_started, max(done_at) AS last_done,
        (array_agg(error ORDER BY dead_lettered_at DESC) FILTER (WHERE state = 'failed'))[1] AS error,

@@ -47,7 +47,7 @@ const DEFAULTS = {
   cleanupIntervalMs: 60 * 60 * 1000,
 };
 
-/** Rows of one INSERT: 11 parameters each, well under PostgreSQL's 65 535 per statement. */
+/** Rows of one INSERT: 12 parameters each, well under PostgreSQL's 65 535 per statement. */
 const MAX_INSERT_ROWS = 500;
 const INSERTS_IN_FLIGHT = 2;
 
@@ -80,6 +80,7 @@ export class PostgresTransport implements EventTransport {
   readonly type = 'postgres';
   readonly durable = true;
   readonly transactional = true;
+  readonly orderedGroups = true;
   private readonly settings: Settings;
   private readonly names: PostgresNames;
   private readonly arrivals = new Signal();
@@ -191,20 +192,55 @@ export class PostgresTransport implements EventTransport {
     const { pool } = this.state.connected();
     spec.patterns.forEach((pattern) => assertPattern(pattern));
     const typeRegex = patternsToRegExpSource(spec.patterns);
+    const ordered = spec.ordered ?? false;
+    const wasOrdered = await this.assertSameOrdering(pool, spec.group, ordered, spec.consumerName);
     const { rows } = await pool.query<{ created: boolean }>(
-      `INSERT INTO ${this.names.groups} (name, patterns, type_regex) VALUES ($1, $2, $3)
-       ON CONFLICT (name) DO UPDATE SET patterns = EXCLUDED.patterns, type_regex = EXCLUDED.type_regex
+      `INSERT INTO ${this.names.groups} (name, patterns, type_regex, ordered) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (name) DO UPDATE SET patterns = EXCLUDED.patterns, type_regex = EXCLUDED.type_regex, ordered = EXCLUDED.ordered
        RETURNING (xmax = 0) AS created`,
-      [spec.group, [...spec.patterns], typeRegex],
+      [spec.group, [...spec.patterns], typeRegex, ordered],
     );
     if (rows[0]?.created && spec.fromBeginning) {
       await pool.query(
-        `INSERT INTO ${this.names.deliveries} (event_id, event_seq, group_name)
-         SELECT id, seq, $1 FROM ${this.names.events} WHERE type ~ $2 ON CONFLICT DO NOTHING`,
-        [spec.group, typeRegex],
+        `INSERT INTO ${this.names.deliveries} (event_id, event_seq, group_name, ordering_key)
+         SELECT id, seq, $1, CASE WHEN $3 THEN coalesce(key, id) END FROM ${this.names.events} WHERE type ~ $2 ON CONFLICT DO NOTHING`,
+        [spec.group, typeRegex, ordered],
+      );
+    } else if (ordered && wasOrdered === false) {
+      // The group's open deliveries were routed unordered: they take their keys, to be claimed in order from now on.
+      await pool.query(
+        `UPDATE ${this.names.deliveries} d SET ordering_key = coalesce(e.key, e.id) FROM ${this.names.events} e
+         WHERE d.group_name = $1 AND d.state = 'open' AND d.ordering_key IS NULL AND e.id = d.event_id`,
+        [spec.group],
       );
     }
     return this.consumers.start(new PostgresGroupConsumer(this.consumerContext(), spec, onDelivery, flow));
+  }
+
+  /**
+   * Whether the group was ordered (`undefined` for a new group). Its consumers must agree: the
+   * group's other instances are known by the deliveries they hold under a live lease, and a
+   * consumer that orders the group otherwise is refused while they do; once none does, the group
+   * takes the new consumer's ordering (a deploy that changes it).
+   */
+  private async assertSameOrdering(pool: Pool, group: string, ordered: boolean, consumerName: string): Promise<boolean | undefined> {
+    const { rows } = await pool.query<{ ordered: boolean; held: string }>(
+      `SELECT g.ordered, (
+         SELECT count(*) FROM ${this.names.deliveries} d
+         WHERE d.group_name = g.name AND d.state = 'open' AND d.locked_by NOT IN ('inline', $2) AND d.locked_until > now()
+       ) AS held
+       FROM ${this.names.groups} g WHERE g.name = $1`,
+      [group, consumerName],
+    );
+    const found = rows[0];
+    if (found && found.ordered !== ordered && Number(found.held) > 0) {
+      const [consumed, asked] = ordered ? ['unordered', 'ordered'] : ['ordered', 'unordered'];
+      throw new EventBrokerError(
+        `Group ${group} is consumed ${consumed} by other instances (they hold ${found.held} of its deliveries); ` +
+          `a consumer of the same group cannot consume it ${asked} (give every consumer of a group the same ordered option)`,
+      );
+    }
+    return found?.ordered;
   }
 
   async get(id: string): Promise<BrokerEvent | null> {

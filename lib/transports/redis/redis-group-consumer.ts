@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import type { EventCodec } from '../event-codec.interface.js';
@@ -7,9 +6,10 @@ import { GroupConsumer } from '../group-consumer.js';
 import { unlessAborted } from '../../core/async-primitives.js';
 import type { ReceivedMessage } from '../received-message.interface.js';
 import { WriteBatcher } from '../write-batcher.js';
+import type { RedisClient } from './redis-client.js';
 import type { RedisKeys } from './redis-keys.js';
 import { RedisScript } from './redis-script-runner.js';
-import { ACK_SCRIPT, DEAD_LETTER_SCRIPT, INDEX_FOREIGN_SCRIPT, RETRY_SCRIPT } from './redis-scripts.js';
+import { ACK_SCRIPT, DEAD_LETTER_SCRIPT, INDEX_FOREIGN_SCRIPT, READ_SCRIPT, RETRY_SCRIPT } from './redis-scripts.js';
 import { entryFields, type StreamEntry } from './redis-stream-entry.js';
 import { errorMessage } from '../../core/error-message.js';
 
@@ -17,10 +17,11 @@ const ACK = new RedisScript(ACK_SCRIPT);
 const RETRY = new RedisScript(RETRY_SCRIPT);
 const DEAD_LETTER = new RedisScript(DEAD_LETTER_SCRIPT);
 const INDEX_FOREIGN = new RedisScript(INDEX_FOREIGN_SCRIPT);
+const READ = new RedisScript(READ_SCRIPT);
 
 export interface RedisConsumerContext {
-  client: Redis;
-  keys: RedisKeys;
+  client: RedisClient;
+  partitions: readonly RedisKeys[];
   ackTimeoutMs: number;
   blockMs: number;
   maxDeadLetters: number;
@@ -29,17 +30,23 @@ export interface RedisConsumerContext {
   codec: EventCodec;
 }
 
-/** Settles one (entry, group) pair in Redis; shared by consumed and claimed (sync) deliveries. */
+/** An entry of one partition's stream: what a consumer settles. */
+export interface PartitionEntry {
+  partition: number;
+  id: string;
+}
+
+/** Settles (entry, group) pairs of one partition in Redis; shared by consumed and claimed (sync) deliveries. */
 export class RedisDeliverySettler {
   constructor(
     private readonly context: RedisConsumerContext,
+    private readonly keys: RedisKeys,
     private readonly group: string,
     private readonly consumerName: string,
   ) {}
 
   private readonly acks = new WriteBatcher<string>(async (entryIds) => {
-    const { client, keys } = this.context;
-    await ACK.run(client, [keys.stream, keys.acked(this.group)], [this.group, Date.now(), ...entryIds]);
+    await ACK.run(this.context.client, [this.keys.stream, this.keys.acked(this.group)], [this.group, Date.now(), ...entryIds]);
   });
 
   ack(entryId: string): Promise<void> {
@@ -48,34 +55,57 @@ export class RedisDeliverySettler {
 
   /** Makes the entry claimable again once the retry is due, by any consumer of the group. */
   async retry(entryId: string, dueAt: number, retryCount: number): Promise<void> {
-    const { client, keys, ackTimeoutMs } = this.context;
-    await RETRY.run(client, [keys.stream, keys.outcomes], [this.group, this.consumerName, entryId, dueAt - ackTimeoutMs, retryCount]);
+    const { client, ackTimeoutMs } = this.context;
+    await RETRY.run(
+      client,
+      [this.keys.stream, this.keys.outcomes],
+      [this.group, this.consumerName, entryId, dueAt - ackTimeoutMs, retryCount],
+    );
   }
 
   async deadLetter(entryId: string, body: string, error: string, attempts: number): Promise<void> {
-    const { client, keys, maxDeadLetters } = this.context;
+    const { client, maxDeadLetters } = this.context;
     await DEAD_LETTER.run(
       client,
-      [keys.stream, keys.dead(this.group), keys.outcomes],
+      [this.keys.stream, this.keys.dead(this.group), this.keys.outcomes],
       [this.group, entryId, body, error, attempts, Date.now(), maxDeadLetters],
     );
   }
 }
 
+/** What a consumer keeps per partition it reads. */
+class PartitionCursor {
+  claimCursor = '0-0';
+  nextClaimAt = 0;
+  /** The earliest retry this consumer scheduled in the partition and has not claimed yet. */
+  nextDueAt = Number.POSITIVE_INFINITY;
+  /** The newest entry of the stream when the group last found nothing new in it. */
+  newest = '0-0';
+  /** A blocking XREAD from `newest`, while one runs: the partition has had nothing new since. */
+  watch?: Promise<unknown>;
+  watchedSince = 0;
+
+  constructor(
+    readonly keys: RedisKeys,
+    readonly settler: RedisDeliverySettler,
+    /** Its own connection: a blocking read holds the one it runs on (in a cluster, one connection per node). */
+    readonly reader: RedisClient,
+  ) {}
+}
+
 /**
- * One consumer of one group: claims entries that are due (retries, or abandoned by a consumer
- * that crashed or was released), reads new ones with a blocking XREADGROUP sized to the free
- * capacity, and keeps the entries it is working on from being claimed by others.
+ * One consumer of one group, over every partition: claims entries that are due (retries, or
+ * abandoned by a consumer that crashed or was released), reads new ones sized to the free capacity
+ * partition after partition, and when there are none waits for a new entry in any partition (one
+ * blocking XREAD per partition: in a cluster, a blocking read may only name keys of one slot). It
+ * keeps the entries it is working on from being claimed by others.
  */
-export class RedisGroupConsumer extends GroupConsumer<string> {
-  private readonly settler: RedisDeliverySettler;
-  private readonly reader: Redis;
-  private claimCursor = '0-0';
-  private nextClaimAt = 0;
-  /** The earliest retry this consumer scheduled and has not claimed yet. */
-  private nextDueAt = Number.POSITIVE_INFINITY;
-  /** The server's id of the blocking connection, for `CLIENT UNBLOCK`. */
-  private readerId?: number;
+export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
+  private readonly cursors: PartitionCursor[];
+  /** The partition the next receive starts with: each gets its turn to be read first. */
+  private turn = 0;
+  /** Ends the current wait early, when a retry falls due. */
+  private wake?: () => void;
   private readonly wakeTimers = new Set<NodeJS.Timeout>();
 
   constructor(
@@ -85,56 +115,69 @@ export class RedisGroupConsumer extends GroupConsumer<string> {
     flow: FlowControl,
   ) {
     super(spec, onDelivery, flow, { transportName: 'Redis', logger: context.logger, codec: context.codec, leaseMs: context.ackTimeoutMs });
-    this.settler = new RedisDeliverySettler(context, spec.group, spec.consumerName);
-    this.reader = context.client.duplicate();
-    this.reader.on('error', () => undefined);
-    this.reader.on('ready', () => {
-      this.reader
-        .client('ID')
-        .then((id) => (this.readerId = id))
-        .catch(() => undefined);
+    this.cursors = context.partitions.map((keys) => {
+      const reader = context.client.duplicate();
+      reader.on('error', () => undefined);
+      return new PartitionCursor(keys, new RedisDeliverySettler(context, keys, spec.group, spec.consumerName), reader);
     });
   }
 
   protected override interrupt(): void {
     for (const timer of this.wakeTimers) clearTimeout(timer);
-    this.reader.disconnect();
+    this.wake?.();
+    for (const { reader } of this.cursors) reader.disconnect();
   }
 
   protected async receive(count: number, signal: AbortSignal): Promise<void> {
-    if (!(await this.claim(count, signal))) await this.read(count, signal);
+    const order = this.cursors.map((_, index) => this.cursors[(this.turn + index) % this.cursors.length]);
+    this.turn = (this.turn + 1) % this.cursors.length;
+    for (const cursor of order) if (await this.claim(cursor, count, signal)) return;
+    let remaining = count;
+    const read: ReceivedMessage<PartitionEntry>[] = [];
+    for (const cursor of order) {
+      if (remaining === 0 || signal.aborted) break;
+      if (this.quiet(cursor)) continue;
+      const entries = await this.read(cursor, remaining, signal);
+      remaining -= entries.length;
+      read.push(...entries);
+    }
+    if (read.length > 0) await this.dispatch(read);
+    else if (!signal.aborted) await this.waitForEntries(signal);
   }
 
-  /** Takes over entries that are due; whether it found any. */
-  private async claim(count: number, signal: AbortSignal): Promise<boolean> {
+  /** Takes over entries of the partition that are due; whether it found any. */
+  private async claim(cursor: PartitionCursor, count: number, signal: AbortSignal): Promise<boolean> {
     const now = Date.now();
-    if (this.claimCursor === '0-0' && now < this.nextClaimAt && now < this.nextDueAt) return false;
-    const { client, keys, ackTimeoutMs, blockMs } = this.context;
+    if (cursor.claimCursor === '0-0' && now < cursor.nextClaimAt && now < cursor.nextDueAt) return false;
+    const { client, ackTimeoutMs, blockMs } = this.context;
+    const { stream } = cursor.keys;
     const claiming = client.xautoclaim(
-      keys.stream,
+      stream,
       this.spec.group,
       this.spec.consumerName,
       ackTimeoutMs,
-      this.claimCursor,
+      cursor.claimCursor,
       'COUNT',
       count,
     ) as Promise<[string, (StreamEntry | null)[]]>;
     // Not waited for once closing, as a read (below): Redis may be down, the command queued.
     const answer = await unlessAborted(claiming, signal);
     if (!answer) return false;
-    const [cursor, entries] = answer;
-    this.claimCursor = cursor;
-    if (cursor === '0-0') {
-      this.nextClaimAt = now + Math.min(blockMs, ackTimeoutMs);
-      this.nextDueAt = Number.POSITIVE_INFINITY;
+    const [next, entries] = answer;
+    cursor.claimCursor = next;
+    if (next === '0-0') {
+      cursor.nextClaimAt = now + Math.min(blockMs, ackTimeoutMs);
+      cursor.nextDueAt = Number.POSITIVE_INFINITY;
     }
     const claimed = entries.filter((entry): entry is StreamEntry => entry !== null);
     if (claimed.length === 0) return false;
+    // One partition's keys share a slot: a pipeline of them goes to one node.
     const pipeline = client.pipeline();
-    for (const [id] of claimed) pipeline.xpending(keys.stream, this.spec.group, id, id, 1);
+    for (const [id] of claimed) pipeline.xpending(stream, this.spec.group, id, id, 1);
     const counts = (await pipeline.exec()) ?? [];
     await this.dispatch(
       this.received(
+        cursor.keys,
         claimed,
         claimed.map((_, index) => Number((counts[index]?.[1] as [string, string, number, number][] | null)?.[0]?.[3] ?? 1)),
       ),
@@ -142,42 +185,64 @@ export class RedisGroupConsumer extends GroupConsumer<string> {
     return true;
   }
 
-  private async read(count: number, signal: AbortSignal): Promise<void> {
-    const now = Date.now();
-    const wait = Math.max(1, Math.min(this.context.blockMs, this.nextDueAt - now, this.nextClaimAt - now));
-    // Not waited for once closing: ioredis never settles a read queued while its connection is
-    // reconnecting, even after disconnect(); the entries of a read that ends anyway stay pending.
-    const reading = this.reader.xreadgroup(
-      'GROUP',
-      this.spec.group,
-      this.spec.consumerName,
-      'COUNT',
-      count,
-      'BLOCK',
-      wait,
-      'STREAMS',
-      this.context.keys.stream,
-      '>',
-    ) as Promise<[string, StreamEntry[]][] | null>;
-    const result = await unlessAborted(reading, signal);
-    const entries = result?.[0]?.[1] ?? [];
-    if (entries.length === 0) return;
-    this.recordRead(entries[entries.length - 1][0]);
-    await this.dispatch(
-      this.received(
-        entries,
-        entries.map(() => 1),
-      ),
+  /** Reads at most `count` new entries of the partition for this consumer. */
+  private async read(cursor: PartitionCursor, count: number, signal: AbortSignal): Promise<ReceivedMessage<PartitionEntry>[]> {
+    const { stream } = cursor.keys;
+    const reading = READ.run(
+      this.context.client,
+      [stream, cursor.keys.delivered(this.spec.group)],
+      [this.spec.group, this.spec.consumerName, count, Date.now()],
+    ) as Promise<[string, StreamEntry[]]>;
+    const answer = await unlessAborted(reading, signal);
+    if (!answer) return [];
+    const [newest, entries] = answer;
+    if (entries.length === 0) cursor.newest = newest;
+    return this.received(
+      cursor.keys,
+      entries,
+      entries.map(() => 1),
     );
   }
 
   /**
-   * Records when the group's reads reached `entryId` (the `processedAt` of the entries up to it).
-   * Not awaited; refused, and ignored, when another consumer of the group recorded a later read first.
+   * Waits until a partition has an entry after the newest one its last read found, a retry or a
+   * claim falls due, or `blockMs` passes. A partition's XREAD left running when another one woke
+   * first is waited on again by the next wait.
    */
-  private recordRead(entryId: string): void {
-    const { client, keys } = this.context;
-    client.xadd(keys.delivered(this.spec.group), entryId, 'at', Date.now()).catch(() => undefined);
+  private async waitForEntries(signal: AbortSignal): Promise<void> {
+    const now = Date.now();
+    const nextDue = Math.min(...this.cursors.map((cursor) => Math.min(cursor.nextDueAt, cursor.nextClaimAt)));
+    const wait = Math.max(1, Math.min(this.context.blockMs, nextDue - now));
+    const watches = this.cursors.map((cursor) => (cursor.watch ??= this.watch(cursor)));
+    let timer: NodeJS.Timeout | undefined;
+    const woken = new Promise<void>((resolve) => {
+      this.wake = resolve;
+      timer = setTimeout(resolve, wait);
+    });
+    try {
+      // Not waited for once closing: ioredis never settles a read queued while its connection is
+      // reconnecting, even after disconnect(); nothing an XREAD returns is the group's.
+      await unlessAborted(Promise.race([woken, ...watches]), signal);
+    } finally {
+      clearTimeout(timer);
+      this.wake = undefined;
+    }
+  }
+
+  /**
+   * Whether the partition had nothing new since its last read: its XREAD is still waiting (one
+   * that ran more than twice as long as it may, on a connection that broke, says nothing).
+   */
+  private quiet(cursor: PartitionCursor): boolean {
+    return cursor.watch !== undefined && Date.now() - cursor.watchedSince < 2 * this.context.blockMs;
+  }
+
+  private watch(cursor: PartitionCursor): Promise<unknown> {
+    const { stream } = cursor.keys;
+    cursor.watchedSince = Date.now();
+    return cursor.reader.xread('COUNT', 1, 'BLOCK', this.context.blockMs, 'STREAMS', stream, cursor.newest).finally(() => {
+      cursor.watch = undefined;
+    });
   }
 
   /**
@@ -185,9 +250,9 @@ export class RedisGroupConsumer extends GroupConsumer<string> {
    * field) is read here, to index it by its event id as a publish does; one that cannot be read is
    * left to the loop, which dead-letters it.
    */
-  private received(entries: readonly StreamEntry[], attempts: readonly number[]): ReceivedMessage<string>[] {
+  private received(keys: RedisKeys, entries: readonly StreamEntry[], attempts: readonly number[]): ReceivedMessage<PartitionEntry>[] {
     const foreign: (string | number)[] = [];
-    const received = entries.map(([entryId, rawFields], index): ReceivedMessage<string> => {
+    const received = entries.map(([entryId, rawFields], index): ReceivedMessage<PartitionEntry> => {
       const fields = entryFields(rawFields);
       let event: BrokerEvent | undefined;
       if (fields.id === undefined && fields.event !== undefined) {
@@ -199,9 +264,9 @@ export class RedisGroupConsumer extends GroupConsumer<string> {
         }
       }
       return {
-        message: entryId,
-        key: entryId,
-        description: entryId,
+        message: { partition: keys.partition, id: entryId },
+        key: `${keys.partition}/${entryId}`,
+        description: `${entryId} on ${keys.stream}`,
         attempt: attempts[index],
         body: fields.event,
         event,
@@ -209,58 +274,72 @@ export class RedisGroupConsumer extends GroupConsumer<string> {
         skip: fields.skip === undefined ? undefined : fields.skip.split(','),
       };
     });
-    if (foreign.length > 0) this.indexForeign(foreign);
+    if (foreign.length > 0) this.indexForeign(keys, foreign);
     return received;
   }
 
-  private indexForeign(triples: readonly (string | number)[]): void {
-    const { client, keys, retentionMs, logger } = this.context;
+  private indexForeign(keys: RedisKeys, triples: readonly (string | number)[]): void {
+    const { client, retentionMs, logger } = this.context;
     INDEX_FOREIGN.run(client, [keys.skew], [keys.idPrefix, retentionMs, ...triples]).catch((error: unknown) =>
       logger.warn(`Could not index ${triples.length / 3} events another program wrote: ${errorMessage(error)}`),
     );
   }
 
-  protected ack({ message: entryId }: ReceivedMessage<string>): Promise<void> {
-    return this.settler.ack(entryId);
+  protected ack({ message }: ReceivedMessage<PartitionEntry>): Promise<void> {
+    return this.cursors[message.partition].settler.ack(message.id);
   }
 
-  protected async retryLater({ message: entryId, attempt }: ReceivedMessage<string>, _event: BrokerEvent, delayMs: number): Promise<void> {
+  protected async retryLater({ message, attempt }: ReceivedMessage<PartitionEntry>, _event: BrokerEvent, delayMs: number): Promise<void> {
     const dueAt = Date.now() + delayMs;
-    this.nextDueAt = Math.min(this.nextDueAt, dueAt);
-    await this.settler.retry(entryId, dueAt, attempt);
+    const cursor = this.cursors[message.partition];
+    cursor.nextDueAt = Math.min(cursor.nextDueAt, dueAt);
+    await cursor.settler.retry(message.id, dueAt, attempt);
     this.wakeAt(dueAt);
   }
 
-  protected deadLetter({ message: entryId, body }: ReceivedMessage<string>, error: string, attempts: number): Promise<void> {
-    return this.settler.deadLetter(entryId, body ?? '', error, attempts);
+  protected deadLetter({ message, body }: ReceivedMessage<PartitionEntry>, error: string, attempts: number): Promise<void> {
+    return this.cursors[message.partition].settler.deadLetter(message.id, body ?? '', error, attempts);
   }
 
-  protected async pass(entryIds: readonly string[]): Promise<void> {
-    await this.context.client.xack(this.context.keys.stream, this.spec.group, ...entryIds);
+  protected async pass(entries: readonly PartitionEntry[]): Promise<void> {
+    await this.byPartition(entries, (stream, ids) => this.context.client.xack(stream, this.spec.group, ...ids));
   }
 
   /** Resets the idle time of the entries being worked on, so that no other consumer claims them. */
-  protected async renewLeases(entryIds: readonly string[]): Promise<void> {
-    const { client, keys } = this.context;
-    await client.xclaim(keys.stream, this.spec.group, this.spec.consumerName, 0, ...entryIds, 'JUSTID');
+  protected async renewLeases(entries: readonly PartitionEntry[]): Promise<void> {
+    const { group, consumerName } = this.spec;
+    await this.byPartition(entries, (stream, ids) => this.context.client.xclaim(stream, group, consumerName, 0, ...ids, 'JUSTID'));
   }
 
   /** Makes the entries claimable at once, so another instance takes them over. */
-  protected async giveBack(entryIds: readonly string[]): Promise<void> {
-    const { client, keys, ackTimeoutMs } = this.context;
-    await client.xclaim(keys.stream, this.spec.group, this.spec.consumerName, 0, ...entryIds, 'TIME', Date.now() - ackTimeoutMs, 'JUSTID');
+  protected async giveBack(entries: readonly PartitionEntry[]): Promise<void> {
+    const { group, consumerName } = this.spec;
+    const idleSince = Date.now() - this.context.ackTimeoutMs;
+    await this.byPartition(entries, (stream, ids) =>
+      this.context.client.xclaim(stream, group, consumerName, 0, ...ids, 'TIME', idleSince, 'JUSTID'),
+    );
   }
 
-  /**
-   * Ends the blocking read when a retry falls due (`CLIENT UNBLOCK`), so that it is claimed on
-   * time rather than when the read would have timed out.
-   */
+  /** Runs `command` once per partition the entries are in, with that partition's stream and entry ids. */
+  private async byPartition(
+    entries: readonly PartitionEntry[],
+    command: (stream: string, ids: string[]) => Promise<unknown>,
+  ): Promise<void> {
+    const ids = new Map<number, string[]>();
+    for (const { partition, id } of entries) {
+      const list = ids.get(partition) ?? [];
+      list.push(id);
+      ids.set(partition, list);
+    }
+    await Promise.all([...ids].map(([partition, list]) => command(this.cursors[partition].keys.stream, list)));
+  }
+
+  /** Ends the wait for new entries when a retry falls due, so that it is claimed on time. */
   private wakeAt(dueAt: number): void {
     const timer = setTimeout(
       () => {
         this.wakeTimers.delete(timer);
-        if (this.readerId === undefined || this.abort.signal.aborted) return;
-        this.context.client.client('UNBLOCK', this.readerId).catch(() => undefined);
+        this.wake?.();
       },
       Math.max(0, dueAt - Date.now()),
     );

@@ -112,6 +112,23 @@ return start
 `;
 
 /**
+ * Reads new entries for a consumer of a group, and gives the newest entry of the stream as it was
+ * before the read: when the read found nothing, a blocking XREAD from that entry wakes on the first
+ * entry the group has not seen (an XREAD takes nothing from the group, so several partitions can be
+ * waited on without taking more than the consumer has room for). Records when the group's reads
+ * reached the furthest entry read (refused, and ignored, when another consumer recorded a later
+ * read first). KEYS: stream, the group's delivered progress stream. ARGV: group, consumer, count,
+ * now ms. Returns the newest entry id ('0-0' for none) and the entries read.
+ */
+export const READ_SCRIPT = `
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+local read = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3], 'STREAMS', KEYS[1], '>')
+local entries = read and read[1][2] or {}
+if #entries > 0 then redis.pcall('XADD', KEYS[2], entries[#entries][1], 'at', ARGV[4]) end
+return {newest and newest[1] or '0-0', entries}
+`;
+
+/**
  * Acks entries of a group, and records the time when the batch went past the furthest entry the
  * group acked before (an XADD with a lower id is refused, and ignored). KEYS: stream, the group's
  * acked progress stream. ARGV: group, now ms, then the entry ids.

@@ -1,4 +1,4 @@
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import type { EventCodec } from '../event-codec.interface.js';
 
 export interface RedisTransportOptions {
@@ -11,13 +11,36 @@ export interface RedisTransportOptions {
   db?: number;
   /** `true` for TLS with default settings, or Node's TLS options. */
   tls?: boolean | RedisOptions['tls'];
-  /** An ioredis client to use instead of connecting; the transport duplicates it and never closes it. */
-  client?: Redis;
+  /**
+   * An ioredis client (`Redis`, or `Cluster` for a Redis Cluster) to use instead of connecting; the
+   * transport duplicates it for its blocking reads and never closes it.
+   */
+  client?: Redis | Cluster;
+  /**
+   * Connect to a Redis Cluster through these nodes (any of its nodes: the others are discovered),
+   * with ioredis' cluster options; `username`, `password` and `tls` apply to every node. Needs
+   * `partitions` of 2 or more, or a `keyPrefix` with a hash tag.
+   */
+  cluster?: RedisClusterOptions;
   /** Prefix of every key (default `eb`): brokers with the same prefix share streams and groups. */
   keyPrefix?: string;
   /**
-   * Stream entries kept once every group has consumed them (approximate, default 100 000): the
-   * stream is the history, so this is also how many events the history keeps.
+   * How many streams the events are spread over (default 1), by their key (else their id): each
+   * partition's keys share a hash tag, so that a Redis Cluster spreads them over its masters.
+   * Events are in order per partition. Fixed once events are written under the prefix.
+   */
+  partitions?: number;
+  /**
+   * A publish resolves once this many replicas acknowledged its write (`WAIT`), and fails when
+   * fewer did within `waitTimeoutMs` (default 0: once the master has it).
+   */
+  waitReplicas?: number;
+  /** How long a publish waits for `waitReplicas` (default 1000 ms). */
+  waitTimeoutMs?: number;
+  /**
+   * Stream entries kept once every group has consumed them (approximate, default 100 000; each
+   * partition keeps its share): the streams are the history, so this is also how many events the
+   * history keeps.
    */
   maxLen?: number;
   /** A delivery not settled within this time is taken over by another consumer (default 30 000 ms). */
@@ -35,4 +58,9 @@ export interface RedisTransportOptions {
   trimIntervalMs?: number;
   /** How events are written to and read from the stream (default CloudEvents JSON in the `event` field). */
   codec?: EventCodec;
+}
+
+export interface RedisClusterOptions {
+  nodes: { host?: string; port?: number }[];
+  options?: ClusterOptions;
 }

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { BrokerEvent, EventStatus } from '../../core/broker-event.interface.js';
 import { consoleBrokerLogger, type BrokerLogger } from '../../core/broker-logger.interface.js';
 import { EventBrokerError } from '../../core/event-broker.errors.js';
@@ -24,16 +24,19 @@ import { DEFAULT_TRANSPORT_CONTEXT } from '../default-transport-context.js';
 import { inlineDelivery } from '../inline-delivery.js';
 import { formatDeadLetterId, parseDeadLetterId, unknownDeadLetter } from '../dead-letter-id.js';
 import { LiveTail } from '../live-tail.js';
+import { partitionKeyOf, partitionOf } from '../../core/partition-key.js';
 import { unreadableMessageEvent } from '../unreadable-message-event.js';
 import { RunningConsumers } from '../running-consumers.js';
 import { TransportState } from '../transport-state.js';
 import { RedisDeliverySettler, RedisGroupConsumer, type RedisConsumerContext } from './redis-group-consumer.js';
 import { RedisHistory } from './redis-history.js';
 import { FORGET_TRIMMED_SCRIPT } from './redis-history-scripts.js';
-import { RedisKeys } from './redis-keys.js';
+import { describeClient, type RedisClient } from './redis-client.js';
+import { RedisLayout, type RedisKeys } from './redis-keys.js';
 import { RedisScript } from './redis-script-runner.js';
 import { PUBLISH_SCRIPT, REGISTER_GROUP_SCRIPT, REPLAY_SCRIPT } from './redis-scripts.js';
-import { entryEvent, entryFields, type StreamEntry } from './redis-stream-entry.js';
+import { entryFields, type StreamEntry } from './redis-stream-entry.js';
+import { RedisStreamFollower } from './redis-stream-follower.js';
 import { compareIds, nextId } from './redis-stream-ids.js';
 import type { RedisTransportOptions } from './redis-transport-options.interface.js';
 import { errorMessage } from '../../core/error-message.js';
@@ -54,6 +57,8 @@ const DEFAULTS = {
   retentionMs: 7 * 24 * 60 * 60 * 1000,
   maxDeadLetters: 10_000,
   trimIntervalMs: 10_000,
+  partitions: 1,
+  waitTimeoutMs: 1000,
 };
 
 /** Every option of `RedisTransportOptions`: anything else is refused. */
@@ -66,7 +71,11 @@ const OPTION_NAMES: OptionNames<RedisTransportOptions> = {
   db: true,
   tls: true,
   client: true,
+  cluster: true,
   keyPrefix: true,
+  partitions: true,
+  waitReplicas: true,
+  waitTimeoutMs: true,
   maxLen: true,
   ackTimeoutMs: true,
   blockMs: true,
@@ -78,24 +87,32 @@ const OPTION_NAMES: OptionNames<RedisTransportOptions> = {
 
 type Settings = typeof DEFAULTS;
 
-const STREAM_ID = /^\d+-\d+$/;
+/** The key of a dead letter's id: its partition and its entry id in the partition's dead-letter stream. */
+const DEAD_LETTER_KEY = /^(\d+)\/(\d+-\d+)$/;
+
+/** The hash tag of a key, as Redis Cluster finds it: between the first `{` and the next `}`, if not empty. */
+const HASH_TAG = /^[^{]*\{[^}]+\}/;
 
 export interface RedisTransportStats extends TransportStats {
-  /** Entries in the stream, consumed or not. */
+  /** Entries in the streams of all partitions, consumed or not. */
   streamLength: number;
 }
 
-/** A publish waiting for its batch: the event, its encoded body, the groups that skip it. */
+/** A publish waiting for its batch: the event, its partition, its encoded body, the groups that skip it. */
 interface PendingPublish {
   event: BrokerEvent;
+  partition: number;
   body: string;
   skip: string;
 }
 
 /**
- * Redis Streams: one stream holds every event, one consumer group per subscription group reads
- * it. The stream is the history: an event's status is derived from the groups' state when it is
- * read (`RedisHistory`); dead letters are a stream per group. Durable as far as Redis is (use AOF).
+ * Redis Streams: a stream per partition holds the events of the partition (one partition unless
+ * `partitions` says more), one consumer group per subscription group reads each. The streams are
+ * the history: an event's status is derived from the groups' state when it is read
+ * (`RedisHistory`); dead letters are a stream per group and partition. Every script touches the
+ * keys of one partition, which share a hash tag: it runs on a Redis Cluster. Durable as far as
+ * Redis is (use AOF; in a cluster, `waitReplicas`).
  */
 export class RedisTransport implements EventTransport {
   readonly type = 'redis';
@@ -104,23 +121,57 @@ export class RedisTransport implements EventTransport {
   private readonly settings: Settings;
   private readonly codec: EventCodec;
   private readonly publishes = new WriteBatcher<PendingPublish, string>((batch) => this.append(batch));
-  private readonly keys: RedisKeys;
+  private readonly layout: RedisLayout;
+  private readonly partitions: readonly RedisKeys[];
+  private readonly waitReplicas: number;
   private readonly history: RedisHistory;
   private logger: BrokerLogger = consoleBrokerLogger;
   private readonly consumers = new RunningConsumers();
   private readonly tails = new Set<{ pattern: string; tail: LiveTail<BrokerEvent> }>();
-  private tailReader?: Redis;
+  private follower?: RedisStreamFollower;
   private trimTimer?: NodeJS.Timeout;
-  private readonly state = new TransportState<Redis>('RedisTransport');
+  private readonly state = new TransportState<RedisClient>('RedisTransport');
 
   constructor(private readonly options: RedisTransportOptions = {}) {
     this.settings = resolveOptions('RedisTransport', DEFAULTS, options, OPTION_NAMES);
     this.codec = options.codec ?? cloudEventCodec;
-    if (!/^[A-Za-z0-9_.:{}-]+$/.test(this.settings.keyPrefix)) {
-      throw new EventBrokerError(`RedisTransport option keyPrefix must use [A-Za-z0-9_.:{}-], got ${quote(this.settings.keyPrefix)}`);
+    const { keyPrefix, partitions } = this.settings;
+    if (!/^[A-Za-z0-9_.:{}-]+$/.test(keyPrefix)) {
+      throw new EventBrokerError(`RedisTransport option keyPrefix must use [A-Za-z0-9_.:{}-], got ${quote(keyPrefix)}`);
     }
-    this.keys = new RedisKeys(this.settings.keyPrefix);
-    this.history = new RedisHistory(() => this.state.connected(), this.keys, this.codec);
+    this.waitReplicas = options.waitReplicas ?? 0;
+    if (!Number.isInteger(this.waitReplicas) || this.waitReplicas < 0) {
+      throw new EventBrokerError(`RedisTransport option waitReplicas must be an integer of 0 or more, got ${quote(options.waitReplicas)}`);
+    }
+    if (options.cluster) {
+      const { nodes } = options.cluster;
+      const single = (['client', 'url', 'host', 'port', 'db'] as const).filter((name) => options[name] !== undefined);
+      if (single.length > 0) {
+        throw new EventBrokerError(
+          `RedisTransport option cluster takes the nodes to connect to in cluster.nodes: ${single.join(', ')} cannot be given with it ` +
+            '(a Redis Cluster has one database)',
+        );
+      }
+      if (!Array.isArray(nodes) || nodes.length === 0) {
+        throw new EventBrokerError(`RedisTransport option cluster.nodes must list at least one node ({ host, port }), got ${quote(nodes)}`);
+      }
+    }
+    if (partitions > 1 && /[{}]/.test(keyPrefix)) {
+      throw new EventBrokerError(
+        `RedisTransport option keyPrefix ${quote(keyPrefix)} holds a hash tag: with partitions ${partitions} every partition gets a tag of its own; drop the braces`,
+      );
+    }
+    const cluster = options.cluster !== undefined || options.client?.isCluster === true;
+    if (cluster && partitions === 1 && !HASH_TAG.test(keyPrefix)) {
+      throw new EventBrokerError(
+        `RedisTransport on a Redis Cluster needs keys that a script can use together: set partitions to 2 or more (each partition's ` +
+          `keys share a slot of their own), or keep one partition under a keyPrefix with a hash tag such as {${keyPrefix}} (every key ` +
+          `in one slot); got keyPrefix ${quote(keyPrefix)} and partitions 1`,
+      );
+    }
+    this.layout = new RedisLayout(keyPrefix, partitions);
+    this.partitions = this.layout.partitions;
+    this.history = new RedisHistory(() => this.state.connected(), this.partitions, this.codec);
   }
 
   async connect(context: TransportContext = DEFAULT_TRANSPORT_CONTEXT): Promise<void> {
@@ -134,19 +185,21 @@ export class RedisTransport implements EventTransport {
         await client.connect();
       } catch (error) {
         client.disconnect();
-        const { host, port } = client.options;
-        throw new EventBrokerError(`Cannot reach Redis at ${host}:${port}: ${errorMessage(error)}`, { cause: error });
+        throw new EventBrokerError(`Cannot reach Redis at ${this.address(client)}: ${errorMessage(error)}`, { cause: error });
       }
     }
     try {
       await this.refusePreviousLayout(client);
+      await this.refuseOtherPartitionCount(client);
     } catch (error) {
       if (!this.options.client) client.disconnect();
       throw error;
     }
     this.state.connectedWith(client);
     this.trimTimer = setInterval(() => {
-      this.trim().catch((error: unknown) => this.logger.warn(`Could not trim ${this.keys.stream}: ${errorMessage(error)}`));
+      this.trim().catch((error: unknown) =>
+        this.logger.warn(`Could not trim the streams of ${this.settings.keyPrefix}: ${errorMessage(error)}`),
+      );
     }, this.settings.trimIntervalMs);
     this.trimTimer.unref();
   }
@@ -155,10 +208,11 @@ export class RedisTransport implements EventTransport {
     const client = this.state.connected();
     const claimGroups = options.claimGroups ?? [];
     const body = this.codec.encode(event);
-    const entryId = await this.publishes.add({ event, body, skip: claimGroups.join(',') });
+    const partition = partitionOf(partitionKeyOf(event), this.partitions.length);
+    const entryId = await this.publishes.add({ event, partition, body, skip: claimGroups.join(',') });
     return claimGroups.map((group) => {
       // The group's consumers skip the entry (its `skip` field).
-      const settler = new RedisDeliverySettler(this.consumerContext(client), group, 'inline');
+      const settler = new RedisDeliverySettler(this.consumerContext(client), this.partitions[partition], group, 'inline');
       return inlineDelivery(event, group, {
         ack: () => settler.ack(entryId),
         deadLetter: (error, attempts) => settler.deadLetter(entryId, body, error, attempts),
@@ -166,23 +220,61 @@ export class RedisTransport implements EventTransport {
     });
   }
 
-  /** Appends a batch of events in one script call; gives their entry ids. */
+  /** Appends a batch of events, one script call per partition; gives their entry ids, or the error of their partition. */
   private async append(batch: PendingPublish[]): Promise<PromiseSettledResult<string>[]> {
-    const args: (string | number)[] = [this.keys.idPrefix, this.settings.retentionMs];
+    const byPartition = new Map<number, number[]>();
+    batch.forEach(({ partition }, index) => {
+      const indexes = byPartition.get(partition) ?? [];
+      indexes.push(index);
+      byPartition.set(partition, indexes);
+    });
+    const outcomes: PromiseSettledResult<string>[] = [];
+    await Promise.all(
+      [...byPartition].map(async ([partition, indexes]) => {
+        try {
+          const entryIds = await this.appendTo(
+            this.partitions[partition],
+            indexes.map((index) => batch[index]),
+          );
+          indexes.forEach((index, n) => (outcomes[index] = { status: 'fulfilled', value: entryIds[n] }));
+        } catch (reason) {
+          for (const index of indexes) outcomes[index] = { status: 'rejected', reason };
+        }
+      }),
+    );
+    return outcomes;
+  }
+
+  /**
+   * Appends events of one partition in one script call; with `waitReplicas`, waits on the same
+   * connection until that many replicas have the writes, and fails when fewer acknowledged them.
+   */
+  private async appendTo(keys: RedisKeys, batch: PendingPublish[]): Promise<string[]> {
+    const args: (string | number)[] = [keys.idPrefix, this.settings.retentionMs];
     for (const { event, body, skip } of batch) {
       args.push(event.id, event.createdAt.getTime(), body, skip, String(event.metadata.traceparent ?? ''));
     }
-    const entryIds = (await PUBLISH.run(this.state.connected(), [this.keys.stream, this.keys.skew], args)) as string[];
-    return entryIds.map((value) => ({ status: 'fulfilled', value }));
+    const client = this.state.connected();
+    if (this.waitReplicas === 0) return (await PUBLISH.run(client, [keys.stream, keys.skew], args)) as string[];
+    const { waitTimeoutMs } = this.settings;
+    const { reply, replicas } = await PUBLISH.runAndWait(client, [keys.stream, keys.skew], args, this.waitReplicas, waitTimeoutMs);
+    if (replicas < this.waitReplicas) {
+      throw new EventBrokerError(
+        `Redis stored the event in ${keys.stream}, but only ${replicas} of the ${this.waitReplicas} replicas asked for (waitReplicas) ` +
+          `acknowledged it within ${waitTimeoutMs} ms: a failover may lose it. Publish it again (a publish of an event id ` +
+          'that is stored is a no-op)',
+      );
+    }
+    return reply as string[];
   }
 
   async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {
     const client = this.state.connected();
     spec.patterns.forEach((pattern) => assertPattern(pattern));
-    await REGISTER_GROUP.run(
-      client,
-      [this.keys.stream, this.keys.groups],
-      [spec.group, JSON.stringify(spec.patterns), spec.fromBeginning ? '0' : '$'],
+    await Promise.all(
+      this.partitions.map((keys) =>
+        REGISTER_GROUP.run(client, [keys.stream, keys.groups], [spec.group, JSON.stringify(spec.patterns), spec.fromBeginning ? '0' : '$']),
+      ),
     );
     return this.consumers.start(new RedisGroupConsumer(this.consumerContext(client), spec, onDelivery, flow));
   }
@@ -206,30 +298,53 @@ export class RedisTransport implements EventTransport {
   stream(pattern: string): AsyncIterable<BrokerEvent> {
     assertPattern(pattern);
     const client = this.state.connected();
-    const entry = { pattern, tail: new LiveTail<BrokerEvent>(() => this.tails.delete(entry)) };
+    const entry = {
+      pattern,
+      tail: new LiveTail<BrokerEvent>(() => {
+        this.tails.delete(entry);
+        if (this.tails.size > 0) return;
+        this.follower?.stop();
+        this.follower = undefined;
+      }),
+    };
     this.tails.add(entry);
-    if (!this.tailReader) void this.followStream(client);
+    this.follower ??= new RedisStreamFollower({
+      client,
+      partitions: this.partitions,
+      blockMs: this.settings.blockMs,
+      logger: this.logger,
+      codec: this.codec,
+      onEvent: (event) => {
+        for (const { pattern: tailPattern, tail } of this.tails) if (matchPattern(tailPattern, event.type)) tail.push({ ...event });
+      },
+    });
     return entry.tail;
   }
 
   async deadLetters(filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
     const client = this.state.connected();
-    const groups = filter.group !== undefined ? [filter.group] : await client.hkeys(this.keys.groups);
-    const pipeline = client.pipeline();
-    for (const group of groups) pipeline.xrange(this.keys.dead(group), '-', '+');
-    const results = (await pipeline.exec()) ?? [];
-    const letters = groups.flatMap((group, index) =>
-      ((results[index]?.[1] ?? []) as StreamEntry[]).map(([entryId, fields]) => this.deadLetter(group, entryId, entryFields(fields))),
+    const groups = filter.group !== undefined ? [filter.group] : await this.groupNames(client);
+    const lists = await Promise.all(
+      this.partitions.flatMap((keys) =>
+        groups.map(async (group) =>
+          ((await client.xrange(keys.dead(group), '-', '+')) as StreamEntry[]).map(([entryId, fields]) =>
+            this.deadLetter(keys, group, entryId, entryFields(fields)),
+          ),
+        ),
+      ),
     );
+    const letters = lists.flat();
     letters.sort((a, b) => a.deadLetteredAt.getTime() - b.deadLetteredAt.getTime());
     return newestWindow(letters, filter);
   }
 
   async replay(deadLetterId: string): Promise<void> {
     const client = this.state.connected();
-    const { key: entryId, group } = parseDeadLetterId(deadLetterId);
-    const [found] = STREAM_ID.test(entryId) ? ((await client.xrange(this.keys.dead(group), entryId, entryId)) as StreamEntry[]) : [];
-    if (!found) throw unknownDeadLetter(deadLetterId);
+    const { key, group } = parseDeadLetterId(deadLetterId);
+    const [, partition, entryId] = DEAD_LETTER_KEY.exec(key) ?? [];
+    const keys = partition === undefined ? undefined : this.partitions[Number(partition)];
+    const [found] = keys ? ((await client.xrange(keys.dead(group), entryId, entryId)) as StreamEntry[]) : [];
+    if (!keys || !found) throw unknownDeadLetter(deadLetterId);
     const fields = entryFields(found[1]);
     let event: BrokerEvent;
     try {
@@ -245,7 +360,7 @@ export class RedisTransport implements EventTransport {
     try {
       await REPLAY.run(
         client,
-        [this.keys.stream, this.keys.dead(group), this.keys.groups, this.keys.outcomes, this.keys.replays],
+        [keys.stream, keys.dead(group), keys.groups, keys.outcomes, keys.replays],
         [group, entryId, event.id, fields.event, fields.entry ?? ''],
       );
     } catch (error) {
@@ -257,41 +372,65 @@ export class RedisTransport implements EventTransport {
 
   async stats(): Promise<RedisTransportStats> {
     const client = this.state.connected();
-    const [length, replays, groupInfo] = await Promise.all([
-      client.xlen(this.keys.stream),
-      client.hlen(this.keys.replays),
-      client.xinfo('GROUPS', this.keys.stream).catch(() => []) as Promise<unknown[][]>,
-    ]);
+    const partitions = await Promise.all(this.partitions.map((keys) => this.partitionStats(client, keys)));
     const groups: Record<string, GroupStats> = {};
-    const pipeline = client.pipeline();
-    const names: string[] = [];
-    for (const info of groupInfo) {
-      const record = entryFields(info.map((value) => (value === null ? '' : String(value))));
-      names.push(record.name);
-      // Redis cannot tell the lag of a group that an entry deleted since (`delete`) lies ahead of.
-      const unread = record.lag ? Number(record.lag) : await this.countAfter(record['last-delivered-id']);
-      groups[record.name] = { pending: unread, inFlight: Number(record.pending), deadLetters: 0 };
-      pipeline.xlen(this.keys.dead(record.name));
-    }
-    const dead = (await pipeline.exec()) ?? [];
+    let events = 0;
     let deadLetters = 0;
-    names.forEach((name, index) => {
-      groups[name].deadLetters = Number(dead[index]?.[1] ?? 0);
-      deadLetters += groups[name].deadLetters;
-    });
-    return { type: this.type, events: length - replays, deadLetters, groups, streamLength: length };
+    let streamLength = 0;
+    for (const partition of partitions) {
+      events += partition.events;
+      streamLength += partition.streamLength;
+      for (const [name, stats] of Object.entries(partition.groups)) {
+        const total = (groups[name] ??= { pending: 0, inFlight: 0, deadLetters: 0 });
+        total.pending += stats.pending;
+        total.inFlight += stats.inFlight;
+        total.deadLetters += stats.deadLetters;
+        deadLetters += stats.deadLetters;
+      }
+    }
+    return { type: this.type, events, deadLetters, groups, streamLength };
   }
 
-  /** How many entries the stream holds after `entryId`, read a thousand at a time. */
-  private async countAfter(entryId: string): Promise<number> {
-    const client = this.state.connected();
+  /** The counts of one partition. */
+  private async partitionStats(
+    client: RedisClient,
+    keys: RedisKeys,
+  ): Promise<{ events: number; streamLength: number; groups: Record<string, GroupStats> }> {
+    const [length, replays, groupInfo] = await Promise.all([
+      client.xlen(keys.stream),
+      client.hlen(keys.replays),
+      client.xinfo('GROUPS', keys.stream).catch(() => []) as Promise<unknown[][]>,
+    ]);
+    const groups: Record<string, GroupStats> = {};
+    await Promise.all(
+      groupInfo.map(async (info) => {
+        const record = entryFields(info.map((value) => (value === null ? '' : String(value))));
+        const [unread, deadLetters] = await Promise.all([
+          // Redis cannot tell the lag of a group that an entry deleted since (`delete`) lies ahead of.
+          record.lag ? Number(record.lag) : this.countAfter(client, keys, record['last-delivered-id']),
+          client.xlen(keys.dead(record.name)),
+        ]);
+        groups[record.name] = { pending: unread, inFlight: Number(record.pending), deadLetters };
+      }),
+    );
+    return { events: length - replays, streamLength: length, groups };
+  }
+
+  /** How many entries the partition's stream holds after `entryId`, read a thousand at a time. */
+  private async countAfter(client: RedisClient, keys: RedisKeys, entryId: string): Promise<number> {
     let count = 0;
     for (let from = `(${entryId}`; ;) {
-      const entries = (await client.xrange(this.keys.stream, from, '+', 'COUNT', 1000)) as StreamEntry[];
+      const entries = (await client.xrange(keys.stream, from, '+', 'COUNT', 1000)) as StreamEntry[];
       count += entries.length;
       if (entries.length < 1000) return count;
       from = `(${entries[entries.length - 1][0]}`;
     }
+  }
+
+  /** The groups registered in any partition (a consumer registers its group in each, one after the other). */
+  private async groupNames(client: RedisClient): Promise<string[]> {
+    const names = await Promise.all(this.partitions.map((keys) => client.hkeys(keys.groups)));
+    return [...new Set(names.flat())];
   }
 
   async close(): Promise<void> {
@@ -299,7 +438,7 @@ export class RedisTransport implements EventTransport {
     clearInterval(this.trimTimer);
     await this.consumers.closeAll();
     for (const { tail } of this.tails) tail.end();
-    this.tailReader?.disconnect();
+    this.follower?.stop();
     if (!this.options.client) this.state.made?.disconnect();
   }
 
@@ -307,8 +446,8 @@ export class RedisTransport implements EventTransport {
    * Refuses keys written by the previous layout, which kept a history record per event beside the
    * stream: this one neither reads nor removes them, and its consumers would mark nothing there.
    */
-  private async refusePreviousLayout(client: Redis): Promise<void> {
-    if ((await client.exists(this.keys.previousHistory)) === 0) return;
+  private async refusePreviousLayout(client: RedisClient): Promise<void> {
+    if ((await client.exists(this.layout.previousHistory)) === 0) return;
     const prefix = this.settings.keyPrefix;
     throw new EventBrokerError(
       `RedisTransport: key prefix ${prefix} holds a history written by a previous version (${prefix}:history and ${prefix}:event:<id>); ` +
@@ -318,33 +457,76 @@ export class RedisTransport implements EventTransport {
     );
   }
 
-  private createClient(): Redis {
-    const { url, host, port, username, password, db, tls } = this.options;
+  /**
+   * Records the partition count of the prefix on its first use, and refuses another one: which
+   * partition an event is in depends on the count. Data written before partitions existed (a
+   * stream and no count) has one partition.
+   */
+  private async refuseOtherPartitionCount(client: RedisClient): Promise<void> {
+    const { partitionCount, unpartitionedStream } = this.layout;
+    const { keyPrefix, partitions } = this.settings;
+    let recorded = await client.get(partitionCount);
+    if (recorded === null) {
+      const unpartitioned = (await client.exists(unpartitionedStream)) > 0;
+      await client.set(partitionCount, unpartitioned ? 1 : partitions, 'NX');
+      recorded = await client.get(partitionCount);
+    }
+    if (Number(recorded) === partitions) return;
+    throw new EventBrokerError(
+      `RedisTransport: key prefix ${keyPrefix} holds events written with partitions ${printable(String(recorded))}, and this transport ` +
+        `has partitions ${partitions}. The partition of an event depends on the count, so it cannot change under existing data: set ` +
+        `partitions to ${printable(String(recorded))}, or use a new keyPrefix for the new count (and keep consumers on the old one ` +
+        `until its groups have consumed what it holds). The count is recorded in ${partitionCount}.`,
+    );
+  }
+
+  private createClient(): RedisClient {
+    const { url, host, port, username, password, db, tls, cluster } = this.options;
     const common = { lazyConnect: true, tls: tls === true ? {} : tls || undefined };
+    if (cluster) {
+      const redisOptions = { username, password, tls: common.tls, ...cluster.options?.redisOptions };
+      return new Cluster(cluster.nodes, { ...cluster.options, lazyConnect: true, redisOptions });
+    }
     return url ? new Redis(url, common) : new Redis({ host: host ?? '127.0.0.1', port: port ?? 6379, username, password, db, ...common });
   }
 
+  /** Where the transport connects, for errors: before a connection, the nodes it was given. */
+  private address(client: RedisClient): string {
+    const nodes = this.options.cluster?.nodes;
+    if (!nodes) return describeClient(client);
+    return `the Redis Cluster of ${nodes.map(({ host, port }) => `${host ?? '127.0.0.1'}:${port ?? 6379}`).join(', ')}`;
+  }
+
   /** Logs a lost connection once and its return once, instead of every reconnect attempt. */
-  private watch(client: Redis): void {
+  private watch(client: RedisClient): void {
     let lost = false;
     client.on('error', (error: Error) => {
       if (lost || this.state.closed) return;
       lost = true;
-      this.logger.warn(`Redis connection to ${client.options.host}:${client.options.port} lost, reconnecting: ${error.message}`);
+      this.logger.warn(`Redis connection to ${this.address(client)} lost, reconnecting: ${error.message}`);
     });
     client.on('ready', () => {
       if (!lost) return;
       lost = false;
-      this.logger.log(`Redis connection to ${client.options.host}:${client.options.port} is back`);
+      this.logger.log(`Redis connection to ${this.address(client)} is back`);
     });
   }
 
-  private consumerContext(client: Redis): RedisConsumerContext {
+  private consumerContext(client: RedisClient): RedisConsumerContext {
     const { ackTimeoutMs, blockMs, maxDeadLetters, retentionMs } = this.settings;
-    return { client, keys: this.keys, ackTimeoutMs, blockMs, maxDeadLetters, retentionMs, logger: this.logger, codec: this.codec };
+    return {
+      client,
+      partitions: this.partitions,
+      ackTimeoutMs,
+      blockMs,
+      maxDeadLetters,
+      retentionMs,
+      logger: this.logger,
+      codec: this.codec,
+    };
   }
 
-  private deadLetter(group: string, entryId: string, fields: Record<string, string>): DeadLetter {
+  private deadLetter(keys: RedisKeys, group: string, entryId: string, fields: Record<string, string>): DeadLetter {
     let event: BrokerEvent;
     try {
       event = this.codec.decode(fields.event ?? '');
@@ -355,7 +537,7 @@ export class RedisTransport implements EventTransport {
       event = unreadableMessageEvent(fields.entry ?? entryId, fields.event ?? null, fields.error ?? '', new Date(Number(fields.at)));
     }
     return {
-      id: formatDeadLetterId(entryId, group),
+      id: formatDeadLetterId(`${keys.partition}/${entryId}`, group),
       event,
       group,
       error: fields.error ?? '',
@@ -364,74 +546,46 @@ export class RedisTransport implements EventTransport {
     };
   }
 
-  /** Feeds the live tails from a reader of new stream entries (replays are not new events). */
-  private async followStream(client: Redis): Promise<void> {
-    // The newest entry, asked on the publishing connection before any later publish: the tail
-    // starts right after it, not at whatever is newest once the reader has connected.
-    const newest = client.xrevrange(this.keys.stream, '+', '-', 'COUNT', 1);
-    const reader = client.duplicate();
-    reader.on('error', () => undefined);
-    this.tailReader = reader;
-    let lastId = '$';
-    try {
-      lastId = (await newest)[0]?.[0] ?? '0-0';
-    } catch (error) {
-      this.logger.warn(`Live tail of ${this.keys.stream} starts at the next new entry: ${errorMessage(error)}`);
-    }
-    while (!this.state.closed && this.tails.size > 0) {
-      try {
-        const result = (await reader.xread('COUNT', 100, 'BLOCK', this.settings.blockMs, 'STREAMS', this.keys.stream, lastId)) as
-          [string, StreamEntry[]][] | null;
-        for (const [entryId, rawFields] of result?.[0]?.[1] ?? []) {
-          lastId = entryId;
-          const event = entryEvent(entryFields(rawFields), this.codec);
-          if (!event) continue;
-          for (const { pattern, tail } of this.tails) if (matchPattern(pattern, event.type)) tail.push({ ...event });
-        }
-      } catch (error) {
-        if (this.state.closed) break;
-        this.logger.warn(`Live tail of ${this.keys.stream} failed, retrying: ${errorMessage(error)}`);
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      }
-    }
-    reader.disconnect();
-    if (this.tailReader === reader) this.tailReader = undefined;
+  /** Trims every partition's stream, one after the other. */
+  private async trim(): Promise<void> {
+    const client = this.state.connected();
+    for (const keys of this.partitions) await this.trimPartition(client, keys);
   }
 
   /**
-   * Drops the entries older than `retentionMs` and the oldest beyond `maxLen`, but none that a
-   * group has not read or acked yet (whole macro nodes, `~`, so that no entry is fetched: a backlog
-   * may hold millions), then what concerned only the entries dropped.
+   * Drops the entries older than `retentionMs` and the oldest beyond the partition's share of `maxLen`, but
+   * none that a group has not read or acked yet (whole macro nodes, `~`, so that no entry is
+   * fetched: a backlog may hold millions), then what concerned only the entries dropped.
    */
-  private async trim(): Promise<void> {
-    const client = this.state.connected();
-    const { stream, outcomes, replays, overrides, groups } = this.keys;
+  private async trimPartition(client: RedisClient, keys: RedisKeys): Promise<void> {
+    const { stream, outcomes, replays, overrides, groups } = keys;
     const length = await client.xlen(stream);
     if (length === 0) return;
-    const unconsumed = await this.oldestUnconsumed(client);
+    const unconsumed = await this.oldestUnconsumed(client, stream);
     const expired = `${Date.now() - this.settings.retentionMs}-0`;
     let trimmed = await client.xtrim(stream, 'MINID', '~', unconsumed && compareIds(unconsumed, expired) < 0 ? unconsumed : expired);
-    const excess = length - trimmed - this.settings.maxLen;
+    const maxLen = Math.ceil(this.settings.maxLen / this.partitions.length);
+    const excess = length - trimmed - maxLen;
     if (excess > 0) {
       trimmed += unconsumed
         ? await client.xtrim(stream, 'MINID', '~', unconsumed, 'LIMIT', excess)
-        : await client.xtrim(stream, 'MAXLEN', '~', this.settings.maxLen);
+        : await client.xtrim(stream, 'MAXLEN', '~', maxLen);
     }
     if (trimmed === 0) return;
-    const progress = (await client.hkeys(groups)).flatMap((group) => [this.keys.delivered(group), this.keys.acked(group)]);
+    const progress = (await client.hkeys(groups)).flatMap((group) => [keys.delivered(group), keys.acked(group)]);
     await FORGET_TRIMMED.run(client, [stream, outcomes, replays, overrides, ...progress], []);
   }
 
-  /** The oldest entry some group has not read or not acked yet; `undefined` without groups. */
-  private async oldestUnconsumed(client: Redis): Promise<string | undefined> {
-    const groups = (await client.xinfo('GROUPS', this.keys.stream)) as unknown[][];
+  /** The oldest entry of `stream` some group has not read or not acked yet; `undefined` without groups. */
+  private async oldestUnconsumed(client: RedisClient, stream: string): Promise<string | undefined> {
+    const groups = (await client.xinfo('GROUPS', stream)) as unknown[][];
     let oldest: string | undefined;
     for (const info of groups) {
       const record = entryFields(info.map(String));
       const undelivered = nextId(record['last-delivered-id']);
       if (oldest === undefined || compareIds(undelivered, oldest) < 0) oldest = undelivered;
       if (Number(record.pending) > 0) {
-        const [pending] = (await client.xpending(this.keys.stream, record.name, '-', '+', 1)) as [string, ...unknown[]][];
+        const [pending] = (await client.xpending(stream, record.name, '-', '+', 1)) as [string, ...unknown[]][];
         if (pending && compareIds(pending[0], oldest) < 0) oldest = pending[0];
       }
     }

@@ -85,6 +85,8 @@ describe('PostgreSQL schema versions', () => {
     expect(await versions(sql, schema)).toEqual([
       { component: 'events', version: 1 },
       { component: 'events', version: 2 },
+      { component: 'events', version: 3 },
+      { component: 'events', version: 4 },
       { component: 'outbox', version: 1 },
     ]);
     await broker.publish(createEvent({ type: 'public.orders.update', payload: { n: 4 } }));
@@ -99,6 +101,8 @@ describe('PostgreSQL schema versions', () => {
     expect(await versions(sql, schema)).toEqual([
       { component: 'events', version: 1 },
       { component: 'events', version: 2 },
+      { component: 'events', version: 3 },
+      { component: 'events', version: 4 },
       { component: 'outbox', version: 1 },
     ]);
     for (const source of EVENT_SOURCES) {
@@ -137,6 +141,8 @@ describe('PostgreSQL schema versions', () => {
     expect(await versions(sql, schema)).toEqual([
       { component: 'events', version: 1 },
       { component: 'events', version: 2 },
+      { component: 'events', version: 3 },
+      { component: 'events', version: 4 },
     ]);
     const { rows } = await sql.query<{ id: string }>(`SELECT id FROM "${schema}".events ORDER BY seq`);
     expect(rows.map((row) => row.id)).toEqual(['busy', 'still-busy']);
@@ -191,6 +197,8 @@ describe('PostgreSQL schema versions', () => {
     expect(await versions(sql, schema)).toEqual([
       { component: 'events', version: 1 },
       { component: 'events', version: 2 },
+      { component: 'events', version: 3 },
+      { component: 'events', version: 4 },
     ]);
     await waitFor(() => handled.length === 2, 'the deliveries left open to be handled');
     expect(handled.toSorted()).toEqual(['abandoned', 'waiting']);
@@ -221,6 +229,35 @@ describe('PostgreSQL schema versions', () => {
     await waitFor(async () => (await broker.transport.get('failed'))?.status === 'completed', 'the replayed event to complete');
     expect((await broker.transport.get('failed'))?.error).toBeUndefined();
     expect((await broker.stats()).transport.groups.billing).toEqual({ pending: 0, inFlight: 0, deadLetters: 0 });
+  });
+
+  it('adds the event key to the tables of the second version: events stored before have none, those published after keep theirs', async () => {
+    const schema = newSchema();
+    const pool = new pg.Pool({ connectionString: DATABASE_URL });
+    cleanups.push(() => pool.end());
+    const second = await pool.connect();
+    await migrateSchema(second, { ...postgresTables(schema), migrations: POSTGRES_MIGRATIONS.slice(0, 2) });
+    second.release();
+    const sql = await connection();
+    await sql.query(
+      `INSERT INTO "${schema}".groups (name, patterns, type_regex) VALUES ('billing', '{public.orders.*}', '^public\\.orders\\.[^.]+$')`,
+    );
+    await sql.query(`INSERT INTO "${schema}".events (id, source, type, payload) VALUES ('before', 'system', 'public.orders.create', '{}')`);
+
+    const broker = new EventBroker({ transport: transport(schema), logger: new RecordingLogger() });
+    cleanups.push(() => broker.stop());
+    const handled: BrokerEvent[] = [];
+    await broker.subscribe('public.orders.*', (event) => void handled.push(event), { group: 'billing' });
+    await broker.start();
+    const after = await broker.publish(createEvent({ type: 'public.orders.update', payload: {}, key: 'order-1' }));
+
+    await waitFor(() => handled.length === 2, 'the events stored before and after the upgrade to be handled');
+    expect(Object.fromEntries(handled.map((event) => [event.id, event.key]))).toEqual({ before: undefined, [after.id]: 'order-1' });
+    expect(await broker.transport.get('before')).not.toHaveProperty('key');
+    expect((await broker.transport.list()).map((event) => [event.id, event.key, event.status])).toEqual([
+      ['before', undefined, 'completed'],
+      [after.id, 'order-1', 'completed'],
+    ]);
   });
 
   it('rolls back a failed outbox migration and gives its connection back', async () => {

@@ -85,6 +85,42 @@ describe('PostgresTransport', () => {
     expect((await broker.stats()).transport.events).toBe(8000);
   }, 60_000);
 
+  it("never hands out an ordered group's event while a later one of its key, whose transaction committed first, is in flight", async () => {
+    const { makeBroker, client } = setup();
+    const instances = [makeBroker('a'), makeBroker('b')];
+    const running: string[] = [];
+    const handled: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    for (const broker of instances) {
+      await broker.subscribe<{ n: number }>(
+        'public.orders.*',
+        async (event) => {
+          running.push(`${event.payload.n} starts`);
+          if (event.payload.n === 2) await held;
+          handled.push(String(event.payload.n));
+          running.push(`${event.payload.n} ends`);
+        },
+        { group: 'ordered', ordered: true },
+      );
+      await broker.start();
+    }
+    const [first, second] = [await client(), await client()];
+    await first.query('BEGIN');
+    await instances[0].publishAsync({ type: 'public.orders.create', payload: { n: 1 }, key: 'order-1' }, { tx: first });
+    await instances[0].publishAsync({ type: 'public.orders.update', payload: { n: 2 }, key: 'order-1' }, { tx: second });
+    try {
+      await waitFor(() => running.includes('2 starts'), 'the event committed first to be handled');
+      await first.query('COMMIT');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(running).toEqual(['2 starts']);
+    } finally {
+      release();
+    }
+    await waitFor(() => handled.length === 2, 'both events handled');
+    expect(running).toEqual(['2 starts', '2 ends', '1 starts', '1 ends']);
+  });
+
   it('creates its schema once when several instances start at the same time', async () => {
     const { makeBroker } = setup();
     const brokers = [makeBroker('a'), makeBroker('b'), makeBroker('c')];

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EventBroker, EventBrokerError, createEvent, type RedisTransportOptions } from '../../../lib/index.js';
 import { RedisTransport } from '../../../lib/redis.js';
 import { freePort } from '../../support/free-port.js';
-import { deleteKeys, REDIS_URL, uniquePrefix } from '../../support/redis.js';
+import { deleteKeys, partitionStream, REDIS_URL, uniquePrefix } from '../../support/redis.js';
 import { RecordingLogger } from '../../support/silent-logger.js';
 import { deferred, waitFor } from '../../support/wait-for.js';
 
@@ -157,6 +157,88 @@ describe('RedisTransport', () => {
     expect((failure as Error).message).toContain('or use a new keyPrefix');
   });
 
+  it('reads data written before partitions with one partition, and refuses another count, saying what to do', async () => {
+    const { keyPrefix, raw, makeBroker } = setup();
+    const unpartitioned = makeBroker('before-partitions');
+    await unpartitioned.start();
+    const published = await unpartitioned.publish(createEvent({ type: 'public.users.create', payload: {} }));
+    await unpartitioned.stop();
+    // Data of a version without partitions: a stream and no recorded count.
+    await raw.del(`${keyPrefix}:partitions`);
+
+    const connectWith = async (partitions: number): Promise<RedisTransport | Error> => {
+      const transport = new RedisTransport({ url: REDIS_URL, keyPrefix, partitions });
+      cleanups.push(() => transport.close());
+      return transport.connect().then(
+        () => transport,
+        (error: unknown) => error as Error,
+      );
+    };
+
+    const failure = await connectWith(4);
+    expect(failure).toBeInstanceOf(EventBrokerError);
+    expect((failure as Error).message).toContain(
+      `key prefix ${keyPrefix} holds events written with partitions 1, and this transport has partitions 4`,
+    );
+    expect((failure as Error).message).toContain('set partitions to 1, or use a new keyPrefix for the new count');
+    expect(await raw.get(`${keyPrefix}:partitions`)).toBe('1');
+    expect(await raw.exists(`${keyPrefix}:{${keyPrefix}:0}:stream`)).toBe(0);
+    const reader = await connectWith(1);
+    expect(reader).toBeInstanceOf(RedisTransport);
+    expect(await (reader as RedisTransport).get(published.id)).toMatchObject({ id: published.id, status: 'completed' });
+  });
+
+  it('spreads events over the streams of their partitions by key, and serves them all from one history', async () => {
+    const { keyPrefix, raw, makeBroker } = setup({ partitions: 4 });
+    const broker = makeBroker('api');
+    const handled: string[] = [];
+    await broker.subscribe('public.**', (event) => void handled.push(event.id), { group: 'all' });
+    await broker.start();
+
+    const published = [];
+    // A millisecond apart: the partitions' streams merge by time, and events of one millisecond in two partitions have no order.
+    const start = Date.now() - 1000;
+    for (let n = 0; n < 40; n++) {
+      published.push(await broker.publish(createEvent({ type: 'public.users.create', payload: { n }, createdAt: new Date(start + n) })));
+    }
+    await waitFor(() => handled.length === 40, 'all 40 handled');
+
+    const idsIn = async (stream: string): Promise<string[]> =>
+      (await raw.xrange(stream, '-', '+')).map(([, fields]) => fields[fields.indexOf('id') + 1]);
+    const partitions = await Promise.all([0, 1, 2, 3].map((partition) => idsIn(`${keyPrefix}:{${keyPrefix}:${partition}}:stream`)));
+    expect(partitions.every((ids) => ids.length > 0)).toBe(true);
+    expect(partitions.flat().toSorted()).toEqual(published.map((event) => event.id).toSorted());
+    for (const event of published) expect(await idsIn(partitionStream(keyPrefix, 4, event.id))).toContain(event.id);
+    expect(await raw.exists(`${keyPrefix}:stream`)).toBe(0);
+    expect(await raw.get(`${keyPrefix}:partitions`)).toBe('4');
+    await waitFor(async () => (await broker.transport.list({ status: 'completed' })).length === 40, 'all 40 listed completed');
+    expect((await broker.transport.list({ limit: 3 })).map((event) => event.id)).toEqual(published.slice(-3).map((event) => event.id));
+  });
+
+  it("keeps one key's events in one partition, handled in publish order among the others", async () => {
+    const { keyPrefix, raw, makeBroker } = setup({ partitions: 4 });
+    const broker = makeBroker('api');
+    const handled: { key?: string; n: number }[] = [];
+    await broker.subscribe('public.**', (event) => void handled.push({ key: event.key, n: (event.payload as { n: number }).n }), {
+      group: 'ordered',
+      concurrency: 1,
+    });
+    await broker.start();
+
+    for (let n = 0; n < 40; n++) {
+      await broker.publish(createEvent({ type: 'public.orders.create', payload: { n }, key: n % 2 === 0 ? 'customer-7' : undefined }));
+    }
+    await waitFor(() => handled.length === 40, 'all 40 handled');
+
+    const keyed = (await raw.xrange(partitionStream(keyPrefix, 4, 'customer-7'), '-', '+')).filter(([, fields]) =>
+      fields[fields.indexOf('event') + 1].includes('"partitionkey":"customer-7"'),
+    );
+    expect(keyed).toHaveLength(20);
+    expect(handled.filter((event) => event.key === 'customer-7').map((event) => event.n)).toEqual(
+      Array.from({ length: 20 }, (_, n) => 2 * n),
+    );
+  });
+
   it('appends each event at its createdAt, naming it; one created before the newest entry goes right after it, and since/until still find it', async () => {
     const { keyPrefix, raw } = setup();
     const transport = new RedisTransport({ url: REDIS_URL, keyPrefix });
@@ -228,7 +310,8 @@ describe('RedisTransport', () => {
 
     await waitFor(async () => (await broker.transport.get(first.id)) === null, 'the first event trimmed');
     await waitFor(async () => (await raw.hlen(`${keyPrefix}:outcomes`)) === 0, 'its outcome forgotten');
-    expect(await broker.transport.deadLetters({ group: 'picky' })).toHaveLength(1);
+    const deadLetters = await broker.transport.deadLetters({ group: 'picky' });
+    expect(deadLetters.map((letter) => letter.id)).toEqual([expect.stringMatching(/^0\/\d+-\d+@picky$/)]);
   });
 
   it('reports stream length, per-group pending and dead letters', async () => {

@@ -88,8 +88,8 @@ describe('transport options', () => {
   it.each([
     [
       'RedisTransport',
-      () => new RedisTransport({ partitions: 4 } as RedisTransportOptions),
-      'RedisTransport option partitions is unknown (known options: ',
+      () => new RedisTransport({ shards: 4 } as RedisTransportOptions),
+      'RedisTransport option shards is unknown (known options: ',
     ],
     [
       'RedisTransport',

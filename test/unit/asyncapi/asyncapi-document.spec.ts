@@ -38,7 +38,9 @@ async function validDocument(parts: Partial<AsyncApiSources>) {
 describe('buildAsyncApiDocument', () => {
   it('makes a channel per event type, a receive operation per handler with its group and retry policy, and a send operation per publisher', async () => {
     const { built, document } = await validDocument({
-      receive: [receive('WelcomeMailer.send', [UserCreated], { retry: { ...DEFAULT_RETRY_OPTIONS, maxRetries: 5 }, concurrency: 2 })],
+      receive: [
+        receive('WelcomeMailer.send', [UserCreated], { retry: { ...DEFAULT_RETRY_OPTIONS, maxRetries: 5 }, concurrency: 2, ordered: true }),
+      ],
       send: [{ publisher: 'UsersService.create', event: 'public.users.create' }],
     });
     expect(Object.keys(built.channels)).toEqual(['public.users.create']);
@@ -53,6 +55,7 @@ describe('buildAsyncApiDocument', () => {
     expect(handler?.extensions().get('x-group')?.value()).toBe('app.WelcomeMailer.send');
     expect(handler?.extensions().get('x-retry')?.value()).toEqual({ ...DEFAULT_RETRY_OPTIONS, maxRetries: 5 });
     expect(handler?.extensions().get('x-concurrency')?.value()).toBe(2);
+    expect(handler?.extensions().get('x-ordered')?.value()).toBe(true);
     const sender = document.operations().get('UsersService.create');
     expect(sender?.action()).toBe('send');
     expect(

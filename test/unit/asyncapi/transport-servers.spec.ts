@@ -21,6 +21,20 @@ describe('transportServers', () => {
     expect(transportServers({ transport: 'redis' }).redis).toMatchObject({ host: '127.0.0.1:6379' });
   });
 
+  it('describes a Redis Cluster by its first node, and the partition streams of its events', () => {
+    expect(
+      transportServers({
+        transport: 'redis',
+        redis: { cluster: { nodes: [{ host: 'redis-a', port: 7000 }, { host: 'redis-b' }] }, keyPrefix: 'billing', partitions: 8 },
+      }).redis,
+    ).toMatchObject({
+      host: 'redis-a:7000',
+      description:
+        'Every event is an entry of one of the 8 partition streams billing:{billing:<n>}:stream (n from 0), by its key; ' +
+        'each group of a receive operation is a consumer group of it.',
+    });
+  });
+
   it('describes each NATS server, of a list or a comma-separated string, with the stream and the subjects', () => {
     expect(
       transportServers({ transport: 'nats', nats: { servers: ['nats://u:p@n1:4222', 'n2:4223'], stream: 'AUTH', subjectPrefix: 'auth' } }),

@@ -10,10 +10,22 @@ import {
   type EventBrokerOptions,
   type SubscribeOptions,
 } from '../../../lib/index.js';
+import { ForwardingTransport } from '../../../lib/transport-kit.js';
 import { RecordingLogger } from '../../support/silent-logger.js';
 import { deferred, waitFor } from '../../support/wait-for.js';
 
 const FAST_RETRY = { initialDelayMs: 1, maxDelayMs: 5, jitter: 0 };
+
+/** A transport of another type that does not declare ordered groups, as one written before them. */
+class UnorderedTransport extends ForwardingTransport {
+  override get type(): string {
+    return 'custom';
+  }
+
+  override get orderedGroups(): boolean {
+    return false;
+  }
+}
 const brokers: EventBroker[] = [];
 
 function makeBroker(options: Partial<EventBrokerOptions> = {}): EventBroker {
@@ -146,6 +158,28 @@ describe('EventBroker publish', () => {
     expect((await broker.transport.get(dead.event.id))?.status).toBe('failed');
   });
 
+  it("in sync mode leaves an ordered group's event to the transport: it may have to wait for the earlier events of its key", async () => {
+    const broker = makeBroker({ mode: 'sync' });
+    const release = deferred();
+    const handled: string[] = [];
+    await broker.subscribe(
+      'public.users.create',
+      async (event) => {
+        handled.push(event.id);
+        await release.promise;
+      },
+      { group: 'ordered', ordered: true },
+    );
+    await broker.start();
+    const first = await broker.publish(createEvent({ type: 'public.users.create', payload: {}, key: 'user-1' }));
+    const second = await broker.publish(createEvent({ type: 'public.users.create', payload: {}, key: 'user-1' }));
+    await waitFor(() => handled.length === 1, 'the first event handled');
+    expect(handled).toEqual([first.id]);
+    release.resolve();
+    await waitFor(() => handled.length === 2, 'the second event handled after the first');
+    expect(handled).toEqual([first.id, second.id]);
+  });
+
   it('publishSync and publishAsync force a mode', async () => {
     const broker = makeBroker({ mode: 'async' });
     const release = deferred();
@@ -250,6 +284,16 @@ describe('EventBroker retries and dead letters', () => {
 });
 
 describe('EventBroker subscriptions', () => {
+  it('refuses an ordered subscription on a transport without ordered groups, naming the transport, and an ordered option that is not a boolean', async () => {
+    const broker = makeBroker({ transport: new UnorderedTransport(new MemoryTransport()) });
+    await expect(broker.subscribe('public.users.*', () => undefined, { group: 'g', ordered: true })).rejects.toThrow(
+      'Cannot subscribe group g ordered: the custom transport does not support ordered groups yet (the memory and postgres transports do)',
+    );
+    await expect(
+      makeBroker().subscribe('public.users.*', () => undefined, { group: 'g', ordered: 'yes' } as unknown as SubscribeOptions),
+    ).rejects.toThrow('Option ordered of group g must be a boolean, got "yes"');
+  });
+
   it('fans out to every matching pattern, including * and **', async () => {
     const broker = makeBroker();
     const seen: Record<string, string[]> = { exact: [], star: [], deep: [], all: [], other: [] };

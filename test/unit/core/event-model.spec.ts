@@ -95,6 +95,22 @@ describe('createEvent', () => {
     expect(explicitUndefined).not.toHaveProperty('sessionId');
   });
 
+  it('sets the key only when given, and refuses one that is empty, too long, not a string or holds a control character', () => {
+    expect(createEvent({ type: 'a.b', payload: null, key: 'order-42' }).key).toBe('order-42');
+    expect(createEvent({ type: 'a.b', payload: null })).not.toHaveProperty('key');
+    expect(createEvent({ type: 'a.b', payload: null, key: 'k'.repeat(256) }).key).toHaveLength(256);
+    for (const [key, shown] of [
+      ['', '""'],
+      ['k'.repeat(257), `"${'k'.repeat(200)}"… (257 chars)`],
+      [42, '42'],
+      ['line\nbreak', '"line\\nbreak"'],
+    ] as const) {
+      expect(() => createEvent({ type: 'a.b', payload: null, key: key as string })).toThrow(
+        new InvalidEventError(`Invalid event key ${shown}: must be a string of 1 to 256 characters without control characters`),
+      );
+    }
+  });
+
   it('copies the metadata so later changes to the input do not leak into the event', () => {
     const metadata: EventMetadata = { traceparent: '00-abc-def-01', attempt: 1, replay: false };
     const event = createEvent({ type: 'a.b', payload: null, metadata });

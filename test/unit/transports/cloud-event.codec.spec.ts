@@ -9,11 +9,23 @@ describe('CloudEvents codec', () => {
       payload: { id: 1, tags: ['a'] },
       userId: 7,
       sessionId: 's-1',
+      key: 'user-7',
       instanceId: 'api-1',
       metadata: { traceparent: '00-abc-def-01', tracestate: 'x=1', 'X-Request-Id': 'r-1', retries: 2, sampled: true },
     });
     const decoded = fromCloudEvent(JSON.stringify(toCloudEvent(event)));
     expect(decoded).toEqual(event);
+  });
+
+  it('writes the key as the partitionkey attribute of the Partitioning extension, and reads it back from any producer', () => {
+    const cloudEvent = toCloudEvent(createEvent({ type: 'a.b', payload: null, key: 'order-9', metadata: { partitionkey: 'not the key' } }));
+    expect(cloudEvent.partitionkey).toBe('order-9');
+    expect(JSON.parse(cloudEvent.ebmetadata as string)).toEqual({ partitionkey: 'not the key' });
+    expect(toCloudEvent(createEvent({ type: 'a.b', payload: null }))).not.toHaveProperty('partitionkey');
+
+    const foreign = fromCloudEvent('{"specversion":"1.0","id":"1","source":"system","type":"a.b","partitionkey":"account-3"}');
+    expect(foreign.key).toBe('account-3');
+    expect(foreign.metadata).toEqual({});
   });
 
   it('puts metadata with valid attribute names at the top level and the rest in ebmetadata', () => {
@@ -38,6 +50,8 @@ describe('CloudEvents codec', () => {
       /datacontenttype must be application\/json/,
     ],
     ['{"specversion":"1.0","id":"1","source":"system","type":"a.b","custom":{"x":1}}', /extension attribute custom must be a string/],
+    ['{"specversion":"1.0","id":"1","source":"system","type":"a.b","partitionkey":7}', /partitionkey must be a string/],
+    ['{"specversion":"1.0","id":"1","source":"system","type":"a.b","partitionkey":""}', /Invalid event key ""/],
   ])('rejects %s with a message naming the problem', (body, message) => {
     expect(() => fromCloudEvent(body)).toThrow(InvalidEventError);
     expect(() => fromCloudEvent(body)).toThrow(message);

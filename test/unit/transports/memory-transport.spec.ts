@@ -103,12 +103,18 @@ function track(delivery: Delivery, flow: TestFlow, settled: Set<Delivery>): Deli
   return tracked;
 }
 
-async function startConsumer(transport: MemoryTransport, group: string, patterns: string[], limit = Infinity): Promise<Probe> {
+async function startConsumer(
+  transport: MemoryTransport,
+  group: string,
+  patterns: string[],
+  limit = Infinity,
+  ordered = false,
+): Promise<Probe> {
   const flow = new TestFlow(limit);
   const deliveries: Delivery[] = [];
   const settled = new Set<Delivery>();
   const consumer = await transport.consume(
-    { group, patterns, consumerName: 'test-consumer' },
+    { group, patterns, consumerName: 'test-consumer', ordered },
     (delivery) => {
       flow.taken();
       deliveries.push(track(delivery, flow, settled));
@@ -378,6 +384,52 @@ describe('MemoryTransport', () => {
       await publishing;
       expect(await transport.get(fourth.id)).not.toBeNull();
       expect((await transport.stats()).groups.g.pending).toBe(3);
+    });
+  });
+
+  describe('ordered groups', () => {
+    it("parks a key's later deliveries while one is out, counting them as pending and towards maxQueued", async () => {
+      const transport = newTransport({ maxQueued: 3 });
+      const probe = await startConsumer(transport, 'g', ['public.**'], Infinity, true);
+      const [a1, a2, a3, a4] = [1, 2, 3, 4].map(() => makeEvent('public.orders.update', { key: 'a' }));
+      const b1 = makeEvent('public.orders.update', { key: 'b' });
+      for (const event of [a1, a2, b1, a3, a4]) await transport.publish(event);
+      await flush();
+      expect(eventIds(probe.deliveries)).toEqual(ids([a1, b1]));
+      expect((await transport.stats()).groups.g).toEqual({ pending: 3, inFlight: 2, deadLetters: 0 });
+
+      const a5 = makeEvent('public.orders.update', { key: 'a' });
+      let accepted = false;
+      const publishing = transport.publish(a5).then(() => {
+        accepted = true;
+      });
+      await flush();
+      expect(accepted).toBe(false);
+
+      await probe.deliveries[0].ack();
+      await publishing;
+      await flush();
+      expect(eventIds(probe.deliveries)).toEqual(ids([a1, b1, a2]));
+      expect((await transport.stats()).groups.g).toEqual({ pending: 3, inFlight: 2, deadLetters: 0 });
+    });
+
+    it('refuses a consumer that orders a group otherwise than its open consumers; once they closed, queues what was parked', async () => {
+      const transport = newTransport();
+      const ordered = await startConsumer(transport, 'g', ['public.**'], Infinity, true);
+      const [a1, a2] = [1, 2].map(() => makeEvent('public.orders.update', { key: 'a' }));
+      for (const event of [a1, a2]) await transport.publish(event);
+      await flush();
+      await expect(startConsumer(transport, 'g', ['public.**'])).rejects.toThrow(
+        new EventBrokerError(
+          'Group g is consumed ordered; a consumer of the same group cannot consume it unordered (give every consumer of a group the same ordered option)',
+        ),
+      );
+
+      await ordered.consumer.close();
+      const unordered = await startConsumer(transport, 'g', ['public.**']);
+      await flush();
+      expect(eventIds(unordered.deliveries)).toEqual(ids([a2]));
+      expect(eventIds(ordered.open())).toEqual(ids([a1]));
     });
   });
 

@@ -1,0 +1,142 @@
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EventBroker, createEvent, type EventTransport } from '../../lib/index.js';
+import { PostgresTransport } from '../../lib/postgres.js';
+import { DATABASE_URL, dropSchema, uniqueSchema } from '../support/postgres.js';
+import { RecordingLogger } from '../support/silent-logger.js';
+import { startTestProcess, type TestProcess } from '../support/test-process.js';
+import { waitFor } from '../support/wait-for.js';
+
+const INSTANCE_SCRIPT = fileURLToPath(new URL('../support/ordered-instance-process.mjs', import.meta.url));
+const KEYS = 50;
+const EVENTS_PER_KEY = 40;
+const EVENTS = KEYS * EVENTS_PER_KEY;
+
+const cleanups: (() => Promise<void>)[] = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).toReversed()) await cleanup();
+});
+
+/** One handling of one event by one instance, as the instance printed it. */
+interface Handling {
+  key: string;
+  n: number;
+  instanceId: string;
+  start: number;
+  /** Absent when the instance was killed while it ran. */
+  end?: number;
+}
+
+/** The handlings the instances printed, matched start to end per instance and event. */
+function handlings(instances: readonly TestProcess[]): Handling[] {
+  const all: Handling[] = [];
+  for (const { lines } of instances) {
+    const running = new Map<number, Handling>();
+    for (const line of lines) {
+      if (!line.startsWith('{')) continue;
+      const record = JSON.parse(line) as { start?: number; end?: number; key: string; n: number; instanceId: string; error?: string };
+      if (record.start !== undefined) {
+        const handling = { key: record.key, n: record.n, instanceId: record.instanceId, start: record.start };
+        running.set(record.n, handling);
+        all.push(handling);
+      } else if (record.end !== undefined) {
+        const handling = running.get(record.n);
+        if (handling) handling.end = record.end;
+        running.delete(record.n);
+      }
+    }
+  }
+  return all.toSorted((left, right) => left.start - right.start);
+}
+
+/**
+ * What broke the order of one key: a handling that began before the one before it had ended (two
+ * at a time), or an event whose first handling began before an earlier event of the key had
+ * first succeeded.
+ */
+function orderViolations(handled: readonly Handling[]): string[] {
+  const byKey = new Map<string, Handling[]>();
+  for (const handling of handled) byKey.set(handling.key, [...(byKey.get(handling.key) ?? []), handling]);
+  const violations: string[] = [];
+  for (const [key, ofKey] of byKey) {
+    for (let index = 1; index < ofKey.length; index++) {
+      const before = ofKey[index - 1];
+      const handling = ofKey[index];
+      if (before.end !== undefined && handling.start < before.end) {
+        violations.push(`${key}: event ${handling.n} began while event ${before.n} still ran (on ${before.instanceId})`);
+      }
+    }
+    const firstSuccess = new Map<number, number>();
+    for (const { n, end } of ofKey) if (end !== undefined && !firstSuccess.has(n)) firstSuccess.set(n, end);
+    for (const handling of ofKey) {
+      for (const [earlier, succeededAt] of firstSuccess) {
+        if (earlier < handling.n && handling.start < succeededAt) {
+          violations.push(`${key}: event ${handling.n} began before event ${earlier} first succeeded`);
+        }
+      }
+    }
+  }
+  return violations;
+}
+
+/** Whether two handlings of different keys ran at the same time somewhere: keys run in parallel. */
+function keysOverlapped(handled: readonly Handling[]): boolean {
+  return handled.some((handling, index) => {
+    const next = handled[index + 1];
+    return next !== undefined && handling.end !== undefined && next.key !== handling.key && next.start < handling.end;
+  });
+}
+
+interface OrderedTransport {
+  name: 'postgres' | 'redis' | 'nats';
+  /** The options every instance and the publisher use (plain JSON: the instances get them as text). */
+  options: Record<string, unknown>;
+  create(): EventTransport;
+  cleanup(): Promise<void>;
+}
+
+function postgres(): OrderedTransport {
+  const schema = uniqueSchema('ordered');
+  const options = { connectionString: DATABASE_URL, schema, pollIntervalMs: 100, ackTimeoutMs: 2000 };
+  return { name: 'postgres', options, create: () => new PostgresTransport(options), cleanup: () => dropSchema(schema) };
+}
+
+describe.each([{ transport: postgres }])('ordered groups across instances', ({ transport: make }) => {
+  it(`keeps each key in publish order over three instances, one killed and restarted midway (${make.name})`, async () => {
+    const transport = make();
+    cleanups.push(() => transport.cleanup());
+    const group = `ordered-${randomUUID().slice(0, 8)}`;
+    const instance = (id: string): Promise<TestProcess> =>
+      startTestProcess(INSTANCE_SCRIPT, [transport.name, JSON.stringify(transport.options), group, id], cleanups);
+    const instances = [await instance('a'), await instance('b'), await instance('c')];
+    const publisher = new EventBroker({ transport: transport.create(), logger: new RecordingLogger() });
+    await publisher.start();
+    cleanups.push(() => publisher.stop());
+
+    // One event of every key per round: within a key, publish order is the round.
+    for (let round = 0; round < EVENTS_PER_KEY; round++) {
+      await Promise.all(
+        Array.from({ length: KEYS }, (_, key) =>
+          publisher.publish(createEvent({ type: 'ordering.step.run', key: `key-${key}`, payload: { n: round * KEYS + key } })),
+        ),
+      );
+    }
+    const succeeded = (): number =>
+      new Set(handlings(instances).flatMap((handling) => (handling.end === undefined ? [] : [handling.n]))).size;
+    await waitFor(() => succeeded() >= EVENTS / 2, 'half of the events handled', 60_000);
+    instances[1].kill();
+    instances.push(await instance('b'));
+    await waitFor(() => succeeded() === EVENTS, `all ${EVENTS} events handled`, 90_000);
+
+    const handled = handlings(instances);
+    const duplicates = handled.filter((handling) => handling.end !== undefined).length - EVENTS;
+    console.log(
+      `ordered groups (${transport.name}): ${handled.length} handlings of ${EVENTS} events, ${duplicates} repeated after the crash`,
+    );
+    expect(orderViolations(handled)).toEqual([]);
+    expect(keysOverlapped(handled)).toBe(true);
+    expect(new Set(handled.map((handling) => handling.instanceId)).size).toBe(3);
+  }, 180_000);
+});
