@@ -1,6 +1,8 @@
 import {
   AckPolicy,
   connect,
+  ErrorCode,
+  NatsError,
   credsAuthenticator,
   DeliverPolicy,
   headers as createHeaders,
@@ -324,12 +326,13 @@ export class NatsTransport implements EventTransport {
     if (!this.options.connection) await made?.connection.drain();
   }
 
-  /** Checks the layout, creates or updates the streams, and makes the parts of the transport. */
+  /** Gets the JetStream manager and sets the transport up with it. */
   private async prepare(connection: NatsConnection): Promise<NatsConnected> {
     let jsm: JetStreamManager;
     try {
       jsm = await connection.jetstreamManager();
     } catch (error) {
+      if (connection.info?.jetstream) throw unanswered(connection, 'its account', error);
       throw new EventBrokerError(
         `NATS at ${connection.getServer()} has no JetStream (start nats-server with -js): ${errorMessage(error)}`,
         {
@@ -337,6 +340,17 @@ export class NatsTransport implements EventTransport {
         },
       );
     }
+    try {
+      return await this.setUp(connection, jsm);
+    } catch (error) {
+      if (error instanceof NatsError && error.code === ErrorCode.Timeout)
+        throw unanswered(connection, `the streams of ${this.settings.stream}`, error);
+      throw error;
+    }
+  }
+
+  /** Checks the layout, creates or updates the streams, and makes the parts of the transport. */
+  private async setUp(connection: NatsConnection, jsm: JetStreamManager): Promise<NatsConnected> {
     const { stream } = this.settings;
     await refuseLegacyHistory(jsm, stream);
     const js = connection.jetstream();
@@ -410,4 +424,15 @@ export class NatsTransport implements EventTransport {
     const { stream, ackWaitMs, fetchExpiresMs } = this.settings;
     return { js, jsm, stream, progress, deadLetters, ackWaitMs, fetchExpiresMs, logger: this.logger, codec: this.codec };
   }
+}
+
+/**
+ * A server whose INFO says it runs JetStream, but whose JetStream did not answer about `what`: on
+ * a cluster, one without a meta leader (electing one, or fewer than a majority of its servers up).
+ */
+function unanswered(connection: NatsConnection, what: string, error: unknown): EventBrokerError {
+  return new EventBrokerError(
+    `NATS at ${connection.getServer()} runs JetStream, but it did not answer about ${what} (on a cluster: no meta leader, an election or fewer than a majority of its servers up): ${errorMessage(error)}`,
+    { cause: error },
+  );
 }

@@ -100,6 +100,29 @@ describe('NatsTransport on a 3-node JetStream cluster', () => {
     }
   }, 60_000);
 
+  it('fails to start on a cluster without a majority, saying its JetStream did not answer rather than that it has none', async () => {
+    await cluster.kill(1);
+    await cluster.kill(2);
+    try {
+      const broker = new EventBroker({
+        transport: new NatsTransport({ servers: cluster.urls[0], replicas: 3, ...uniqueStream('majority') }),
+        logger: new RecordingLogger(),
+      });
+      const failure = await broker.start().then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(failure).toBeInstanceOf(EventBrokerError);
+      expect((failure as Error).message).toMatch(
+        new RegExp(
+          `^NATS at 127.0.0.1:${new URL(cluster.urls[0]).port} runs JetStream, but it did not answer about .* \\(on a cluster: no meta leader`,
+        ),
+      );
+    } finally {
+      await Promise.all([cluster.restart(1), cluster.restart(2)]);
+    }
+  });
+
   it('refuses servers with an empty entry, naming the option', () => {
     expect(() => new NatsTransport({ servers: `${cluster.urls[0]},,${cluster.urls[1]}` })).toThrow(
       new EventBrokerError(
