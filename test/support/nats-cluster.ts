@@ -21,11 +21,17 @@ class ClusterNodeServer extends TestServer {
   }
 
   protected args(): string[] {
-    return [
-      ...['-a', '127.0.0.1', '-p', String(this.port), '-n', this.name],
-      ...['-js', '-sd', this.dir],
-      ...['--cluster_name', CLUSTER_NAME, '--cluster', `nats://127.0.0.1:${this.clusterPort}`, '--routes', this.routes.join(',')],
+    const server = ['-a', '127.0.0.1', '-p', String(this.port), '-n', this.name];
+    const jetStream = ['-js', '-sd', this.dir];
+    const cluster = [
+      '--cluster_name',
+      CLUSTER_NAME,
+      '--cluster',
+      `nats://127.0.0.1:${this.clusterPort}`,
+      '--routes',
+      this.routes.join(','),
     ];
+    return [...server, ...jetStream, ...cluster];
   }
 
   protected async ping(): Promise<boolean> {

@@ -67,6 +67,7 @@ describe('NatsTransport on a 3-node JetStream cluster', () => {
     try {
       const published = await broker.publish(createEvent({ type: 'public.orders.create', payload: {} }));
       await waitFor(() => handled.includes(published.id), 'the event handled');
+      expect(handled).toContain(published.id);
     } finally {
       await broker.stop();
     }
@@ -94,6 +95,7 @@ describe('NatsTransport on a 3-node JetStream cluster', () => {
       await broker.subscribe('public.orders.*', (event) => void handled.push(event.id), { group: 'orders' });
       const published = await broker.publish(createEvent({ type: 'public.orders.create', payload: {} }));
       await waitFor(() => handled.includes(published.id), 'the event handled', 15_000);
+      expect(handled).toContain(published.id);
     } finally {
       await broker.stop();
       await cluster.restart(killed);

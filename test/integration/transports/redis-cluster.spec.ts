@@ -77,10 +77,10 @@ describe('RedisTransport on a Redis Cluster', () => {
   });
 
   it('refuses one partition under a key prefix without a hash tag, and single-server options beside cluster, saying what to set', () => {
-    const build = () => new RedisTransport({ cluster: { nodes: cluster.nodes }, keyPrefix: 'orders' });
-    expect(build).toThrow(EventBrokerError);
-    expect(build).toThrow('set partitions to 2 or more');
-    expect(build).toThrow('a keyPrefix with a hash tag such as {orders}');
+    const onePartition = { cluster: { nodes: cluster.nodes }, keyPrefix: 'orders' };
+    expect(() => new RedisTransport(onePartition)).toThrow(EventBrokerError);
+    expect(() => new RedisTransport(onePartition)).toThrow('set partitions to 2 or more');
+    expect(() => new RedisTransport(onePartition)).toThrow('a keyPrefix with a hash tag such as {orders}');
     expect(() => new RedisTransport({ cluster: { nodes: cluster.nodes }, url: 'redis://127.0.0.1:6379', partitions: 2 })).toThrow(
       'RedisTransport option cluster takes the nodes to connect to in cluster.nodes: url cannot be given with it',
     );
