@@ -150,20 +150,25 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
     return rows.length;
   }
 
-  /** The claim, its parameters (group, count, consumer, lease in ms) given as SQL. */
+  /**
+   * The claim, its parameters (group, count, consumer, lease in ms) given as SQL. An ordered group's
+   * claim reckons due checks and lease ends from the clock read once as it starts (see `claimInTurn`).
+   */
   private claimStatement(group: string, count: string, consumer: string, leaseMs: string): string {
     const { events, deliveries } = this.context.names;
-    return `WITH due AS (
+    const { ordered } = this.spec;
+    const now = ordered ? '(SELECT at FROM claimed_at)' : 'now()';
+    return `WITH ${ordered ? 'claimed_at AS MATERIALIZED (SELECT clock_timestamp() AS at), ' : ''}due AS (
          SELECT event_id FROM ${deliveries} d
          WHERE group_name = ${group} AND state = 'open'
-           AND CASE WHEN locked_by IS NULL THEN next_attempt_at <= now() ELSE locked_until < now() END
-           ${this.spec.ordered ? this.keyTurn(group) : ''}
+           AND CASE WHEN locked_by IS NULL THEN next_attempt_at <= ${now} ELSE locked_until < ${now} END
+           ${ordered ? this.keyTurn(group, now) : ''}
          ORDER BY event_seq
          LIMIT ${count}
          FOR UPDATE SKIP LOCKED
        ), taken AS (
-         UPDATE ${deliveries} d SET attempts = d.attempts + 1, locked_by = ${consumer}, started_at = coalesce(d.started_at, now()),
-           locked_until = now() + make_interval(secs => ${leaseMs}::double precision / 1000)
+         UPDATE ${deliveries} d SET attempts = d.attempts + 1, locked_by = ${consumer}, started_at = coalesce(d.started_at, ${now}),
+           locked_until = ${now} + make_interval(secs => ${leaseMs}::double precision / 1000)
          FROM due WHERE d.group_name = ${group} AND d.event_id = due.event_id
          RETURNING d.event_id, d.attempts
        ), quick_commit AS (${QUICK_COMMIT})
@@ -176,7 +181,10 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
    * every delivery the claims before it took. Without it, a claim could miss a delivery of a key
    * that another claim was taking at the same moment (one of an event that committed after a
    * later one of its key), and hand out a second delivery of the key. One round trip: the
-   * statements run in one transaction, each reading what was committed when it began.
+   * statements run in one transaction, each reading what was committed when it began. The
+   * transaction's `now()` is from before the wait for the lock: after a long wait a lease reckoned
+   * from it would end at once, and another instance could claim the delivery again. The claim
+   * reckons from the clock read once after the lock, as the claim statement starts.
    */
   private async claimInTurn(count: number): Promise<ClaimedRow[]> {
     const { group, consumerName } = this.spec;
@@ -195,11 +203,11 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
    * under a live lease (one whose event committed before an earlier one of the key). The key's
    * others wait for the one out to be acked or dead-lettered.
    */
-  private keyTurn(group: string): string {
+  private keyTurn(group: string, now: string): string {
     return `AND NOT EXISTS (
              SELECT 1 FROM ${this.context.names.deliveries} o
              WHERE o.group_name = ${group} AND o.ordering_key = d.ordering_key AND o.state = 'open' AND o.event_id <> d.event_id
-               AND (o.event_seq < d.event_seq OR (o.locked_by IS NOT NULL AND o.locked_until >= now()))
+               AND (o.event_seq < d.event_seq OR (o.locked_by IS NOT NULL AND o.locked_until >= ${now}))
            )`;
   }
 
