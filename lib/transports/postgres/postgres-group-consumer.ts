@@ -19,16 +19,34 @@ export interface PostgresConsumerContext {
   logger: BrokerLogger;
 }
 
+/** A claim of a delivery: the consumer that made it and the attempt it started. */
+export interface Claim {
+  consumer: string;
+  attempt: number;
+}
+
+/** A delivery to settle: its event and group, and in an ordered group the claim that must still hold it. */
+interface Settled {
+  eventId: string;
+  group: string;
+  /**
+   * Settles the delivery only while this claim leases it. In an ordered group, the settle of a
+   * claim whose lease ran out and that was claimed again since would end the key's turn while the
+   * new claim's handler still runs the event, and let the key's next event start beside it.
+   */
+  claim?: Claim;
+}
+
 /** Settles (event, group) pairs: shared by consumed deliveries and those the publisher claimed. */
 export class PostgresSettler {
   constructor(private readonly context: PostgresConsumerContext) {}
 
   /** One ack statement at a time: those asked for meanwhile are the next one. */
-  private readonly acks = new WriteBatcher<{ eventId: string; group: string }>((acks) => this.settleDone(acks), 500, 1);
+  private readonly acks = new WriteBatcher<Settled>((acks) => this.settleDone(acks), 500, 1);
 
   /** Marks the pair done. The acks that come together are one statement. */
-  ack(eventId: string, group: string): Promise<void> {
-    return this.acks.add({ eventId, group });
+  ack(eventId: string, group: string, claim?: Claim): Promise<void> {
+    return this.acks.add({ eventId, group, claim });
   }
 
   /**
@@ -36,36 +54,43 @@ export class PostgresSettler {
    * key, not by the address the lock returned: a row renewed by the heartbeat while the lock waited
    * has moved to a version this statement's snapshot does not see, which the key still finds.
    */
-  private async settleDone(acks: { eventId: string; group: string }[]): Promise<void> {
+  private async settleDone(acks: Settled[]): Promise<void> {
     const { deliveries } = this.context.names;
-    const pairs = acks.map(({ eventId, group }) => `(${escapeLiteral(eventId)}, ${escapeLiteral(group)})`);
+    const pairs = acks.map(
+      ({ eventId, group, claim }) =>
+        `(${escapeLiteral(eventId)}, ${escapeLiteral(group)}, ${claim ? `${escapeLiteral(claim.consumer)}, ${Math.trunc(claim.attempt)}` : 'NULL::text, NULL::integer'})`,
+    );
     await this.settle(
       `UPDATE ${deliveries} SET state = 'done', done_at = now(), locked_by = NULL, locked_until = NULL
        WHERE (event_id, group_name) IN (
-         SELECT event_id, group_name FROM ${deliveries} WHERE (event_id, group_name) IN (VALUES ${pairs.join(', ')}) AND state = 'open'
-         ORDER BY event_id, group_name FOR UPDATE
+         SELECT d.event_id, d.group_name FROM ${deliveries} d
+           JOIN (VALUES ${pairs.join(', ')}) AS acked (event_id, group_name, holder, attempt)
+             ON d.event_id = acked.event_id AND d.group_name = acked.group_name
+         WHERE d.state = 'open' AND (acked.holder IS NULL OR (d.locked_by = acked.holder AND d.attempts = acked.attempt))
+         ORDER BY d.event_id, d.group_name FOR UPDATE OF d
        ) AND state = 'open'`,
     );
   }
 
-  async retry(eventId: string, group: string, delayMs: number): Promise<void> {
+  async retry(eventId: string, group: string, delayMs: number, claim?: Claim): Promise<void> {
     await this.settle(
       `UPDATE ${this.context.names.deliveries} SET locked_by = NULL, locked_until = NULL,
          next_attempt_at = now() + make_interval(secs => ${Math.max(0, Math.trunc(delayMs))}::double precision / 1000)
-       WHERE ${this.pair(eventId, group)} AND state = 'open'`,
+       WHERE ${this.pair({ eventId, group, claim })} AND state = 'open'`,
     );
   }
 
-  async deadLetter(eventId: string, group: string, error: string, attempts: number): Promise<void> {
+  async deadLetter(eventId: string, group: string, error: string, attempts: number, claim?: Claim): Promise<void> {
     await this.settle(
       `UPDATE ${this.context.names.deliveries} SET state = 'failed', locked_by = NULL, locked_until = NULL, error = ${escapeLiteral(error)},
          attempts = greatest(attempts, ${Math.trunc(attempts)}), dead_lettered_at = now()
-       WHERE ${this.pair(eventId, group)} AND state = 'open'`,
+       WHERE ${this.pair({ eventId, group, claim })} AND state = 'open'`,
     );
   }
 
-  private pair(eventId: string, group: string): string {
-    return `event_id = ${escapeLiteral(eventId)} AND group_name = ${escapeLiteral(group)}`;
+  private pair({ eventId, group, claim }: Settled): string {
+    const held = claim ? ` AND locked_by = ${escapeLiteral(claim.consumer)} AND attempts = ${Math.trunc(claim.attempt)}` : '';
+    return `event_id = ${escapeLiteral(eventId)} AND group_name = ${escapeLiteral(group)}${held}`;
   }
 
   /**
@@ -211,18 +236,23 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
            )`;
   }
 
-  protected async ack(_received: ReceivedMessage<string>, event: BrokerEvent): Promise<void> {
-    await this.settler.ack(event.id, this.spec.group);
+  protected async ack(received: ReceivedMessage<string>, event: BrokerEvent): Promise<void> {
+    await this.settler.ack(event.id, this.spec.group, this.claimOf(received));
     this.nextTurn();
   }
 
-  protected retryLater(_received: ReceivedMessage<string>, event: BrokerEvent, delayMs: number): Promise<void> {
-    return this.settler.retry(event.id, this.spec.group, delayMs);
+  protected retryLater(received: ReceivedMessage<string>, event: BrokerEvent, delayMs: number): Promise<void> {
+    return this.settler.retry(event.id, this.spec.group, delayMs, this.claimOf(received));
   }
 
-  protected async deadLetter({ message: eventId }: ReceivedMessage<string>, error: string, attempts: number): Promise<void> {
-    await this.settler.deadLetter(eventId, this.spec.group, error, attempts);
+  protected async deadLetter(received: ReceivedMessage<string>, error: string, attempts: number): Promise<void> {
+    await this.settler.deadLetter(received.message, this.spec.group, error, attempts, this.claimOf(received));
     this.nextTurn();
+  }
+
+  /** In an ordered group, the claim that must still hold a delivery for its settle to count (see `Settled.claim`). */
+  private claimOf(received: ReceivedMessage<string>): Claim | undefined {
+    return this.spec.ordered ? { consumer: this.spec.consumerName, attempt: received.attempt } : undefined;
   }
 
   /** In an ordered group, a delivery settled for good makes its key's next one due: no notification says so, so claim again now. */
@@ -233,17 +263,37 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
   /** Every delivery row is routed to its group by the table's trigger: none is passed by. */
   protected async pass(): Promise<void> {}
 
-  /** A row being settled right now is skipped: it needs no lease, and waiting for it could deadlock with the settle. */
+  /**
+   * A row being settled right now is skipped: it needs no lease, and waiting for it could deadlock
+   * with the settle. A row this consumer no longer holds (its lease ran out and another consumer
+   * claimed it) is said: its event is handled twice, and beside the next of its key in an ordered group.
+   */
   protected async renewLeases(eventIds: readonly string[]): Promise<void> {
-    await this.context.pool.query(
+    const { rows } = await this.context.pool.query<{ event_id: string }>(
       `UPDATE ${this.context.names.deliveries} SET locked_until = now() + make_interval(secs => $4::double precision / 1000)
-       WHERE group_name = $1 AND event_id IN (${this.ownRows()})`,
+       WHERE group_name = $1 AND event_id IN (${this.ownRows()})
+       RETURNING event_id`,
       [this.spec.group, eventIds, this.spec.consumerName, this.context.ackTimeoutMs],
+    );
+    if (rows.length === eventIds.length) return;
+    const renewed = new Set(rows.map((row) => row.event_id));
+    const lost = this.stillUnsettled(eventIds.filter((eventId) => !renewed.has(eventId)));
+    if (lost.length === 0) return;
+    const shown = lost.length > 10 ? `${lost.slice(0, 10).join(', ')}, …` : lost.join(', ');
+    this.context.logger.warn(
+      `Lost the lease of ${lost.length} deliveries of group ${this.spec.group} still being handled (events ${shown}): ` +
+        `they ran longer than ackTimeoutMs without a renewal, and another consumer may handle them now`,
+      { group: this.spec.group, lost: lost.length },
     );
   }
 
-  /** Makes the deliveries due at once, so another instance takes them over; one being settled now is left to its settle. */
+  /**
+   * Makes the deliveries due at once, so another instance takes them over; one being settled now is
+   * left to its settle. Not in an ordered group: their handlers may still run (a shutdown that timed
+   * out), and the key's turn must not pass to another instance before they end; their leases run out.
+   */
   protected async giveBack(eventIds: readonly string[]): Promise<void> {
+    if (this.spec.ordered) return;
     await this.context.pool.query(
       `UPDATE ${this.context.names.deliveries} SET locked_by = NULL, locked_until = NULL, next_attempt_at = now()
        WHERE group_name = $1 AND event_id IN (${this.ownRows()})`,

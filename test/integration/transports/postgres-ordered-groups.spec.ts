@@ -17,7 +17,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 function setup(name: string) {
   const schema = uniqueSchema(name);
   cleanups.push(() => dropSchema(schema));
-  const makeBroker = (instanceId: string, options: { ackTimeoutMs?: number; logger?: RecordingLogger } = {}): EventBroker => {
+  const makeBroker = (
+    instanceId: string,
+    options: { ackTimeoutMs?: number; logger?: RecordingLogger; shutdownTimeoutMs?: number } = {},
+  ): EventBroker => {
     const broker = new EventBroker({
       transport: new PostgresTransport({
         connectionString: DATABASE_URL,
@@ -26,8 +29,9 @@ function setup(name: string) {
         pollIntervalMs: 50,
       }),
       instanceId,
+      shutdownTimeoutMs: options.shutdownTimeoutMs,
       logger: options.logger ?? new RecordingLogger(),
-      retry: { initialDelayMs: 10, maxDelayMs: 50, jitter: 0, maxRetries: 0 },
+      retry: { initialDelayMs: 10, maxDelayMs: 50, jitter: 0, maxRetries: 3 },
     });
     cleanups.push(() => broker.stop());
     return broker;
@@ -74,5 +78,76 @@ describe('PostgreSQL ordered groups', () => {
     await waitFor(() => starts.length > 0, 'the event handled');
     await sleep(600);
     expect(starts).toEqual([{ id: event.id, leaseLeftMs: expect.toSatisfy((left: number) => left > 500) }]);
+  });
+
+  it("does not let a handler whose lease ran out and was claimed again settle the new claim's delivery, and says the lease was lost", async () => {
+    const { schema, makeBroker, client } = setup('pg_ord_stale');
+    const loggers = [new RecordingLogger(), new RecordingLogger()];
+    // A lease of 3 s: renewed every second, so that the takeover below comes before a renewal.
+    const instances = [
+      makeBroker('a', { ackTimeoutMs: 3000, logger: loggers[0] }),
+      makeBroker('b', { ackTimeoutMs: 3000, logger: loggers[1] }),
+    ];
+    const steps: string[] = [];
+    const gates = new Map<string, () => void>();
+    const gate = (name: string) => new Promise<void>((resolve) => gates.set(name, resolve));
+    for (const broker of instances) {
+      await broker.subscribe<{ n: number }>(
+        'public.orders.*',
+        async (event) => {
+          const name = `${event.payload.n}#${event.retryCount + 1}`;
+          steps.push(`${name} starts`);
+          if (event.payload.n === 1) await gate(name);
+          steps.push(`${name} ends`);
+        },
+        { group: 'ordered', ordered: true, concurrency: 1 },
+      );
+      await broker.start();
+    }
+    const first = await instances[0].publishAsync({ type: 'public.orders.create', payload: { n: 1 }, key: 'order-1' });
+    await instances[0].publishAsync({ type: 'public.orders.update', payload: { n: 2 }, key: 'order-1' });
+    await waitFor(() => gates.has('1#1'), 'the first event handled');
+    // As if the instance handling it had stalled: its lease runs out, and the other instance claims the event again.
+    const admin = await client();
+    await admin.query(`UPDATE "${schema}".deliveries SET locked_until = now() - interval '1 second' WHERE event_id = $1`, [first.id]);
+    await waitFor(() => gates.has('1#2'), 'the first event claimed again');
+    const lost = () => loggers.flatMap((logger) => logger.lines).filter((line) => line.message.startsWith('Lost the lease'));
+    await waitFor(() => lost().length > 0, 'the stalled instance to find its lease lost');
+    expect(lost()[0].message).toContain(`Lost the lease of 1 deliveries of group ordered still being handled (events ${first.id})`);
+
+    gates.get('1#1')!();
+    await waitFor(() => steps.includes('1#1 ends'), 'the stalled handler to end');
+    await sleep(300);
+    expect(steps).toEqual(['1#1 starts', '1#2 starts', '1#1 ends']);
+    gates.get('1#2')!();
+    await waitFor(() => steps.includes('2#1 ends'), 'the next event of the key handled');
+    expect(steps).toEqual(['1#1 starts', '1#2 starts', '1#1 ends', '1#2 ends', '2#1 starts', '2#1 ends']);
+  });
+
+  it('leaves the deliveries whose handlers still run at a shutdown that timed out to their lease, for the next instance', async () => {
+    const { makeBroker } = setup('pg_ord_shutdown');
+    const stopping = makeBroker('stopping', { ackTimeoutMs: 2000, shutdownTimeoutMs: 100 });
+    const staying = makeBroker('staying', { ackTimeoutMs: 2000 });
+    const steps: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const handler = (instance: string) => async () => {
+      steps.push(`${instance} starts`);
+      if (instance === 'stopping') await held;
+      steps.push(`${instance} ends`);
+    };
+    await stopping.subscribe('public.orders.*', handler('stopping'), { group: 'ordered', ordered: true });
+    await stopping.start();
+    await stopping.publishAsync({ type: 'public.orders.create', payload: {}, key: 'order-1' });
+    await waitFor(() => steps.includes('stopping starts'), 'the event handled');
+    await staying.subscribe('public.orders.*', handler('staying'), { group: 'ordered', ordered: true });
+    await staying.start();
+
+    await stopping.stop();
+    await sleep(500);
+    expect(steps).toEqual(['stopping starts']);
+    release();
+    await waitFor(() => steps.includes('staying ends'), 'the other instance to take the event over once the lease ended');
+    expect(steps).toEqual(['stopping starts', 'stopping ends', 'staying starts', 'staying ends']);
   });
 });
