@@ -3,6 +3,7 @@ import { Signal } from '../../core/async-primitives.js';
 import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import type { ConsumerSpec, Delivery, FlowControl } from '../../core/event-transport.interface.js';
+import { errorMessage } from '../../core/error-message.js';
 import { GroupConsumer } from '../group-consumer.js';
 import type { ReceivedMessage } from '../received-message.interface.js';
 import { WriteBatcher } from '../write-batcher.js';
@@ -127,6 +128,9 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
   private readonly settler: PostgresSettler;
   /** Notified when this consumer acked or dead-lettered a delivery of an ordered group. */
   private readonly turns = new Signal();
+  /** Renews this consumer's place among the group's running consumers. */
+  private presence?: NodeJS.Timeout;
+  private renewingPresence = Promise.resolve();
 
   constructor(
     private readonly context: PostgresConsumerContext,
@@ -136,6 +140,46 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
   ) {
     super(spec, onDelivery, flow, { transportName: 'PostgreSQL', logger: context.logger, leaseMs: context.ackTimeoutMs });
     this.settler = new PostgresSettler(context);
+  }
+
+  override start(): void {
+    super.start();
+    this.presence = setInterval(() => (this.renewingPresence = this.stayAlive()), Math.max(50, this.context.ackTimeoutMs / 3));
+    this.presence.unref();
+  }
+
+  /** Leaves the group's running consumers: another instance may then join it with another ordered setting. */
+  override async close(): Promise<void> {
+    if (this.abort.signal.aborted) return;
+    clearInterval(this.presence);
+    await super.close();
+    // A renewal still under way would put the row back after the delete.
+    await this.renewingPresence;
+    try {
+      await this.context.pool.query(`DELETE FROM ${this.context.names.consumers} WHERE group_name = $1 AND consumer_name = $2`, [
+        this.spec.group,
+        this.spec.consumerName,
+      ]);
+    } catch (error) {
+      this.context.logger.warn(
+        `Could not remove consumer ${this.spec.consumerName} from the running consumers of group ${this.spec.group}: ${errorMessage(error)}`,
+      );
+    }
+  }
+
+  /** Keeps this consumer among the group's running ones (see `PostgresTransport.joinGroup`) for another lease. */
+  private async stayAlive(): Promise<void> {
+    const { group, consumerName, ordered } = this.spec;
+    try {
+      await this.context.pool.query(
+        `INSERT INTO ${this.context.names.consumers} (group_name, consumer_name, ordered, alive_until)
+         VALUES ($1, $2, $3, clock_timestamp() + make_interval(secs => $4::double precision / 1000))
+         ON CONFLICT (group_name, consumer_name) DO UPDATE SET ordered = EXCLUDED.ordered, alive_until = EXCLUDED.alive_until`,
+        [group, consumerName, ordered ?? false, this.context.ackTimeoutMs],
+      );
+    } catch (error) {
+      this.context.logger.warn(`Could not record consumer ${consumerName} of group ${group} as running: ${errorMessage(error)}`);
+    }
   }
 
   protected async receive(count: number, signal: AbortSignal): Promise<void> {
@@ -187,7 +231,7 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
          SELECT event_id FROM ${deliveries} d
          WHERE group_name = ${group} AND state = 'open'
            AND CASE WHEN locked_by IS NULL THEN next_attempt_at <= ${now} ELSE locked_until < ${now} END
-           ${ordered ? this.keyTurn(group, now) : ''}
+           ${ordered ? `AND d.ordering_key IS NOT NULL ${this.keyTurn(group, now)}` : ''}
          ORDER BY event_seq
          LIMIT ${count}
          FOR UPDATE SKIP LOCKED
@@ -214,7 +258,7 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
   private async claimInTurn(count: number): Promise<ClaimedRow[]> {
     const { group, consumerName } = this.spec;
     const { pool, names, ackTimeoutMs } = this.context;
-    const lock = escapeLiteral(`nestjs-event-broker:${names.schema}:ordered:${group}`);
+    const lock = escapeLiteral(names.groupLock(group));
     const claim = this.claimStatement(escapeLiteral(group), String(Math.trunc(count)), escapeLiteral(consumerName), String(ackTimeoutMs));
     const results = (await pool.query(
       `SELECT pg_advisory_xact_lock(hashtext(${lock}));\n${claim}`,

@@ -19,7 +19,7 @@ function setup(name: string) {
   cleanups.push(() => dropSchema(schema));
   const makeBroker = (
     instanceId: string,
-    options: { ackTimeoutMs?: number; logger?: RecordingLogger; shutdownTimeoutMs?: number } = {},
+    options: { ackTimeoutMs?: number; logger?: RecordingLogger; shutdownTimeoutMs?: number; mode?: 'sync' | 'async' } = {},
   ): EventBroker => {
     const broker = new EventBroker({
       transport: new PostgresTransport({
@@ -30,6 +30,7 @@ function setup(name: string) {
       }),
       instanceId,
       shutdownTimeoutMs: options.shutdownTimeoutMs,
+      mode: options.mode,
       logger: options.logger ?? new RecordingLogger(),
       retry: { initialDelayMs: 10, maxDelayMs: 50, jitter: 0, maxRetries: 3 },
     });
@@ -149,5 +150,100 @@ describe('PostgreSQL ordered groups', () => {
     release();
     await waitFor(() => steps.includes('staying ends'), 'the other instance to take the event over once the lease ended');
     expect(steps).toEqual(['stopping starts', 'stopping ends', 'staying starts', 'staying ends']);
+  });
+
+  it('refuses an unordered consumer while an ordered one of the group runs idle, saying how to switch, and keeps the group ordered', async () => {
+    const { makeBroker } = setup('pg_ord_idle');
+    const ordered = makeBroker('ordered-1');
+    const running: string[] = [];
+    const order: number[] = [];
+    await ordered.subscribe<{ n: number }>(
+      'public.orders.*',
+      async (event) => {
+        running.push(event.id);
+        if (running.length > 1) order.push(-1);
+        order.push(event.payload.n);
+        await sleep(50);
+        running.splice(running.indexOf(event.id), 1);
+      },
+      { group: 'billing', ordered: true },
+    );
+    await ordered.start();
+    const unordered = makeBroker('unordered-1');
+    await unordered.subscribe('public.orders.*', () => undefined, { group: 'billing' });
+
+    await expect(unordered.start()).rejects.toThrow(
+      'Group billing is consumed ordered by running instances (ordered-1); a consumer of the same group cannot consume it unordered ' +
+        "(give every consumer of a group the same ordered option). To change a group's ordered option, stop every instance of the group first",
+    );
+    for (let n = 1; n <= 4; n++) await ordered.publishAsync({ type: 'public.orders.update', payload: { n }, key: 'order-1' });
+    await waitFor(() => order.length >= 4, 'the four events handled');
+    expect(order).toEqual([1, 2, 3, 4]);
+
+    await ordered.stop();
+    const switched = makeBroker('unordered-2');
+    await switched.subscribe('public.orders.*', () => undefined, { group: 'billing' });
+    await expect(switched.start()).resolves.toBeUndefined();
+  });
+
+  it('orders an event whose transaction began while the group was unordered with the later ones of its key', async () => {
+    const { makeBroker, client } = setup('pg_ord_raced');
+    const unordered = makeBroker('unordered');
+    await unordered.subscribe('public.orders.*', () => undefined, { group: 'billing' });
+    await unordered.start();
+    const tx = await client();
+    await tx.query('BEGIN');
+    await unordered.publishAsync({ type: 'public.orders.create', payload: { n: 1 }, key: 'order-1' }, { tx });
+    await unordered.stop();
+
+    const running: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const ordered = makeBroker('ordered');
+    await ordered.subscribe<{ n: number }>(
+      'public.orders.*',
+      async (event) => {
+        running.push(`${event.payload.n} starts`);
+        if (event.payload.n === 2) await held;
+        running.push(`${event.payload.n} ends`);
+      },
+      { group: 'billing', ordered: true },
+    );
+    await ordered.start();
+    await ordered.publishAsync({ type: 'public.orders.update', payload: { n: 2 }, key: 'order-1' });
+    try {
+      await waitFor(() => running.includes('2 starts'), 'the committed event handled');
+      await tx.query('COMMIT');
+      await sleep(500);
+      expect(running).toEqual(['2 starts']);
+    } finally {
+      release();
+    }
+    await waitFor(() => running.includes('1 ends'), 'both events handled');
+    expect(running).toEqual(['2 starts', '2 ends', '1 starts', '1 ends']);
+  });
+
+  it('does not let a delivery left handled inline by a stopped sync publisher hold its key back once the group is ordered', async () => {
+    const { makeBroker } = setup('pg_ord_inline');
+    const publisher = makeBroker('sync-publisher', { mode: 'sync', shutdownTimeoutMs: 100 });
+    let release!: () => void;
+    const stuck = new Promise<void>((resolve) => (release = resolve));
+    cleanups.push(async () => release());
+    await publisher.subscribe('public.orders.*', () => stuck, { group: 'billing' });
+    await publisher.start();
+    void publisher.publishSync({ type: 'public.orders.create', payload: { n: 1 }, key: 'order-1' }).catch(() => undefined);
+    await sleep(200);
+    await publisher.stop();
+
+    const handled: number[] = [];
+    const ordered = makeBroker('ordered');
+    await ordered.subscribe<{ n: number }>('public.orders.*', (event) => void handled.push(event.payload.n), {
+      group: 'billing',
+      ordered: true,
+    });
+    await ordered.start();
+    await ordered.publishAsync({ type: 'public.orders.update', payload: { n: 2 }, key: 'order-1' });
+    await waitFor(() => handled.length > 0, 'the later event of the key handled');
+    expect(handled).toEqual([2]);
   });
 });
