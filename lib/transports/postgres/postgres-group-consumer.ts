@@ -70,6 +70,7 @@ export class PostgresSettler {
          WHERE d.state = 'open' AND (acked.holder IS NULL OR (d.locked_by = acked.holder AND d.attempts = acked.attempt))
          ORDER BY d.event_id, d.group_name FOR UPDATE OF d
        ) AND state = 'open'`,
+      acks.some(({ claim }) => claim !== undefined),
     );
   }
 
@@ -86,6 +87,7 @@ export class PostgresSettler {
       `UPDATE ${this.context.names.deliveries} SET state = 'failed', locked_by = NULL, locked_until = NULL, error = ${escapeLiteral(error)},
          attempts = greatest(attempts, ${Math.trunc(attempts)}), dead_lettered_at = now()
        WHERE ${this.pair({ eventId, group, claim })} AND state = 'open'`,
+      claim !== undefined,
     );
   }
 
@@ -103,9 +105,14 @@ export class PostgresSettler {
    * only, in key order (event id, group) when it settles several, as `delete` does after locking
    * the event row (and `replay`, for its one row); a claim, the lease heartbeat and a release take
    * delivery rows without ever waiting for one another holds (`SKIP LOCKED`).
+   *
+   * A settle that `endsTurns` (an ack or dead letter in an ordered group) makes the next delivery
+   * of its key due, which no new event announces: a notification wakes the group's consumers in
+   * every instance, rather than leave them to their poll. (Sent on commit; one per transaction.)
    */
-  private async settle(statement: string): Promise<void> {
-    await this.context.pool.query(`${QUICK_COMMIT};\n${statement}`);
+  private async settle(statement: string, endsTurns = false): Promise<void> {
+    const wake = endsTurns ? `;\nSELECT pg_notify(${escapeLiteral(this.context.names.channel)}, '')` : '';
+    await this.context.pool.query(`${QUICK_COMMIT};\n${statement}${wake}`);
   }
 }
 

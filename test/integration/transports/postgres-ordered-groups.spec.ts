@@ -19,14 +19,20 @@ function setup(name: string) {
   cleanups.push(() => dropSchema(schema));
   const makeBroker = (
     instanceId: string,
-    options: { ackTimeoutMs?: number; logger?: RecordingLogger; shutdownTimeoutMs?: number; mode?: 'sync' | 'async' } = {},
+    options: {
+      ackTimeoutMs?: number;
+      logger?: RecordingLogger;
+      shutdownTimeoutMs?: number;
+      mode?: 'sync' | 'async';
+      pollIntervalMs?: number;
+    } = {},
   ): EventBroker => {
     const broker = new EventBroker({
       transport: new PostgresTransport({
         connectionString: DATABASE_URL,
         schema,
         ackTimeoutMs: options.ackTimeoutMs ?? 1000,
-        pollIntervalMs: 50,
+        pollIntervalMs: options.pollIntervalMs ?? 50,
       }),
       instanceId,
       shutdownTimeoutMs: options.shutdownTimeoutMs,
@@ -245,5 +251,39 @@ describe('PostgreSQL ordered groups', () => {
     await ordered.publishAsync({ type: 'public.orders.update', payload: { n: 2 }, key: 'order-1' });
     await waitFor(() => handled.length > 0, 'the later event of the key handled');
     expect(handled).toEqual([2]);
+  });
+
+  it("wakes the group's other instances when a key's event is acked, so that its next one does not wait for their poll", async () => {
+    const { makeBroker } = setup('pg_ord_wake');
+    const first = makeBroker('first', { pollIntervalMs: 10_000 });
+    const second = makeBroker('second', { pollIntervalMs: 10_000 });
+    const times = new Map<string, number>();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const subscription = await first.subscribe<{ n: number }>(
+      'public.orders.*',
+      async () => {
+        await held;
+        times.set('1 ends', Date.now());
+      },
+      { group: 'ordered', ordered: true },
+    );
+    await first.start();
+    await first.publishAsync({ type: 'public.orders.create', payload: { n: 1 }, key: 'order-1' });
+    await waitFor(async () => (await first.stats()).activeWorkers === 1, 'the first event handled');
+    await second.subscribe<{ n: number }>('public.orders.*', () => void times.set('2 starts', Date.now()), {
+      group: 'ordered',
+      ordered: true,
+    });
+    await second.start();
+    await second.publishAsync({ type: 'public.orders.update', payload: { n: 2 }, key: 'order-1' });
+    await sleep(200);
+
+    // The first instance takes nothing more: only the second one can hand out the key's next event.
+    const leaving = first.unsubscribe(subscription);
+    release();
+    await leaving;
+    await waitFor(() => times.has('2 starts'), "the key's next event handled", 5000);
+    expect(times.get('2 starts')! - times.get('1 ends')!).toBeLessThan(2000);
   });
 });
