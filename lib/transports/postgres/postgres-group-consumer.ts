@@ -21,7 +21,7 @@ export interface PostgresConsumerContext {
 }
 
 /** A claim of a delivery: the consumer that made it and the attempt it started. */
-export interface Claim {
+interface Claim {
   consumer: string;
   attempt: number;
 }
@@ -333,7 +333,7 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
     const shown = lost.length > 10 ? `${lost.slice(0, 10).join(', ')}, …` : lost.join(', ');
     this.context.logger.warn(
       `Lost the lease of ${lost.length} deliveries of group ${this.spec.group} still being handled (events ${shown}): ` +
-        `they ran longer than ackTimeoutMs without a renewal, and another consumer may handle them now`,
+        `their lease (ackTimeoutMs) ran out before this renewal, and another consumer may be handling them now`,
       { group: this.spec.group, lost: lost.length },
     );
   }
