@@ -33,8 +33,12 @@ export const MAX_EVENT_KEY_LENGTH = 256;
 /** Control characters would garble the logs and indexes a key ends up in (PostgreSQL refuses \u0000 in text). */
 const CONTROL_CHARACTER = /\p{Cc}/u;
 
+export function isEventKey(key: unknown): key is string {
+  return typeof key === 'string' && key.length > 0 && key.length <= MAX_EVENT_KEY_LENGTH && !CONTROL_CHARACTER.test(key);
+}
+
 export function assertEventKey(key: unknown): asserts key is string {
-  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_EVENT_KEY_LENGTH || CONTROL_CHARACTER.test(key)) {
+  if (!isEventKey(key)) {
     throw new InvalidEventError(
       `Invalid event key ${quote(key)}: must be a string of 1 to ${MAX_EVENT_KEY_LENGTH} characters without control characters`,
     );

@@ -1,5 +1,5 @@
 import type { BrokerEvent, EventMetadata } from '../core/broker-event.interface.js';
-import { assertEventSource, createEvent } from '../core/create-event.js';
+import { assertEventSource, createEvent, isEventKey } from '../core/create-event.js';
 import { errorMessage } from '../core/error-message.js';
 import { InvalidEventError } from '../core/event-broker.errors.js';
 import { payloadJsonOf } from '../core/payload-validation.js';
@@ -83,6 +83,20 @@ function parseMetadata(document: Record<string, unknown>): EventMetadata {
 }
 
 /**
+ * The event's key from `partitionkey`. Other producers (Kafka-style numeric keys) and rows written
+ * before keys existed (where `partitionkey` was plain metadata) carry values that are no valid key:
+ * such a value must not make the whole message unreadable, so it stays in the metadata where
+ * metadata allows it, and the event has no key.
+ */
+function keyOf(partitionkey: unknown, metadata: EventMetadata): string | undefined {
+  if (isEventKey(partitionkey)) return partitionkey;
+  const allowed = typeof partitionkey === 'string' || typeof partitionkey === 'number' || typeof partitionkey === 'boolean';
+  // A `partitionkey` inside ebmetadata was metadata on purpose: the attribute does not replace it.
+  if (allowed && !('partitionkey' in metadata)) metadata.partitionkey = partitionkey;
+  return undefined;
+}
+
+/**
  * The event a CloudEvents JSON document (written by this package or by any other producer)
  * stands for. Throws an `InvalidEventError` that names what is wrong.
  */
@@ -104,7 +118,8 @@ export function fromCloudEvent(json: string): BrokerEvent {
   const { userid, sessionid, instanceid, partitionkey } = document;
   if (userid !== undefined && typeof userid !== 'string' && typeof userid !== 'number') fail('userid must be a string or number');
   if (sessionid !== undefined && typeof sessionid !== 'string') fail('sessionid must be a string');
-  if (partitionkey !== undefined && typeof partitionkey !== 'string') fail('partitionkey must be a string');
+  const metadata = parseMetadata(document);
+  const key = keyOf(partitionkey, metadata);
   try {
     assertEventSource(document.source);
     return createEvent({
@@ -115,9 +130,9 @@ export function fromCloudEvent(json: string): BrokerEvent {
       createdAt,
       userId: userid,
       sessionId: sessionid,
-      key: partitionkey,
+      key,
       instanceId: typeof instanceid === 'string' ? instanceid : '',
-      metadata: parseMetadata(document),
+      metadata,
     });
   } catch (error) {
     if (error instanceof InvalidEventError && !error.message.startsWith('Malformed')) fail(error.message, error);

@@ -67,6 +67,12 @@ export abstract class GroupConsumer<M> implements Consumer {
     void messages;
   }
 
+  /** Those of `messages` still handed out and not settled (a renewal racing a settle is not a lost lease). */
+  protected stillUnsettled(messages: readonly M[]): M[] {
+    const unsettled = new Set(this.unsettled.values());
+    return messages.filter((message) => unsettled.has(message));
+  }
+
   /** Called by `close` after the loop was told to stop: ends a read that blocks. */
   protected interrupt(): void {}
 

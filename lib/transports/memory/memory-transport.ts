@@ -307,17 +307,33 @@ export class MemoryTransport implements EventTransport {
         `Group ${spec.group} is consumed ${consumed}; a consumer of the same group cannot consume it ${asked} (give every consumer of a group the same ordered option)`,
       );
     } else {
-      group.patterns = [...spec.patterns];
       this.reorder(group, spec.ordered ?? false);
+      group.patterns = [...spec.patterns];
     }
     return group;
   }
 
-  /** A group without consumers is taken by consumers that order it differently: what was parked is queued, or new turns start. */
+  /**
+   * A group without consumers is taken by consumers that order it differently: what was parked is
+   * queued; or the queue is split into turns, the first delivery of each key queued and the others
+   * parked behind it. A group cannot become ordered while deliveries handed out earlier are still
+   * in flight or waiting for a retry: they hold no turn, and the key's next one would run beside them.
+   */
   private reorder(group: MemoryGroup, ordered: boolean): void {
-    if (ordered) {
-      group.turns ??= new KeyTurns();
-    } else if (group.turns) {
+    if (ordered && !group.turns) {
+      const unsettled = group.inFlight + group.retryTimers.size;
+      if (unsettled > 0) {
+        throw new EventBrokerError(
+          `Group ${group.name} cannot become ordered while ${unsettled} of its deliveries are in flight or waiting for a retry; ` +
+            'start its ordered consumers once the unordered ones have settled what they took',
+        );
+      }
+      const queued: PendingDelivery[] = [];
+      for (let pending = group.ready.shift(); pending; pending = group.ready.shift()) queued.push(pending);
+      const split = KeyTurns.of(queued);
+      for (const pending of split.queued) group.ready.push(pending);
+      group.turns = split.turns;
+    } else if (!ordered && group.turns) {
       for (const pending of group.turns.drain()) group.ready.push(pending);
       group.turns = undefined;
     }

@@ -3,6 +3,7 @@ import { Signal } from '../../core/async-primitives.js';
 import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import type { ConsumerSpec, Delivery, FlowControl } from '../../core/event-transport.interface.js';
+import { errorMessage } from '../../core/error-message.js';
 import { GroupConsumer } from '../group-consumer.js';
 import type { ReceivedMessage } from '../received-message.interface.js';
 import { WriteBatcher } from '../write-batcher.js';
@@ -19,16 +20,34 @@ export interface PostgresConsumerContext {
   logger: BrokerLogger;
 }
 
+/** A claim of a delivery: the consumer that made it and the attempt it started. */
+interface Claim {
+  consumer: string;
+  attempt: number;
+}
+
+/** A delivery to settle: its event and group, and in an ordered group the claim that must still hold it. */
+interface Settled {
+  eventId: string;
+  group: string;
+  /**
+   * Settles the delivery only while this claim leases it. In an ordered group, the settle of a
+   * claim whose lease ran out and that was claimed again since would end the key's turn while the
+   * new claim's handler still runs the event, and let the key's next event start beside it.
+   */
+  claim?: Claim;
+}
+
 /** Settles (event, group) pairs: shared by consumed deliveries and those the publisher claimed. */
 export class PostgresSettler {
   constructor(private readonly context: PostgresConsumerContext) {}
 
   /** One ack statement at a time: those asked for meanwhile are the next one. */
-  private readonly acks = new WriteBatcher<{ eventId: string; group: string }>((acks) => this.settleDone(acks), 500, 1);
+  private readonly acks = new WriteBatcher<Settled>((acks) => this.settleDone(acks), 500, 1);
 
   /** Marks the pair done. The acks that come together are one statement. */
-  ack(eventId: string, group: string): Promise<void> {
-    return this.acks.add({ eventId, group });
+  ack(eventId: string, group: string, claim?: Claim): Promise<void> {
+    return this.acks.add({ eventId, group, claim });
   }
 
   /**
@@ -36,36 +55,45 @@ export class PostgresSettler {
    * key, not by the address the lock returned: a row renewed by the heartbeat while the lock waited
    * has moved to a version this statement's snapshot does not see, which the key still finds.
    */
-  private async settleDone(acks: { eventId: string; group: string }[]): Promise<void> {
+  private async settleDone(acks: Settled[]): Promise<void> {
     const { deliveries } = this.context.names;
-    const pairs = acks.map(({ eventId, group }) => `(${escapeLiteral(eventId)}, ${escapeLiteral(group)})`);
+    const pairs = acks.map(
+      ({ eventId, group, claim }) =>
+        `(${escapeLiteral(eventId)}, ${escapeLiteral(group)}, ${claim ? `${escapeLiteral(claim.consumer)}, ${Math.trunc(claim.attempt)}` : 'NULL::text, NULL::integer'})`,
+    );
     await this.settle(
       `UPDATE ${deliveries} SET state = 'done', done_at = now(), locked_by = NULL, locked_until = NULL
        WHERE (event_id, group_name) IN (
-         SELECT event_id, group_name FROM ${deliveries} WHERE (event_id, group_name) IN (VALUES ${pairs.join(', ')}) AND state = 'open'
-         ORDER BY event_id, group_name FOR UPDATE
+         SELECT d.event_id, d.group_name FROM ${deliveries} d
+           JOIN (VALUES ${pairs.join(', ')}) AS acked (event_id, group_name, holder, attempt)
+             ON d.event_id = acked.event_id AND d.group_name = acked.group_name
+         WHERE d.state = 'open' AND (acked.holder IS NULL OR (d.locked_by = acked.holder AND d.attempts = acked.attempt))
+         ORDER BY d.event_id, d.group_name FOR UPDATE OF d
        ) AND state = 'open'`,
+      acks.some(({ claim }) => claim !== undefined),
     );
   }
 
-  async retry(eventId: string, group: string, delayMs: number): Promise<void> {
+  async retry(eventId: string, group: string, delayMs: number, claim?: Claim): Promise<void> {
     await this.settle(
       `UPDATE ${this.context.names.deliveries} SET locked_by = NULL, locked_until = NULL,
          next_attempt_at = now() + make_interval(secs => ${Math.max(0, Math.trunc(delayMs))}::double precision / 1000)
-       WHERE ${this.pair(eventId, group)} AND state = 'open'`,
+       WHERE ${this.pair({ eventId, group, claim })} AND state = 'open'`,
     );
   }
 
-  async deadLetter(eventId: string, group: string, error: string, attempts: number): Promise<void> {
+  async deadLetter(eventId: string, group: string, error: string, attempts: number, claim?: Claim): Promise<void> {
     await this.settle(
       `UPDATE ${this.context.names.deliveries} SET state = 'failed', locked_by = NULL, locked_until = NULL, error = ${escapeLiteral(error)},
          attempts = greatest(attempts, ${Math.trunc(attempts)}), dead_lettered_at = now()
-       WHERE ${this.pair(eventId, group)} AND state = 'open'`,
+       WHERE ${this.pair({ eventId, group, claim })} AND state = 'open'`,
+      claim !== undefined,
     );
   }
 
-  private pair(eventId: string, group: string): string {
-    return `event_id = ${escapeLiteral(eventId)} AND group_name = ${escapeLiteral(group)}`;
+  private pair({ eventId, group, claim }: Settled): string {
+    const held = claim ? ` AND locked_by = ${escapeLiteral(claim.consumer)} AND attempts = ${Math.trunc(claim.attempt)}` : '';
+    return `event_id = ${escapeLiteral(eventId)} AND group_name = ${escapeLiteral(group)}${held}`;
   }
 
   /**
@@ -77,9 +105,14 @@ export class PostgresSettler {
    * only, in key order (event id, group) when it settles several, as `delete` does after locking
    * the event row (and `replay`, for its one row); a claim, the lease heartbeat and a release take
    * delivery rows without ever waiting for one another holds (`SKIP LOCKED`).
+   *
+   * A settle that `endsTurns` (an ack or dead letter in an ordered group) makes the next delivery
+   * of its key due, which no new event announces: a notification wakes the group's consumers in
+   * every instance, rather than leave them to their poll. (Sent on commit; one per transaction.)
    */
-  private async settle(statement: string): Promise<void> {
-    await this.context.pool.query(`${QUICK_COMMIT};\n${statement}`);
+  private async settle(statement: string, endsTurns = false): Promise<void> {
+    const wake = endsTurns ? `;\nSELECT pg_notify(${escapeLiteral(this.context.names.channel)}, '')` : '';
+    await this.context.pool.query(`${QUICK_COMMIT};\n${statement}${wake}`);
   }
 }
 
@@ -102,6 +135,9 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
   private readonly settler: PostgresSettler;
   /** Notified when this consumer acked or dead-lettered a delivery of an ordered group. */
   private readonly turns = new Signal();
+  /** Renews this consumer's place among the group's running consumers. */
+  private presence?: NodeJS.Timeout;
+  private renewingPresence = Promise.resolve();
 
   constructor(
     private readonly context: PostgresConsumerContext,
@@ -111,6 +147,46 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
   ) {
     super(spec, onDelivery, flow, { transportName: 'PostgreSQL', logger: context.logger, leaseMs: context.ackTimeoutMs });
     this.settler = new PostgresSettler(context);
+  }
+
+  override start(): void {
+    super.start();
+    this.presence = setInterval(() => (this.renewingPresence = this.stayAlive()), Math.max(50, this.context.ackTimeoutMs / 3));
+    this.presence.unref();
+  }
+
+  /** Leaves the group's running consumers: another instance may then join it with another ordered setting. */
+  override async close(): Promise<void> {
+    if (this.abort.signal.aborted) return;
+    clearInterval(this.presence);
+    await super.close();
+    // A renewal still under way would put the row back after the delete.
+    await this.renewingPresence;
+    try {
+      await this.context.pool.query(`DELETE FROM ${this.context.names.consumers} WHERE group_name = $1 AND consumer_name = $2`, [
+        this.spec.group,
+        this.spec.consumerName,
+      ]);
+    } catch (error) {
+      this.context.logger.warn(
+        `Could not remove consumer ${this.spec.consumerName} from the running consumers of group ${this.spec.group}: ${errorMessage(error)}`,
+      );
+    }
+  }
+
+  /** Keeps this consumer among the group's running ones (see `PostgresTransport.joinGroup`) for another lease. */
+  private async stayAlive(): Promise<void> {
+    const { group, consumerName, ordered } = this.spec;
+    try {
+      await this.context.pool.query(
+        `INSERT INTO ${this.context.names.consumers} (group_name, consumer_name, ordered, alive_until)
+         VALUES ($1, $2, $3, clock_timestamp() + make_interval(secs => $4::double precision / 1000))
+         ON CONFLICT (group_name, consumer_name) DO UPDATE SET ordered = EXCLUDED.ordered, alive_until = EXCLUDED.alive_until`,
+        [group, consumerName, ordered ?? false, this.context.ackTimeoutMs],
+      );
+    } catch (error) {
+      this.context.logger.warn(`Could not record consumer ${consumerName} of group ${group} as running: ${errorMessage(error)}`);
+    }
   }
 
   protected async receive(count: number, signal: AbortSignal): Promise<void> {
@@ -150,20 +226,25 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
     return rows.length;
   }
 
-  /** The claim, its parameters (group, count, consumer, lease in ms) given as SQL. */
+  /**
+   * The claim, its parameters (group, count, consumer, lease in ms) given as SQL. An ordered group's
+   * claim reckons due checks and lease ends from the clock read once as it starts (see `claimInTurn`).
+   */
   private claimStatement(group: string, count: string, consumer: string, leaseMs: string): string {
     const { events, deliveries } = this.context.names;
-    return `WITH due AS (
+    const { ordered } = this.spec;
+    const now = ordered ? '(SELECT at FROM claimed_at)' : 'now()';
+    return `WITH ${ordered ? 'claimed_at AS MATERIALIZED (SELECT clock_timestamp() AS at), ' : ''}due AS (
          SELECT event_id FROM ${deliveries} d
          WHERE group_name = ${group} AND state = 'open'
-           AND CASE WHEN locked_by IS NULL THEN next_attempt_at <= now() ELSE locked_until < now() END
-           ${this.spec.ordered ? this.keyTurn(group) : ''}
+           AND CASE WHEN locked_by IS NULL THEN next_attempt_at <= ${now} ELSE locked_until < ${now} END
+           ${ordered ? `AND d.ordering_key IS NOT NULL ${this.keyTurn(group, now)}` : ''}
          ORDER BY event_seq
          LIMIT ${count}
          FOR UPDATE SKIP LOCKED
        ), taken AS (
-         UPDATE ${deliveries} d SET attempts = d.attempts + 1, locked_by = ${consumer}, started_at = coalesce(d.started_at, now()),
-           locked_until = now() + make_interval(secs => ${leaseMs}::double precision / 1000)
+         UPDATE ${deliveries} d SET attempts = d.attempts + 1, locked_by = ${consumer}, started_at = coalesce(d.started_at, ${now}),
+           locked_until = ${now} + make_interval(secs => ${leaseMs}::double precision / 1000)
          FROM due WHERE d.group_name = ${group} AND d.event_id = due.event_id
          RETURNING d.event_id, d.attempts
        ), quick_commit AS (${QUICK_COMMIT})
@@ -176,12 +257,15 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
    * every delivery the claims before it took. Without it, a claim could miss a delivery of a key
    * that another claim was taking at the same moment (one of an event that committed after a
    * later one of its key), and hand out a second delivery of the key. One round trip: the
-   * statements run in one transaction, each reading what was committed when it began.
+   * statements run in one transaction, each reading what was committed when it began. The
+   * transaction's `now()` is from before the wait for the lock: after a long wait a lease reckoned
+   * from it would end at once, and another instance could claim the delivery again. The claim
+   * reckons from the clock read once after the lock, as the claim statement starts.
    */
   private async claimInTurn(count: number): Promise<ClaimedRow[]> {
     const { group, consumerName } = this.spec;
     const { pool, names, ackTimeoutMs } = this.context;
-    const lock = escapeLiteral(`nestjs-event-broker:${names.schema}:ordered:${group}`);
+    const lock = escapeLiteral(names.groupLock(group));
     const claim = this.claimStatement(escapeLiteral(group), String(Math.trunc(count)), escapeLiteral(consumerName), String(ackTimeoutMs));
     const results = (await pool.query(
       `SELECT pg_advisory_xact_lock(hashtext(${lock}));\n${claim}`,
@@ -195,26 +279,31 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
    * under a live lease (one whose event committed before an earlier one of the key). The key's
    * others wait for the one out to be acked or dead-lettered.
    */
-  private keyTurn(group: string): string {
+  private keyTurn(group: string, now: string): string {
     return `AND NOT EXISTS (
              SELECT 1 FROM ${this.context.names.deliveries} o
              WHERE o.group_name = ${group} AND o.ordering_key = d.ordering_key AND o.state = 'open' AND o.event_id <> d.event_id
-               AND (o.event_seq < d.event_seq OR (o.locked_by IS NOT NULL AND o.locked_until >= now()))
+               AND (o.event_seq < d.event_seq OR (o.locked_by IS NOT NULL AND o.locked_until >= ${now}))
            )`;
   }
 
-  protected async ack(_received: ReceivedMessage<string>, event: BrokerEvent): Promise<void> {
-    await this.settler.ack(event.id, this.spec.group);
+  protected async ack(received: ReceivedMessage<string>, event: BrokerEvent): Promise<void> {
+    await this.settler.ack(event.id, this.spec.group, this.claimOf(received));
     this.nextTurn();
   }
 
-  protected retryLater(_received: ReceivedMessage<string>, event: BrokerEvent, delayMs: number): Promise<void> {
-    return this.settler.retry(event.id, this.spec.group, delayMs);
+  protected retryLater(received: ReceivedMessage<string>, event: BrokerEvent, delayMs: number): Promise<void> {
+    return this.settler.retry(event.id, this.spec.group, delayMs, this.claimOf(received));
   }
 
-  protected async deadLetter({ message: eventId }: ReceivedMessage<string>, error: string, attempts: number): Promise<void> {
-    await this.settler.deadLetter(eventId, this.spec.group, error, attempts);
+  protected async deadLetter(received: ReceivedMessage<string>, error: string, attempts: number): Promise<void> {
+    await this.settler.deadLetter(received.message, this.spec.group, error, attempts, this.claimOf(received));
     this.nextTurn();
+  }
+
+  /** In an ordered group, the claim that must still hold a delivery for its settle to count (see `Settled.claim`). */
+  private claimOf(received: ReceivedMessage<string>): Claim | undefined {
+    return this.spec.ordered ? { consumer: this.spec.consumerName, attempt: received.attempt } : undefined;
   }
 
   /** In an ordered group, a delivery settled for good makes its key's next one due: no notification says so, so claim again now. */
@@ -225,17 +314,37 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
   /** Every delivery row is routed to its group by the table's trigger: none is passed by. */
   protected async pass(): Promise<void> {}
 
-  /** A row being settled right now is skipped: it needs no lease, and waiting for it could deadlock with the settle. */
+  /**
+   * A row being settled right now is skipped: it needs no lease, and waiting for it could deadlock
+   * with the settle. A row this consumer no longer holds (its lease ran out and another consumer
+   * claimed it) is said: its event is handled twice, and beside the next of its key in an ordered group.
+   */
   protected async renewLeases(eventIds: readonly string[]): Promise<void> {
-    await this.context.pool.query(
+    const { rows } = await this.context.pool.query<{ event_id: string }>(
       `UPDATE ${this.context.names.deliveries} SET locked_until = now() + make_interval(secs => $4::double precision / 1000)
-       WHERE group_name = $1 AND event_id IN (${this.ownRows()})`,
+       WHERE group_name = $1 AND event_id IN (${this.ownRows()})
+       RETURNING event_id`,
       [this.spec.group, eventIds, this.spec.consumerName, this.context.ackTimeoutMs],
+    );
+    if (rows.length === eventIds.length) return;
+    const renewed = new Set(rows.map((row) => row.event_id));
+    const lost = this.stillUnsettled(eventIds.filter((eventId) => !renewed.has(eventId)));
+    if (lost.length === 0) return;
+    const shown = lost.length > 10 ? `${lost.slice(0, 10).join(', ')}, …` : lost.join(', ');
+    this.context.logger.warn(
+      `Lost the lease of ${lost.length} deliveries of group ${this.spec.group} still being handled (events ${shown}): ` +
+        `their lease (ackTimeoutMs) ran out before this renewal, and another consumer may be handling them now`,
+      { group: this.spec.group, lost: lost.length },
     );
   }
 
-  /** Makes the deliveries due at once, so another instance takes them over; one being settled now is left to its settle. */
+  /**
+   * Makes the deliveries due at once, so another instance takes them over; one being settled now is
+   * left to its settle. Not in an ordered group: their handlers may still run (a shutdown that timed
+   * out), and the key's turn must not pass to another instance before they end; their leases run out.
+   */
   protected async giveBack(eventIds: readonly string[]): Promise<void> {
+    if (this.spec.ordered) return;
     await this.context.pool.query(
       `UPDATE ${this.context.names.deliveries} SET locked_by = NULL, locked_until = NULL, next_attempt_at = now()
        WHERE group_name = $1 AND event_id IN (${this.ownRows()})`,

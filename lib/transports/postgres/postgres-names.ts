@@ -1,8 +1,9 @@
-/** Identifiers of one schema: its tables, the history view and the notification channel. */
+/** Identifiers of one schema: its tables, the history view, the notification channel and the advisory locks. */
 export class PostgresNames {
   readonly events: string;
   readonly deliveries: string;
   readonly groups: string;
+  readonly consumers: string;
   readonly history: string;
   readonly channel: string;
 
@@ -10,7 +11,16 @@ export class PostgresNames {
     this.events = `"${schema}".events`;
     this.deliveries = `"${schema}".deliveries`;
     this.groups = `"${schema}".groups`;
+    this.consumers = `"${schema}".group_consumers`;
     this.history = `"${schema}".event_history`;
     this.channel = `${schema}_events`;
+  }
+
+  /**
+   * The text of a group's advisory lock (hashed with `hashtext`): an ordered group's claims take
+   * turns under it, and a consumer joins the group under it.
+   */
+  groupLock(group: string): string {
+    return `nestjs-event-broker:${this.schema}:ordered:${group}`;
   }
 }

@@ -1,4 +1,5 @@
 import { eventKeyColumn } from './postgres-event-key.js';
+import { groupConsumers } from './postgres-group-consumers.js';
 import { PostgresNames } from './postgres-names.js';
 import { orderedGroups } from './postgres-ordered-groups.js';
 import { statusFromDeliveries } from './postgres-status-view.js';
@@ -9,7 +10,7 @@ import type { SchemaMigration, VersionedTables } from './schema-migration.interf
  * migration at the end of the list (`migrateSchema` runs the ones a schema has not had yet).
  */
 export function postgresTables(schema: string): VersionedTables {
-  return { component: 'events', schema, tables: ['events', 'groups', 'deliveries'], migrations: POSTGRES_MIGRATIONS };
+  return { component: 'events', schema, tables: ['events', 'groups', 'deliveries', 'group_consumers'], migrations: POSTGRES_MIGRATIONS };
 }
 
 export const POSTGRES_MIGRATIONS: readonly SchemaMigration[] = [
@@ -32,6 +33,11 @@ export const POSTGRES_MIGRATIONS: readonly SchemaMigration[] = [
     version: 4,
     description: 'ordered groups: groups.ordered, the ordering key of their deliveries and its index',
     statements: orderedGroups,
+  },
+  {
+    version: 5,
+    description: 'the running consumers of each group (group_consumers); every delivery but an inline one has its ordering key',
+    statements: groupConsumers,
   },
 ];
 

@@ -192,55 +192,65 @@ export class PostgresTransport implements EventTransport {
     const { pool } = this.state.connected();
     spec.patterns.forEach((pattern) => assertPattern(pattern));
     const typeRegex = patternsToRegExpSource(spec.patterns);
-    const ordered = spec.ordered ?? false;
-    const wasOrdered = await this.assertSameOrdering(pool, spec.group, ordered, spec.consumerName);
-    const { rows } = await pool.query<{ created: boolean }>(
-      `INSERT INTO ${this.names.groups} (name, patterns, type_regex, ordered) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (name) DO UPDATE SET patterns = EXCLUDED.patterns, type_regex = EXCLUDED.type_regex, ordered = EXCLUDED.ordered
-       RETURNING (xmax = 0) AS created`,
-      [spec.group, [...spec.patterns], typeRegex, ordered],
-    );
-    if (rows[0]?.created && spec.fromBeginning) {
-      await pool.query(
-        `INSERT INTO ${this.names.deliveries} (event_id, event_seq, group_name, ordering_key)
-         SELECT id, seq, $1, CASE WHEN $3 THEN coalesce(key, id) END FROM ${this.names.events} WHERE type ~ $2 ON CONFLICT DO NOTHING`,
-        [spec.group, typeRegex, ordered],
-      );
-    } else if (ordered && wasOrdered === false) {
-      // The group's open deliveries were routed unordered: they take their keys, to be claimed in order from now on.
-      await pool.query(
-        `UPDATE ${this.names.deliveries} d SET ordering_key = coalesce(e.key, e.id) FROM ${this.names.events} e
-         WHERE d.group_name = $1 AND d.state = 'open' AND d.ordering_key IS NULL AND e.id = d.event_id`,
-        [spec.group],
-      );
-    }
+    await this.joinGroup(pool, spec, typeRegex);
     return this.consumers.start(new PostgresGroupConsumer(this.consumerContext(), spec, onDelivery, flow));
   }
 
   /**
-   * Whether the group was ordered (`undefined` for a new group). Its consumers must agree: the
-   * group's other instances are known by the deliveries they hold under a live lease, and a
-   * consumer that orders the group otherwise is refused while they do; once none does, the group
-   * takes the new consumer's ordering (a deploy that changes it).
+   * Records the group (a new one that starts from the beginning gets its deliveries of the events
+   * already stored) and this consumer among its running ones, refusing a consumer that orders the
+   * group otherwise than one still running. One transaction under the group's advisory lock: two
+   * consumers that join at once are checked one after the other, and an ordered group's claims
+   * (which take the same lock) see the backfilled deliveries together with the group, never the
+   * deliveries of newer events of a key without its older ones.
    */
-  private async assertSameOrdering(pool: Pool, group: string, ordered: boolean, consumerName: string): Promise<boolean | undefined> {
-    const { rows } = await pool.query<{ ordered: boolean; held: string }>(
-      `SELECT g.ordered, (
-         SELECT count(*) FROM ${this.names.deliveries} d
-         WHERE d.group_name = g.name AND d.state = 'open' AND d.locked_by NOT IN ('inline', $2) AND d.locked_until > now()
-       ) AS held
-       FROM ${this.names.groups} g WHERE g.name = $1`,
-      [group, consumerName],
-    );
-    const found = rows[0];
-    if (found && found.ordered !== ordered && Number(found.held) > 0) {
-      const [consumed, asked] = ordered ? ['unordered', 'ordered'] : ['ordered', 'unordered'];
-      throw new EventBrokerError(
-        `Group ${group} is consumed ${consumed} by other instances (they hold ${found.held} of its deliveries); ` +
-          `a consumer of the same group cannot consume it ${asked} (give every consumer of a group the same ordered option)`,
+  private async joinGroup(pool: Pool, spec: ConsumerSpec, typeRegex: string): Promise<void> {
+    const { group, consumerName } = spec;
+    const ordered = spec.ordered ?? false;
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.names.groupLock(group)]);
+      const { rows: others } = await client.query<{ consumer_name: string }>(
+        `SELECT consumer_name FROM ${this.names.consumers}
+         WHERE group_name = $1 AND consumer_name <> $2 AND ordered <> $3 AND alive_until > clock_timestamp()
+         ORDER BY consumer_name`,
+        [group, consumerName, ordered],
       );
+      if (others.length > 0) {
+        const [theirs, asked] = ordered ? ['unordered', 'ordered'] : ['ordered', 'unordered'];
+        throw new EventBrokerError(
+          `Group ${group} is consumed ${theirs} by running instances (${others.map((other) => other.consumer_name).join(', ')}); ` +
+            `a consumer of the same group cannot consume it ${asked} (give every consumer of a group the same ordered option). ` +
+            `To change a group's ordered option, stop every instance of the group first, then start them with the new one`,
+        );
+      }
+      await client.query(
+        `INSERT INTO ${this.names.consumers} (group_name, consumer_name, ordered, alive_until)
+         VALUES ($1, $2, $3, clock_timestamp() + make_interval(secs => $4::double precision / 1000))
+         ON CONFLICT (group_name, consumer_name) DO UPDATE SET ordered = EXCLUDED.ordered, alive_until = EXCLUDED.alive_until`,
+        [group, consumerName, ordered, this.settings.ackTimeoutMs],
+      );
+      const { rows } = await client.query<{ created: boolean }>(
+        `INSERT INTO ${this.names.groups} (name, patterns, type_regex, ordered) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (name) DO UPDATE SET patterns = EXCLUDED.patterns, type_regex = EXCLUDED.type_regex, ordered = EXCLUDED.ordered
+         RETURNING (xmax = 0) AS created`,
+        [group, [...spec.patterns], typeRegex, ordered],
+      );
+      if (rows[0]?.created && spec.fromBeginning) {
+        await client.query(
+          `INSERT INTO ${this.names.deliveries} (event_id, event_seq, group_name, ordering_key)
+           SELECT id, seq, $1, coalesce(key, id) FROM ${this.names.events} WHERE type ~ $2 ON CONFLICT DO NOTHING`,
+          [group, typeRegex],
+        );
+      }
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
     }
-    return found?.ordered;
   }
 
   async get(id: string): Promise<BrokerEvent | null> {
@@ -331,10 +341,11 @@ export class PostgresTransport implements EventTransport {
     const { pool } = this.state.connected();
     const { key: eventId, group } = parseDeadLetterId(deadLetterId);
     const { rowCount } = await pool.query(
-      `WITH locked AS (SELECT id FROM ${this.names.events} WHERE id = $1 FOR UPDATE),
+      `WITH locked AS (SELECT id, coalesce(key, id) AS ordering_key FROM ${this.names.events} WHERE id = $1 FOR UPDATE),
        replayed AS (
-         UPDATE ${this.names.deliveries} SET state = 'open', attempts = 0, next_attempt_at = now(), error = NULL, dead_lettered_at = NULL
-         WHERE event_id IN (SELECT id FROM locked) AND group_name = $2 AND state = 'failed' RETURNING event_id
+         UPDATE ${this.names.deliveries} d SET state = 'open', attempts = 0, next_attempt_at = now(), error = NULL, dead_lettered_at = NULL,
+           ordering_key = coalesce(d.ordering_key, locked.ordering_key)
+         FROM locked WHERE d.event_id = locked.id AND d.group_name = $2 AND d.state = 'failed' RETURNING d.event_id
        ), unset AS (
          UPDATE ${this.names.events} e SET status = NULL, error = NULL FROM replayed
          WHERE e.id = replayed.event_id AND (e.status IS NOT NULL OR e.error IS NOT NULL)

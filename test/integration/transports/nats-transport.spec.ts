@@ -103,6 +103,33 @@ describe('NatsTransport', () => {
     expect(unreadable()[1].message).toMatch(/specversion must be "1\.0", got "1\.0\\r\\nx+"… \(5005 chars\)/);
   });
 
+  it('handles a foreign event whose partitionkey is no valid key (a number, an empty string) as an event without a key', async () => {
+    const { subjectPrefix, makeBroker } = setup();
+    const logger = new RecordingLogger();
+    const broker = makeBroker('consumer', logger);
+    const seen: { id: string; key: string | undefined; metadata: object }[] = [];
+    await broker.subscribe('**', (event) => void seen.push({ id: event.id, key: event.key, metadata: event.metadata }), { group: 'all' });
+    await broker.start();
+    const connection = await connect({ servers: NATS_URL });
+    cleanups.push(() => connection.close());
+    const js = connection.jetstream();
+    for (const [id, partitionkey] of [
+      ['kafka-1', 42],
+      ['kafka-2', ''],
+    ] as const) {
+      const document = { specversion: '1.0', id, source: 'system', type: 'billing.invoices.create', data: {}, partitionkey };
+      await js.publish(`${subjectPrefix}.system.billing.invoices.create`, JSON.stringify(document));
+    }
+
+    await waitFor(() => seen.length === 2, 'both foreign events handled');
+    expect(seen).toEqual([
+      { id: 'kafka-1', key: undefined, metadata: { partitionkey: 42 } },
+      { id: 'kafka-2', key: undefined, metadata: { partitionkey: '' } },
+    ]);
+    expect(await broker.transport.deadLetters({ group: 'all' })).toEqual([]);
+    expect(logger.lines.filter((line) => line.message.startsWith('Unreadable message'))).toEqual([]);
+  });
+
   it('stores a publish retried with the same event id once', async () => {
     const { stream, makeBroker } = setup();
     const broker = makeBroker('api');

@@ -87,6 +87,7 @@ describe('PostgreSQL schema versions', () => {
       { component: 'events', version: 2 },
       { component: 'events', version: 3 },
       { component: 'events', version: 4 },
+      { component: 'events', version: 5 },
       { component: 'outbox', version: 1 },
     ]);
     await broker.publish(createEvent({ type: 'public.orders.update', payload: { n: 4 } }));
@@ -103,6 +104,7 @@ describe('PostgreSQL schema versions', () => {
       { component: 'events', version: 2 },
       { component: 'events', version: 3 },
       { component: 'events', version: 4 },
+      { component: 'events', version: 5 },
       { component: 'outbox', version: 1 },
     ]);
     for (const source of EVENT_SOURCES) {
@@ -143,6 +145,7 @@ describe('PostgreSQL schema versions', () => {
       { component: 'events', version: 2 },
       { component: 'events', version: 3 },
       { component: 'events', version: 4 },
+      { component: 'events', version: 5 },
     ]);
     const { rows } = await sql.query<{ id: string }>(`SELECT id FROM "${schema}".events ORDER BY seq`);
     expect(rows.map((row) => row.id)).toEqual(['busy', 'still-busy']);
@@ -199,6 +202,7 @@ describe('PostgreSQL schema versions', () => {
       { component: 'events', version: 2 },
       { component: 'events', version: 3 },
       { component: 'events', version: 4 },
+      { component: 'events', version: 5 },
     ]);
     await waitFor(() => handled.length === 2, 'the deliveries left open to be handled');
     expect(handled.toSorted()).toEqual(['abandoned', 'waiting']);
@@ -257,6 +261,58 @@ describe('PostgreSQL schema versions', () => {
     expect((await broker.transport.list()).map((event) => [event.id, event.key, event.status])).toEqual([
       ['before', undefined, 'completed'],
       [after.id, 'order-1', 'completed'],
+    ]);
+  });
+
+  it('gives the deliveries of the fourth version routed without a key theirs, but not those handled inline, so that an ordered group orders them', async () => {
+    const schema = newSchema();
+    const pool = new pg.Pool({ connectionString: DATABASE_URL });
+    cleanups.push(() => pool.end());
+    const fourth = await pool.connect();
+    await migrateSchema(fourth, { ...postgresTables(schema), migrations: POSTGRES_MIGRATIONS.slice(0, 4) });
+    fourth.release();
+    const sql = await connection();
+    await sql.query(
+      `INSERT INTO "${schema}".groups (name, patterns, type_regex) VALUES ('billing', '{public.orders.*}', '^public\\.orders\\.[^.]+$')`,
+    );
+    for (const n of [1, 2, 3]) {
+      await sql.query(
+        `INSERT INTO "${schema}".events (id, source, type, payload, key) VALUES ($1, 'system', 'public.orders.update', $2, 'order-1')`,
+        [`unordered-${n}`, JSON.stringify({ n })],
+      );
+    }
+    await sql.query(
+      `INSERT INTO "${schema}".events (id, source, type, payload, key, skip_groups) VALUES ('inline', 'system', 'public.orders.update', '{}', 'order-2', '{billing}')`,
+    );
+    const keys = async () =>
+      (
+        await sql.query<{ event_id: string; ordering_key: string | null }>(
+          `SELECT event_id, ordering_key FROM "${schema}".deliveries ORDER BY event_seq`,
+        )
+      ).rows;
+    expect((await keys()).map((row) => row.ordering_key)).toEqual([null, null, null, null]);
+
+    const broker = new EventBroker({ transport: transport(schema), logger: new RecordingLogger() });
+    cleanups.push(() => broker.stop());
+    const steps: string[] = [];
+    await broker.subscribe<{ n: number }>(
+      'public.orders.*',
+      async (event) => {
+        steps.push(`${event.payload.n} starts`);
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        steps.push(`${event.payload.n} ends`);
+      },
+      { group: 'billing', ordered: true },
+    );
+    await broker.start();
+
+    await waitFor(() => steps.length === 6, 'the three events of the key handled');
+    expect(steps).toEqual(['1 starts', '1 ends', '2 starts', '2 ends', '3 starts', '3 ends']);
+    expect(await keys()).toEqual([
+      { event_id: 'unordered-1', ordering_key: 'order-1' },
+      { event_id: 'unordered-2', ordering_key: 'order-1' },
+      { event_id: 'unordered-3', ordering_key: 'order-1' },
+      { event_id: 'inline', ordering_key: null },
     ]);
   });
 

@@ -433,6 +433,64 @@ describe('MemoryTransport', () => {
     });
   });
 
+  describe('a group that becomes ordered', () => {
+    it("splits its queue into turns: the first of each key goes, the key's later ones wait for it", async () => {
+      const transport = newTransport();
+      const unordered = await startConsumer(transport, 'g', ['public.**'], 0);
+      const [a1, a2, b1, a3] = ['a', 'a', 'b', 'a'].map((key) => makeEvent('public.orders.update', { key }));
+      for (const event of [a1, a2, b1, a3]) await transport.publish(event);
+      await unordered.consumer.close();
+
+      const ordered = await startConsumer(transport, 'g', ['public.**'], Infinity, true);
+      await flush();
+      expect(eventIds(ordered.deliveries)).toEqual(ids([a1, b1]));
+      expect((await transport.stats()).groups.g).toEqual({ pending: 2, inFlight: 2, deadLetters: 0 });
+      await ordered.deliveries[0].ack();
+      await flush();
+      expect(eventIds(ordered.deliveries)).toEqual(ids([a1, b1, a2]));
+      await ordered.deliveries[2].ack();
+      await flush();
+      expect(eventIds(ordered.deliveries)).toEqual(ids([a1, b1, a2, a3]));
+    });
+
+    it('is refused while deliveries of the group are in flight or waiting for a retry, saying so', async () => {
+      useFakeClock();
+      const transport = newTransport();
+      const unordered = await startConsumer(transport, 'g', ['public.**']);
+      const [a1, a2] = [1, 2].map(() => makeEvent('public.orders.update', { key: 'a' }));
+      for (const event of [a1, a2]) await transport.publish(event);
+      await flush();
+      await unordered.consumer.close();
+      await unordered.deliveries[1].retry(1000, 'boom');
+      await expect(startConsumer(transport, 'g', ['public.**'], Infinity, true)).rejects.toThrow(
+        new EventBrokerError(
+          'Group g cannot become ordered while 2 of its deliveries are in flight or waiting for a retry; ' +
+            'start its ordered consumers once the unordered ones have settled what they took',
+        ),
+      );
+
+      await unordered.deliveries[0].ack();
+      await vi.advanceTimersByTimeAsync(1000);
+      const ordered = await startConsumer(transport, 'g', ['public.**'], Infinity, true);
+      await flush();
+      expect(ordered.deliveries.map((delivery) => [delivery.event.id, delivery.attempt])).toEqual([[a2.id, 2]]);
+    });
+
+    it("lets a delivery that holds no turn (one the publisher claimed) settle without ending its key's turn", async () => {
+      const transport = newTransport();
+      const ordered = await startConsumer(transport, 'g', ['public.**'], Infinity, true);
+      const [a1, a2, a3] = [1, 2, 3].map(() => makeEvent('public.orders.update', { key: 'a' }));
+      for (const event of [a1, a2]) await transport.publish(event);
+      const [claimed] = await transport.publish(a3, { claimGroups: ['g'] });
+      await claimed.ack();
+      await flush();
+      expect(eventIds(ordered.deliveries)).toEqual(ids([a1]));
+      await ordered.deliveries[0].ack();
+      await flush();
+      expect(eventIds(ordered.deliveries)).toEqual(ids([a1, a2]));
+    });
+  });
+
   describe('settling deliveries', () => {
     it('redelivers after the retry delay with the next attempt number', async () => {
       useFakeClock();
