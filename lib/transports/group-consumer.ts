@@ -139,7 +139,17 @@ export abstract class GroupConsumer<M> implements Consumer {
     if (passed.length > 0) await this.pass(passed);
     if (handedOut.length === 0) return;
     this.handingOut(handedOut);
-    for (const { received, event } of handedOut) this.onDelivery(this.delivery(received, event));
+    await this.deliver(handedOut);
+  }
+
+  /** Hands the messages of one read to the worker pool; an ordered consumer holds some back for their keys. */
+  protected async deliver(handedOut: readonly HandedOut<M>[]): Promise<void> {
+    for (const message of handedOut) this.handOut(message);
+  }
+
+  /** Hands one message to the worker pool as a delivery. */
+  protected handOut({ received, event }: HandedOut<M>): void {
+    this.onDelivery(this.delivery(received, event));
   }
 
   /** The event of the message, or `undefined` once an unreadable message is dead-lettered. */

@@ -7,4 +7,7 @@ runTransportConformance('outbox over redis', async () => outboxFixture(redisFixt
   transactional: true,
   foreignProducers: true,
   malformedMessages: true,
+  // The Redis transport's ordered groups, with one partition: one instance at a time handles an ordered group.
+  orderedGroups: true,
+  orderedGroupsSpread: false,
 });

@@ -19,4 +19,5 @@ runTransportConformance('redis cluster with 4 partitions', async () => redisClus
   transactional: false,
   foreignProducers: true,
   malformedMessages: true,
+  orderedGroups: true,
 });

@@ -7,4 +7,5 @@ runTransportConformance('redis with 4 partitions', async () => redisFixture({ pa
   transactional: false,
   foreignProducers: true,
   malformedMessages: true,
+  orderedGroups: true,
 });

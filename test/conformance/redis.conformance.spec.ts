@@ -7,4 +7,7 @@ runTransportConformance('redis', async () => redisFixture(), {
   transactional: false,
   foreignProducers: true,
   malformedMessages: true,
+  orderedGroups: true,
+  // One partition: one instance at a time handles an ordered group.
+  orderedGroupsSpread: false,
 });

@@ -84,7 +84,8 @@ export function describeOrderedGroupContract(context: ConformanceContext): void 
         expect(log.overlaps).toEqual([]);
         expect(Object.fromEntries(handled)).toEqual(Object.fromEntries(keys.map((key) => [key, published])));
         expect(log.mostKeysAtOnce).toBeGreaterThan(1);
-        expect(byInstance.map((count) => count > 0)).toEqual([true, true]);
+        const takingPart = byInstance.filter((count) => count > 0).length;
+        expect(takingPart).toBeGreaterThanOrEqual(context.features.orderedGroupsSpread === false ? 1 : 2);
       });
 
       it("holds a failing event's key back until it succeeds, while other keys go on", async () => {
@@ -233,7 +234,7 @@ export function describeOrderedGroupContract(context: ConformanceContext): void 
       it('refuses an ordered subscription, saying that the transport does not support it yet', async () => {
         const broker = context.broker();
         await expect(broker.subscribe('ordered.orders.*', () => undefined, { group: 'ordered', ordered: true })).rejects.toThrow(
-          `Cannot subscribe group ordered ordered: the ${broker.transport.type} transport does not support ordered groups yet (the memory and postgres transports do)`,
+          `Cannot subscribe group ordered ordered: the ${broker.transport.type} transport does not support ordered groups yet (the memory, postgres and redis transports do)`,
         );
       });
     }

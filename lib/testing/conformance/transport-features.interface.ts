@@ -20,4 +20,10 @@ export interface TransportFeatures {
    * group's consumers. `EventTransport.orderedGroups`. Absent: the transport refuses them.
    */
   orderedGroups?: boolean;
+  /**
+   * Whether every instance of an ordered group takes part (default `true`); `false` where one
+   * instance at a time owns all of the fixture's keys (Redis with one partition): the tests then
+   * ask that at least one does.
+   */
+  orderedGroupsSpread?: boolean;
 }

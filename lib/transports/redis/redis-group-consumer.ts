@@ -22,6 +22,8 @@ const READ = new RedisScript(READ_SCRIPT);
 export interface RedisConsumerContext {
   client: RedisClient;
   partitions: readonly RedisKeys[];
+  /** The key of an ordered group's live consumers. */
+  members(group: string): string;
   ackTimeoutMs: number;
   blockMs: number;
   maxDeadLetters: number;
@@ -74,7 +76,7 @@ export class RedisDeliverySettler {
 }
 
 /** What a consumer keeps per partition it reads. */
-class PartitionCursor {
+export class PartitionCursor {
   claimCursor = '0-0';
   nextClaimAt = 0;
   /** The earliest retry this consumer scheduled in the partition and has not claimed yet. */
@@ -101,7 +103,7 @@ class PartitionCursor {
  * keeps the entries it is working on from being claimed by others.
  */
 export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
-  private readonly cursors: PartitionCursor[];
+  protected readonly cursors: PartitionCursor[];
   /** The partition the next receive starts with: each gets its turn to be read first. */
   private turn = 0;
   /** Ends the current wait early, when a retry falls due. */
@@ -109,7 +111,7 @@ export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
   private readonly wakeTimers = new Set<NodeJS.Timeout>();
 
   constructor(
-    private readonly context: RedisConsumerContext,
+    protected readonly context: RedisConsumerContext,
     spec: ConsumerSpec,
     onDelivery: (delivery: Delivery) => void,
     flow: FlowControl,
@@ -129,13 +131,15 @@ export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
   }
 
   protected async receive(count: number, signal: AbortSignal): Promise<void> {
-    const order = this.cursors.map((_, index) => this.cursors[(this.turn + index) % this.cursors.length]);
+    const order = this.cursors
+      .map((_, index) => this.cursors[(this.turn + index) % this.cursors.length])
+      .filter((cursor) => this.readable(cursor.keys.partition));
     this.turn = (this.turn + 1) % this.cursors.length;
     for (const cursor of order) if (await this.claim(cursor, count, signal)) return;
-    let remaining = count;
+    let remaining = this.readLimit(count);
     const read: ReceivedMessage<PartitionEntry>[] = [];
     for (const cursor of order) {
-      if (remaining === 0 || signal.aborted) break;
+      if (remaining <= 0 || signal.aborted) break;
       if (this.quiet(cursor)) continue;
       const entries = await this.read(cursor, remaining, signal);
       remaining -= entries.length;
@@ -143,6 +147,29 @@ export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
     }
     if (read.length > 0) await this.dispatch(read);
     else if (!signal.aborted) await this.waitForEntries(signal);
+  }
+
+  /** Whether the consumer reads and claims the partition: every one, unless the group is ordered. */
+  protected readable(partition: number): boolean {
+    void partition;
+    return true;
+  }
+
+  /** How many new entries a receive may read when the worker pool has room for `count`. */
+  protected readLimit(count: number): number {
+    return count;
+  }
+
+  /**
+   * Reads at most `count` new entries of the partition for this consumer: the newest entry of the
+   * stream before the read and the entries, or `undefined` when the consumer may not read it.
+   */
+  protected readEntries(cursor: PartitionCursor, count: number): Promise<[string, StreamEntry[]] | undefined> {
+    return READ.run(
+      this.context.client,
+      [cursor.keys.stream, cursor.keys.delivered(this.spec.group)],
+      [this.spec.group, this.spec.consumerName, count, Date.now()],
+    ) as Promise<[string, StreamEntry[]]>;
   }
 
   /** Takes over entries of the partition that are due; whether it found any. */
@@ -187,13 +214,7 @@ export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
 
   /** Reads at most `count` new entries of the partition for this consumer. */
   private async read(cursor: PartitionCursor, count: number, signal: AbortSignal): Promise<ReceivedMessage<PartitionEntry>[]> {
-    const { stream } = cursor.keys;
-    const reading = READ.run(
-      this.context.client,
-      [stream, cursor.keys.delivered(this.spec.group)],
-      [this.spec.group, this.spec.consumerName, count, Date.now()],
-    ) as Promise<[string, StreamEntry[]]>;
-    const answer = await unlessAborted(reading, signal);
+    const answer = await unlessAborted(this.readEntries(cursor, count), signal);
     if (!answer) return [];
     const [newest, entries] = answer;
     if (entries.length === 0) cursor.newest = newest;
@@ -211,9 +232,15 @@ export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
    */
   private async waitForEntries(signal: AbortSignal): Promise<void> {
     const now = Date.now();
-    const nextDue = Math.min(...this.cursors.map((cursor) => Math.min(cursor.nextDueAt, cursor.nextClaimAt)));
+    const nextDue = Math.min(
+      ...this.cursors
+        .filter((cursor) => this.readable(cursor.keys.partition))
+        .map((cursor) => Math.min(cursor.nextDueAt, cursor.nextClaimAt)),
+    );
     const wait = Math.max(1, Math.min(this.context.blockMs, nextDue - now));
-    const watches = this.cursors.map((cursor) => (cursor.watch ??= this.watch(cursor)));
+    const watches = this.cursors
+      .filter((cursor) => this.readable(cursor.keys.partition))
+      .map((cursor) => (cursor.watch ??= this.watch(cursor)));
     let timer: NodeJS.Timeout | undefined;
     const woken = new Promise<void>((resolve) => {
       this.wake = resolve;
@@ -250,7 +277,7 @@ export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
    * field) is read here, to index it by its event id as a publish does; one that cannot be read is
    * left to the loop, which dead-letters it.
    */
-  private received(keys: RedisKeys, entries: readonly StreamEntry[], attempts: readonly number[]): ReceivedMessage<PartitionEntry>[] {
+  protected received(keys: RedisKeys, entries: readonly StreamEntry[], attempts: readonly number[]): ReceivedMessage<PartitionEntry>[] {
     const foreign: (string | number)[] = [];
     const received = entries.map(([entryId, rawFields], index): ReceivedMessage<PartitionEntry> => {
       const fields = entryFields(rawFields);
@@ -321,7 +348,7 @@ export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
   }
 
   /** Runs `command` once per partition the entries are in, with that partition's stream and entry ids. */
-  private async byPartition(
+  protected async byPartition(
     entries: readonly PartitionEntry[],
     command: (stream: string, ids: string[]) => Promise<unknown>,
   ): Promise<void> {
@@ -332,6 +359,11 @@ export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
       ids.set(partition, list);
     }
     await Promise.all([...ids].map(([partition, list]) => command(this.cursors[partition].keys.stream, list)));
+  }
+
+  /** Ends the current wait for new entries, if one runs. */
+  protected wakeUp(): void {
+    this.wake?.();
   }
 
   /** Ends the wait for new entries when a retry falls due, so that it is claimed on time. */

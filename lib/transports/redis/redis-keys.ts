@@ -35,8 +35,12 @@
  *   (after) the time of its entry id, in ms, so that `since`/`until` map to entry ids;
  * - `<base>:dead:<group>`: stream of the group's dead letters: `event`, `error`, `attempts`,
  *   `entry` (the id in `<base>:stream`), `at` (ms).
+ * - `<base>:lease:<group>`: string, in an ordered group, the token of the consumer that owns the
+ *   partition (expiring after `ackTimeoutMs` unless renewed), or `released` once its owner gave it back.
  *
- * And once per prefix, `<prefix>:partitions`: string, the partition count the data was written with.
+ * And once per prefix, `<prefix>:partitions`: string, the partition count the data was written
+ * with; per ordered group, `<prefix>:members:<group>`: sorted set, consumer token → until when it
+ * is alive (ms).
  */
 /** The keys of one partition, under its base. */
 export class RedisKeys {
@@ -79,6 +83,11 @@ export class RedisKeys {
     return `${this.base}:dead:${group}`;
   }
 
+  /** Who owns the partition in an ordered group: a consumer's token while it does, `released` once it gave it back. */
+  lease(group: string): string {
+    return `${this.base}:lease:${group}`;
+  }
+
   /** The prefixes of the per-group keys, for scripts that build them. */
   get groupPrefixes(): { delivered: string; acked: string } {
     return { delivered: `${this.base}:delivered:`, acked: `${this.base}:acked:` };
@@ -95,7 +104,15 @@ export class RedisLayout {
   /** The stream of the layout before partitions: the data of one partition, without a recorded count. */
   readonly unpartitionedStream: string;
 
-  constructor(prefix: string, partitions: number) {
+  /** The live consumers of an ordered group: a sorted set, token → until when it is alive (ms). */
+  members(group: string): string {
+    return `${this.prefix}:members:${group}`;
+  }
+
+  constructor(
+    private readonly prefix: string,
+    partitions: number,
+  ) {
     this.partitions = Array.from(
       { length: partitions },
       (_, partition) => new RedisKeys(partition, partitions === 1 ? prefix : `${prefix}:{${prefix}:${partition}}`),

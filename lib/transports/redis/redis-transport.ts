@@ -29,6 +29,7 @@ import { unreadableMessageEvent } from '../unreadable-message-event.js';
 import { RunningConsumers } from '../running-consumers.js';
 import { TransportState } from '../transport-state.js';
 import { RedisDeliverySettler, RedisGroupConsumer, type RedisConsumerContext } from './redis-group-consumer.js';
+import { RedisOrderedGroupConsumer } from './redis-ordered-group-consumer.js';
 import { RedisHistory } from './redis-history.js';
 import { FORGET_TRIMMED_SCRIPT } from './redis-history-scripts.js';
 import { describeClient, type RedisClient } from './redis-client.js';
@@ -118,6 +119,7 @@ export class RedisTransport implements EventTransport {
   readonly type = 'redis';
   readonly durable = true;
   readonly transactional = false;
+  readonly orderedGroups = true;
   private readonly settings: Settings;
   private readonly codec: EventCodec;
   private readonly publishes = new WriteBatcher<PendingPublish, string>((batch) => this.append(batch));
@@ -276,7 +278,41 @@ export class RedisTransport implements EventTransport {
         REGISTER_GROUP.run(client, [keys.stream, keys.groups], [spec.group, JSON.stringify(spec.patterns), spec.fromBeginning ? '0' : '$']),
       ),
     );
-    return this.consumers.start(new RedisGroupConsumer(this.consumerContext(client), spec, onDelivery, flow));
+    await this.assertSameOrdering(client, spec);
+    if (!spec.ordered) return this.consumers.start(new RedisGroupConsumer(this.consumerContext(client), spec, onDelivery, flow));
+    const consumer = new RedisOrderedGroupConsumer(this.consumerContext(client), spec, onDelivery, flow);
+    await consumer.join();
+    return this.consumers.start(consumer);
+  }
+
+  /**
+   * Refuses a consumer that orders the group otherwise than its running consumers: the ordered
+   * ones are the live members of the group (they heartbeat); without them, the unordered ones are
+   * those holding entries of the group that they still work on (idle less than an ack timeout).
+   */
+  private async assertSameOrdering(client: RedisClient, spec: ConsumerSpec): Promise<void> {
+    const { group, consumerName } = spec;
+    const ordered = await client.zcount(this.layout.members(group), Date.now(), '+inf');
+    if (spec.ordered && ordered > 0) return;
+    let held = 0;
+    if (!spec.ordered) held = ordered;
+    else {
+      const consumers = await Promise.all(
+        this.partitions.map((keys) => client.xinfo('CONSUMERS', keys.stream, group) as Promise<unknown[][]>),
+      );
+      for (const info of consumers.flat()) {
+        const record = entryFields(info.map(String));
+        if (record.name !== consumerName && Number(record.idle) < this.settings.ackTimeoutMs) held += Number(record.pending);
+      }
+    }
+    if (held === 0) return;
+    const [consumed, asked, holding] = spec.ordered
+      ? ['unordered', 'ordered', `they hold ${held} of its entries`]
+      : ['ordered', 'unordered', `${held} of them are live`];
+    throw new EventBrokerError(
+      `Group ${group} is consumed ${consumed} by other instances (${holding}); ` +
+        `a consumer of the same group cannot consume it ${asked} (give every consumer of a group the same ordered option)`,
+    );
   }
 
   get(id: string): Promise<BrokerEvent | null> {
@@ -517,6 +553,7 @@ export class RedisTransport implements EventTransport {
     return {
       client,
       partitions: this.partitions,
+      members: (group) => this.layout.members(group),
       ackTimeoutMs,
       blockMs,
       maxDeadLetters,
