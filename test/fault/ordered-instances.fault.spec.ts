@@ -3,7 +3,9 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventBroker, createEvent, type EventTransport } from '../../lib/index.js';
 import { PostgresTransport } from '../../lib/postgres.js';
+import { RedisTransport } from '../../lib/redis.js';
 import { DATABASE_URL, dropSchema, uniqueSchema } from '../support/postgres.js';
+import { deleteKeys, REDIS_URL, uniquePrefix } from '../support/redis.js';
 import { RecordingLogger } from '../support/silent-logger.js';
 import { startTestProcess, type TestProcess } from '../support/test-process.js';
 import { waitFor } from '../support/wait-for.js';
@@ -103,7 +105,14 @@ function postgres(): OrderedTransport {
   return { name: 'postgres', options, create: () => new PostgresTransport(options), cleanup: () => dropSchema(schema) };
 }
 
-describe.each([{ transport: postgres }])('ordered groups across instances', ({ transport: make }) => {
+/** Four partitions for three instances, and a short lease: the killed instance's partitions are taken over within 2 s. */
+function redis(): OrderedTransport {
+  const keyPrefix = uniquePrefix('ordered');
+  const options = { url: REDIS_URL, keyPrefix, partitions: 4, blockMs: 100, ackTimeoutMs: 2000 };
+  return { name: 'redis', options, create: () => new RedisTransport(options), cleanup: () => deleteKeys(keyPrefix) };
+}
+
+describe.each([{ transport: postgres }, { transport: redis }])('ordered groups across instances', ({ transport: make }) => {
   it(`keeps each key in publish order over three instances, one killed and restarted midway (${make.name})`, async () => {
     const transport = make();
     cleanups.push(() => transport.cleanup());
