@@ -492,21 +492,32 @@ async function orderedRows(): Promise<void> {
     schemas.push(schema);
     return new PostgresTransport({ connectionString: DATABASE_URL, schema, pollIntervalMs: 100 });
   };
+  const prefixes: string[] = [];
+  const redis = (): EventTransport => {
+    const keyPrefix = `bench-${randomUUID().slice(0, 8)}`;
+    prefixes.push(keyPrefix);
+    return new RedisTransport({ url: REDIS_URL, keyPrefix, blockMs: 100 });
+  };
   const transports: [string, () => EventTransport][] = [
     ['memory', () => new MemoryTransport({ maxQueued: 10_000 })],
     ['postgres', postgres],
+    ['redis', redis],
   ];
+  // On Redis, each side also counts the server operations per event.
+  const counted = (label: string, run: () => Promise<Measurement>): Promise<Measurement> =>
+    label === 'redis' ? countRedis(REDIS_URL, COUNT, run) : run();
   try {
     for (const [label, transport] of transports) {
       const name = `${label}: ordered group (${ORDERED_KEYS} keys) vs unordered`;
       if (!runs(name)) continue;
-      const ordered = await side(name, 'ours', () => oursOn(transport(), 100, { ordered: true, keys: ORDERED_KEYS }));
-      const unordered = await side(name, 'theirs', () => oursOn(transport(), 100, { keys: ORDERED_KEYS }));
+      const ordered = await side(name, 'ours', () => counted(label, () => oursOn(transport(), 100, { ordered: true, keys: ORDERED_KEYS })));
+      const unordered = await side(name, 'theirs', () => counted(label, () => oursOn(transport(), 100, { keys: ORDERED_KEYS })));
       record(name, ordered, unordered, 'none (what the order costs)');
     }
   } finally {
     for (const schema of schemas) await pool.query(`DROP SCHEMA "${schema}" CASCADE`);
     await pool.end();
+    for (const keyPrefix of prefixes) await deleteRedisKeys(REDIS_URL, keyPrefix);
   }
 }
 
@@ -594,7 +605,7 @@ function print(): void {
   const widths = (Object.keys(headers) as (keyof Row)[]).map((key) => Math.max(...all.map((row) => row[key].length)));
   for (const row of all)
     console.log((Object.keys(headers) as (keyof Row)[]).map((key, index) => row[key].padEnd(widths[index])).join(' | '));
-  const counted = new Set(rows.filter((row) => row.ops !== '').map((row) => row.name.split(' ')[0]));
+  const counted = new Set(rows.filter((row) => row.ops !== '').map((row) => row.name.split(/[ :]/)[0]));
   if (counted.size > 0) console.log('ops/event, per side, its setup and shutdown included:');
   for (const transport of counted) console.log(`  ${OPERATIONS_LEGEND[transport]}`);
 }

@@ -372,10 +372,16 @@ export class RedisOrderedGroupConsumer extends RedisGroupConsumer {
     }
   }
 
-  /** Takes the group's pending entries of the partition from whoever held them, and hands them out per key before anything newer. */
+  /**
+   * Takes the group's pending entries of the partition from whoever held them, all of them before
+   * handing any out (so that the first of each key is known), and hands them out per key before
+   * anything newer.
+   */
   private async takeOver(partition: number): Promise<void> {
     const { keys } = this.cursors[partition];
     const { group, consumerName } = this.spec;
+    const taken: StreamEntry[] = [];
+    const attempts: number[] = [];
     let from = '0-0';
     do {
       const [next, entries, counts] = (await TAKE_OVER.run(
@@ -383,9 +389,11 @@ export class RedisOrderedGroupConsumer extends RedisGroupConsumer {
         [keys.stream],
         [group, consumerName, from, TAKE_OVER_PAGE],
       )) as [string, StreamEntry[], number[]];
-      await this.dispatch(this.received(keys, entries, counts.map(Number)));
+      taken.push(...entries);
+      attempts.push(...counts.map(Number));
       from = next;
-    } while (from !== '0-0' && this.owned.has(partition));
+    } while (from !== '0-0');
+    if (this.owned.has(partition)) await this.dispatch(this.received(keys, taken, attempts));
   }
 
   /**

@@ -50,6 +50,31 @@ function setup(options: RedisTransportOptions) {
 }
 
 describe('RedisTransport ordered groups', () => {
+  it('refuses an ordered consumer of a group whose unordered consumers hold entries they work on, naming the group and how many', async () => {
+    const { makeBroker } = setup({ partitions: 2, ackTimeoutMs: 5000 });
+    const working = deferred();
+    const unordered = makeBroker('a');
+    let started = false;
+    await unordered.subscribe(
+      'orders.*',
+      async () => {
+        started = true;
+        await working.promise;
+      },
+      { group: 'g' },
+    );
+    await unordered.start();
+    cleanups.push(async () => working.resolve());
+    await publish(unordered, 'k', 1);
+    await waitFor(() => started, 'the unordered consumer at work');
+
+    const ordered = makeBroker('b');
+    await ordered.subscribe('orders.*', () => undefined, { group: 'g', ordered: true });
+    await expect(ordered.start()).rejects.toThrow(
+      'Group g is consumed unordered by other instances (they hold 1 of its entries); a consumer of the same group cannot consume it ordered (give every consumer of a group the same ordered option)',
+    );
+  });
+
   it('takes over the partition of an owner whose transport closed without giving it back once its lease ran out: the event it was running first, as a second attempt, then the rest of its key', async () => {
     const { makeBroker } = setup({ partitions: 2, ackTimeoutMs: 1000 });
     const log: string[] = [];
