@@ -2,6 +2,8 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventBroker } from '../../../lib/index.js';
 import { PostgresTransport } from '../../../lib/postgres.js';
+import { PostgresNames } from '../../../lib/transports/postgres/postgres-names.js';
+import { orderedClaimStatement } from '../../../lib/transports/postgres/postgres-ordered-claim.js';
 import { DATABASE_URL, dropSchema, uniqueSchema } from '../../support/postgres.js';
 import { RecordingLogger } from '../../support/silent-logger.js';
 import { waitFor } from '../../support/wait-for.js';
@@ -54,7 +56,63 @@ function setup(name: string) {
   return { schema, makeBroker, client, claimLock };
 }
 
+/** A node of the JSON plan of EXPLAIN ANALYZE, the fields read here. */
+interface PlanNode {
+  'Relation Name'?: string;
+  'Actual Rows': number;
+  'Actual Loops': number;
+  'Rows Removed by Filter'?: number;
+  Plans?: PlanNode[];
+}
+
+/** The rows of `table` the plan's nodes read: those they returned and those their filters removed, in every loop. */
+function rowsRead(node: PlanNode, table: string): number {
+  const own = node['Relation Name'] === table ? (node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0)) * node['Actual Loops'] : 0;
+  return own + (node.Plans ?? []).reduce((sum, child) => sum + rowsRead(child, table), 0);
+}
+
 describe('PostgreSQL ordered groups', () => {
+  it("claims the due heads of other keys without reading a hot key's backlog, however long", async () => {
+    const { schema, client } = setup('pg_ord_claim_cost');
+    const transport = new PostgresTransport({ connectionString: DATABASE_URL, schema });
+    await transport.connect();
+    await transport.close();
+    const names = new PostgresNames(schema);
+    const sql = await client();
+    await sql.query(
+      `INSERT INTO ${names.groups} (name, patterns, type_regex, ordered) VALUES ('billing', '{public.orders.*}', '^public\\.orders\\.[^.]+$', true)`,
+    );
+    // 2 000 events of one key, its first one in flight; then the first events of 100 other keys.
+    await sql.query(
+      `INSERT INTO ${names.events} (id, source, type, key)
+       SELECT 'hot-' || n, 'internal', 'public.orders.update', 'hot' FROM generate_series(1, 2000) n`,
+    );
+    await sql.query(
+      `INSERT INTO ${names.events} (id, source, type, key)
+       SELECT 'cold-' || n, 'internal', 'public.orders.update', 'cold-' || n FROM generate_series(1, 100) n`,
+    );
+    await sql.query(
+      `UPDATE ${names.deliveries} SET locked_by = 'other', locked_until = now() + interval '1 hour', attempts = 1 WHERE event_id = 'hot-1'`,
+    );
+    await sql.query(`VACUUM ANALYZE ${names.deliveries}`);
+    const claim = orderedClaimStatement(names, { group: 'billing', count: 10, consumer: 'instance-1', leaseMs: 30_000, after: 'cold-95' });
+
+    await sql.query('BEGIN');
+    const { rows } = await sql.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${claim}`);
+    await sql.query('ROLLBACK');
+    const [{ Plan: plan }] = rows[0]['QUERY PLAN'];
+    const { rows: claimed } = await sql.query<{ id: string; last_key: string }>(claim);
+
+    expect(plan['Actual Rows']).toBe(10);
+    // About four rows per key visited (its next key, its head, the head locked and updated): not thousands.
+    expect(rowsRead(plan, 'deliveries')).toBeLessThan(100);
+    // The walk starts after the last key claimed, passes the hot key by (its head in flight) and wraps around.
+    expect(claimed.map((row) => row.id).toSorted()).toEqual(
+      ['cold-96', 'cold-97', 'cold-98', 'cold-99', 'cold-1', 'cold-10', 'cold-100', 'cold-11', 'cold-12', 'cold-13'].toSorted(),
+    );
+    expect(claimed[0].last_key).toBe('cold-13');
+  });
+
   it('gives a claim that waited long for its turn a whole lease, so that no other instance takes the delivery while it runs', async () => {
     const { schema, makeBroker, client, claimLock } = setup('pg_ord_lease');
     const instances = [makeBroker('a'), makeBroker('b')];
