@@ -25,10 +25,13 @@ export interface OrderedClaim {
  * last is another one, still open and under a live lease (one whose event committed after an
  * earlier one of its key). The walk stops at `count` due heads of free keys: PostgreSQL evaluates
  * the recursive walk only as far as the `LIMIT` pulls it, so a hot key's backlog costs two probes,
- * not a read of its rows. Due checks and lease ends are reckoned from the clock read once as the
- * statement starts, after the lock. The statement records the key's turn for each delivery it
- * takes, and returns, beside the claimed events, the last key it took in the walk's order
- * (`last_key`), where the consumer's next claim starts.
+ * not a read of its rows. A due head is locked (`SKIP LOCKED`: one being settled is passed by, and
+ * the lock rechecks it on its latest version) and updated by its address (`ctid`), which the head's
+ * probe found: a join by key left the planner free to find it through another index, reading the
+ * group's backlog when the table's statistics were young. Due checks and lease ends are reckoned
+ * from the clock read once as the statement starts, after the lock. The statement records the
+ * key's turn for each delivery it takes, and returns, beside the claimed events, the last key it
+ * took in the walk's order (`last_key`), where the consumer's next claim starts.
  */
 export function orderedClaimStatement(names: PostgresNames, claim: OrderedClaim): string {
   const { events, deliveries, turns } = names;
@@ -44,13 +47,17 @@ export function orderedClaimStatement(names: PostgresNames, claim: OrderedClaim)
   const laps = walks.map((_walk, lap) => `SELECT ${lap} AS lap, ordering_key FROM ${lap === 0 ? 'after_last' : 'up_to_last'}`);
   return `WITH RECURSIVE claimed_at AS MATERIALIZED (SELECT clock_timestamp() AS at),
      ${walks.join(',\n')},
-     heads AS (
-       SELECT w.lap, h.event_id FROM (${laps.join(' UNION ALL ')}) w
+     heads AS MATERIALIZED (
+       SELECT w.lap, w.ordering_key, taken.row FROM (${laps.join(' UNION ALL ')}) w
        CROSS JOIN LATERAL (
-         SELECT d.event_id, d.locked_by, d.locked_until, d.next_attempt_at FROM ${deliveries} d
+         SELECT d.ctid AS row, d.event_id, d.locked_by, d.locked_until, d.next_attempt_at FROM ${deliveries} d
          WHERE d.group_name = ${group} AND d.ordering_key = w.ordering_key AND d.state = 'open'
          ORDER BY d.event_seq LIMIT 1
        ) h
+       CROSS JOIN LATERAL (
+         SELECT d.ctid AS row FROM ${deliveries} d WHERE d.ctid = h.row AND d.state = 'open' AND ${due('d')}
+         FOR UPDATE OF d SKIP LOCKED
+       ) taken
        WHERE w.ordering_key IS NOT NULL AND ${due('h')}
          AND NOT coalesce((
            SELECT t.event_id <> h.event_id AND o.state = 'open' AND o.locked_by IS NOT NULL AND o.locked_until >= ${now}
@@ -58,21 +65,17 @@ export function orderedClaimStatement(names: PostgresNames, claim: OrderedClaim)
            WHERE t.group_name = ${group} AND t.ordering_key = w.ordering_key
          ), false)
        LIMIT ${Math.trunc(claim.count)}
-     ), due AS (
-       SELECT d.event_id, heads.lap FROM ${deliveries} d JOIN heads ON d.event_id = heads.event_id
-       WHERE d.group_name = ${group} AND d.state = 'open' AND ${due('d')}
-       FOR UPDATE OF d SKIP LOCKED
      ), taken AS (
        UPDATE ${deliveries} d SET attempts = d.attempts + 1, locked_by = ${escapeLiteral(claim.consumer)},
          started_at = coalesce(d.started_at, ${now}),
          locked_until = ${now} + make_interval(secs => ${Math.trunc(claim.leaseMs)}::double precision / 1000)
-       FROM due WHERE d.group_name = ${group} AND d.event_id = due.event_id
-       RETURNING d.event_id, d.attempts, d.ordering_key, due.lap
+       WHERE d.ctid = ANY (ARRAY(SELECT row FROM heads))
+       RETURNING d.event_id, d.attempts, d.ordering_key
      ), turned AS (
        INSERT INTO ${turns} (group_name, ordering_key, event_id) SELECT ${group}, ordering_key, event_id FROM taken
        ON CONFLICT (group_name, ordering_key) DO UPDATE SET event_id = EXCLUDED.event_id
      ), quick_commit AS (${QUICK_COMMIT})
-     SELECT ${CLAIMED_COLUMNS}, taken.attempts, (SELECT ordering_key FROM taken ORDER BY lap DESC, ordering_key DESC LIMIT 1) AS last_key
+     SELECT ${CLAIMED_COLUMNS}, taken.attempts, (SELECT ordering_key FROM heads ORDER BY lap DESC, ordering_key DESC LIMIT 1) AS last_key
      FROM taken JOIN ${events} e ON e.id = taken.event_id CROSS JOIN quick_commit ORDER BY e.seq`;
 }
 

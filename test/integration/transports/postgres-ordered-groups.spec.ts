@@ -250,6 +250,37 @@ describe('PostgreSQL ordered groups', () => {
     await expect(switched.start()).resolves.toBeUndefined();
   });
 
+  it('does not hand out an event of a key beside a later one that a stopped unordered consumer still leases, once the group is ordered', async () => {
+    const { schema, makeBroker, client } = setup('pg_ord_switched');
+    const unordered = makeBroker('unordered');
+    await unordered.subscribe('public.orders.*', () => undefined, { group: 'billing' });
+    await unordered.start();
+    await unordered.stop();
+    const sql = await client();
+    await sql.query(
+      `INSERT INTO "${schema}".events (id, source, type, payload, key)
+       VALUES ('event-1', 'internal', 'public.orders.create', '{"n": 1}', 'order-1'), ('event-2', 'internal', 'public.orders.update', '{"n": 2}', 'order-1')`,
+    );
+    // As if the unordered consumer had taken the later event and crashed: its lease still runs.
+    await sql.query(
+      `UPDATE "${schema}".deliveries SET locked_by = 'unordered-crashed', locked_until = now() + interval '1 hour', attempts = 1 WHERE event_id = 'event-2'`,
+    );
+
+    const handled: number[] = [];
+    const ordered = makeBroker('ordered');
+    await ordered.subscribe<{ n: number }>('public.orders.*', (event) => void handled.push(event.payload.n), {
+      group: 'billing',
+      ordered: true,
+    });
+    await ordered.start();
+    await sleep(500);
+    expect(handled).toEqual([]);
+
+    await sql.query(`UPDATE "${schema}".deliveries SET locked_until = now() - interval '1 second' WHERE event_id = 'event-2'`);
+    await waitFor(() => handled.length === 2, 'both events handled once the lease ran out');
+    expect(handled).toEqual([1, 2]);
+  });
+
   it('orders an event whose transaction began while the group was unordered with the later ones of its key', async () => {
     const { makeBroker, client } = setup('pg_ord_raced');
     const unordered = makeBroker('unordered');
