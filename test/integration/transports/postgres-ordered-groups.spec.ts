@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventBroker } from '../../../lib/index.js';
+import { EventBroker, createEvent } from '../../../lib/index.js';
+import type { Delivery } from '../../../lib/core/event-transport.interface.js';
 import { PostgresTransport } from '../../../lib/postgres.js';
 import { PostgresNames } from '../../../lib/transports/postgres/postgres-names.js';
 import { orderedClaimStatement } from '../../../lib/transports/postgres/postgres-ordered-claim.js';
@@ -111,6 +112,44 @@ describe('PostgreSQL ordered groups', () => {
       ['cold-96', 'cold-97', 'cold-98', 'cold-99', 'cold-1', 'cold-10', 'cold-100', 'cold-11', 'cold-12', 'cold-13'].toSorted(),
     );
     expect(claimed[0].last_key).toBe('cold-13');
+  });
+
+  it('keeps a key in ordered_turns while its delivery is out: the ack or dead letter deletes it, the retention cleanup that of a deleted event', async () => {
+    const { schema, client } = setup('pg_ord_turns');
+    const transport = new PostgresTransport({ connectionString: DATABASE_URL, schema, cleanupIntervalMs: 100 });
+    cleanups.push(() => transport.close());
+    await transport.connect({ logger: new RecordingLogger() });
+    const held: Delivery[] = [];
+    const consumer = await transport.consume(
+      { group: 'billing', patterns: ['public.orders.*'], consumerName: 'instance-1', ordered: true },
+      (delivery) => void held.push(delivery),
+      { capacity: () => 10, whenReady: async () => undefined },
+    );
+    cleanups.push(() => consumer.close());
+    const [first, second, third] = ['order-1', 'order-2', 'order-3'].map((key) =>
+      createEvent({ type: 'public.orders.create', payload: {}, key }),
+    );
+    for (const event of [first, second, third]) await transport.publish(event);
+    await waitFor(() => held.length === 3, 'the three keys handed out');
+    const sql = await client();
+    const turns = async () =>
+      (
+        await sql.query<{ ordering_key: string; event_id: string }>(
+          `SELECT ordering_key, event_id FROM "${schema}".ordered_turns ORDER BY ordering_key`,
+        )
+      ).rows;
+    expect(await turns()).toEqual([
+      { ordering_key: 'order-1', event_id: first.id },
+      { ordering_key: 'order-2', event_id: second.id },
+      { ordering_key: 'order-3', event_id: third.id },
+    ]);
+
+    const delivery = (id: string) => held.find((one) => one.event.id === id)!;
+    await delivery(first.id).ack();
+    await delivery(second.id).deadLetter('broken');
+    expect(await turns()).toEqual([{ ordering_key: 'order-3', event_id: third.id }]);
+    await transport.delete(third.id);
+    await waitFor(async () => (await turns()).length === 0, 'the row of the deleted event removed by the cleanup');
   });
 
   it('gives a claim that waited long for its turn a whole lease, so that no other instance takes the delivery while it runs', async () => {
