@@ -106,8 +106,9 @@ export class PostgresSettler {
    * No deadlock to retry: the event row is no longer written, so a settle locks delivery rows
    * only, in key order (event id, group) when it settles several, as `delete` does after locking
    * the event row (and `replay`, for its one row); a claim, the lease heartbeat and a release take
-   * delivery rows without ever waiting for one another holds (`SKIP LOCKED`). A claim may wait for
-   * an `ordered_turns` row, but those who lock one never wait for anything afterwards.
+   * delivery rows without ever waiting for one another holds (`SKIP LOCKED`). Settles and the
+   * retention cleanup lock `ordered_turns` rows the same way, and wait for nothing afterwards; the
+   * ordered claims, which may wait for one of those rows, run one at a time per group.
    *
    * A settle of `ended` deliveries of an ordered group (an ack or dead letter: the claim is given)
    * ends their key's turn. A second statement, once every delivery row is settled, deletes the
