@@ -8,6 +8,8 @@ import { GroupConsumer } from '../group-consumer.js';
 import type { ReceivedMessage } from '../received-message.interface.js';
 import { WriteBatcher } from '../write-batcher.js';
 import type { PostgresNames } from './postgres-names.js';
+import { orderedClaimStatement } from './postgres-ordered-claim.js';
+import { QUICK_COMMIT } from './postgres-quick-commit.js';
 import { CLAIMED_COLUMNS, claimedEvent, type ClaimedRow } from './postgres-rows.js';
 
 export interface PostgresConsumerContext {
@@ -70,7 +72,7 @@ export class PostgresSettler {
          WHERE d.state = 'open' AND (acked.holder IS NULL OR (d.locked_by = acked.holder AND d.attempts = acked.attempt))
          ORDER BY d.event_id, d.group_name FOR UPDATE OF d
        ) AND state = 'open'`,
-      acks.some(({ claim }) => claim !== undefined),
+      acks,
     );
   }
 
@@ -87,7 +89,7 @@ export class PostgresSettler {
       `UPDATE ${this.context.names.deliveries} SET state = 'failed', locked_by = NULL, locked_until = NULL, error = ${escapeLiteral(error)},
          attempts = greatest(attempts, ${Math.trunc(attempts)}), dead_lettered_at = now()
        WHERE ${this.pair({ eventId, group, claim })} AND state = 'open'`,
-      claim !== undefined,
+      [{ eventId, group, claim }],
     );
   }
 
@@ -104,26 +106,38 @@ export class PostgresSettler {
    * No deadlock to retry: the event row is no longer written, so a settle locks delivery rows
    * only, in key order (event id, group) when it settles several, as `delete` does after locking
    * the event row (and `replay`, for its one row); a claim, the lease heartbeat and a release take
-   * delivery rows without ever waiting for one another holds (`SKIP LOCKED`).
+   * delivery rows without ever waiting for one another holds (`SKIP LOCKED`). Settles and the
+   * retention cleanup lock `ordered_turns` rows the same way, and wait for nothing afterwards; the
+   * ordered claims, which may wait for one of those rows, run one at a time per group.
    *
-   * A settle that `endsTurns` (an ack or dead letter in an ordered group) makes the next delivery
-   * of its key due, which no new event announces: a notification wakes the group's consumers in
-   * every instance, rather than leave them to their poll. (Sent on commit; one per transaction.)
+   * A settle of `ended` deliveries of an ordered group (an ack or dead letter: the claim is given)
+   * ends their key's turn. A second statement, once every delivery row is settled, deletes the
+   * key's `ordered_turns` row while it still names the delivery (one a claim is writing is left to
+   * it, `SKIP LOCKED`: that claim names another delivery). It also makes the next delivery of the key
+   * due, which no new event announces: a notification wakes the group's consumers in every
+   * instance, rather than leave them to their poll. (Sent on commit; one per transaction.)
    */
-  private async settle(statement: string, endsTurns = false): Promise<void> {
-    const wake = endsTurns ? `;\nSELECT pg_notify(${escapeLiteral(this.context.names.channel)}, '')` : '';
-    await this.context.pool.query(`${QUICK_COMMIT};\n${statement}${wake}`);
+  private async settle(statement: string, settled: readonly Settled[] = []): Promise<void> {
+    const ended = settled.filter(({ claim }) => claim !== undefined);
+    const { deliveries, turns, channel } = this.context.names;
+    const pairs = ended.map(({ eventId, group }) => `(${escapeLiteral(eventId)}, ${escapeLiteral(group)})`);
+    const endTurns =
+      ended.length === 0
+        ? ''
+        : `;\nWITH ended AS (
+             SELECT t.group_name, t.ordering_key FROM ${turns} t
+               JOIN ${deliveries} d ON d.group_name = t.group_name AND d.ordering_key = t.ordering_key AND d.event_id = t.event_id
+               JOIN (VALUES ${pairs.join(', ')}) AS settled (event_id, group_name) ON d.event_id = settled.event_id AND d.group_name = settled.group_name
+             WHERE d.state <> 'open'
+             FOR UPDATE OF t SKIP LOCKED
+           )
+           DELETE FROM ${turns} t USING ended WHERE t.group_name = ended.group_name AND t.ordering_key = ended.ordering_key;
+           SELECT pg_notify(${escapeLiteral(channel)}, '')`;
+    await this.context.pool.query(`${QUICK_COMMIT};\n${statement}${endTurns}`);
   }
 }
 
 const { escapeLiteral } = pg;
-
-/**
- * Claims and outcomes commit without waiting for the disk: one lost in a server crash leaves the
- * delivery as it was before, to be claimed and handled again (at least once), and the publishes,
- * which must be on disk when they resolve, do not queue behind their flushes.
- */
-const QUICK_COMMIT = `SELECT set_config('synchronous_commit', 'off', true)`;
 
 /**
  * One consumer of one group: claims due deliveries with `FOR UPDATE SKIP LOCKED` (pending ones
@@ -138,6 +152,8 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
   /** Renews this consumer's place among the group's running consumers. */
   private presence?: NodeJS.Timeout;
   private renewingPresence = Promise.resolve();
+  /** In an ordered group, the last key this consumer claimed: its next claim starts after it. */
+  private lastKey?: string;
 
   constructor(
     private readonly context: PostgresConsumerContext,
@@ -212,7 +228,7 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
     const { pool, ackTimeoutMs } = this.context;
     const rows = ordered
       ? await this.claimInTurn(count)
-      : (await pool.query<ClaimedRow>(this.claimStatement('$1', '$2', '$3', '$4'), [group, count, consumerName, ackTimeoutMs])).rows;
+      : (await pool.query<ClaimedRow>(this.claimStatement(), [group, count, consumerName, ackTimeoutMs])).rows;
     await this.dispatch(
       rows.map((row) => ({
         message: row.id,
@@ -226,26 +242,20 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
     return rows.length;
   }
 
-  /**
-   * The claim, its parameters (group, count, consumer, lease in ms) given as SQL. An ordered group's
-   * claim reckons due checks and lease ends from the clock read once as it starts (see `claimInTurn`).
-   */
-  private claimStatement(group: string, count: string, consumer: string, leaseMs: string): string {
+  /** An unordered group's claim, its parameters group, count, consumer and lease in ms: the oldest due deliveries. */
+  private claimStatement(): string {
     const { events, deliveries } = this.context.names;
-    const { ordered } = this.spec;
-    const now = ordered ? '(SELECT at FROM claimed_at)' : 'now()';
-    return `WITH ${ordered ? 'claimed_at AS MATERIALIZED (SELECT clock_timestamp() AS at), ' : ''}due AS (
-         SELECT event_id FROM ${deliveries} d
-         WHERE group_name = ${group} AND state = 'open'
-           AND CASE WHEN locked_by IS NULL THEN next_attempt_at <= ${now} ELSE locked_until < ${now} END
-           ${ordered ? `AND d.ordering_key IS NOT NULL ${this.keyTurn(group, now)}` : ''}
+    return `WITH due AS (
+         SELECT event_id FROM ${deliveries}
+         WHERE group_name = $1 AND state = 'open'
+           AND CASE WHEN locked_by IS NULL THEN next_attempt_at <= now() ELSE locked_until < now() END
          ORDER BY event_seq
-         LIMIT ${count}
+         LIMIT $2
          FOR UPDATE SKIP LOCKED
        ), taken AS (
-         UPDATE ${deliveries} d SET attempts = d.attempts + 1, locked_by = ${consumer}, started_at = coalesce(d.started_at, ${now}),
-           locked_until = ${now} + make_interval(secs => ${leaseMs}::double precision / 1000)
-         FROM due WHERE d.group_name = ${group} AND d.event_id = due.event_id
+         UPDATE ${deliveries} d SET attempts = d.attempts + 1, locked_by = $3, started_at = coalesce(d.started_at, now()),
+           locked_until = now() + make_interval(secs => $4::double precision / 1000)
+         FROM due WHERE d.group_name = $1 AND d.event_id = due.event_id
          RETURNING d.event_id, d.attempts
        ), quick_commit AS (${QUICK_COMMIT})
        SELECT ${CLAIMED_COLUMNS}, taken.attempts FROM taken JOIN ${events} e ON e.id = taken.event_id CROSS JOIN quick_commit ORDER BY e.seq`;
@@ -260,31 +270,20 @@ export class PostgresGroupConsumer extends GroupConsumer<string> {
    * statements run in one transaction, each reading what was committed when it began. The
    * transaction's `now()` is from before the wait for the lock: after a long wait a lease reckoned
    * from it would end at once, and another instance could claim the delivery again. The claim
-   * reckons from the clock read once after the lock, as the claim statement starts.
+   * reckons from the clock read once after the lock, as the claim statement starts. Keys take
+   * turns: each claim starts after the last key this consumer claimed (see `orderedClaimStatement`).
    */
   private async claimInTurn(count: number): Promise<ClaimedRow[]> {
     const { group, consumerName } = this.spec;
     const { pool, names, ackTimeoutMs } = this.context;
     const lock = escapeLiteral(names.groupLock(group));
-    const claim = this.claimStatement(escapeLiteral(group), String(Math.trunc(count)), escapeLiteral(consumerName), String(ackTimeoutMs));
-    const results = (await pool.query(
-      `SELECT pg_advisory_xact_lock(hashtext(${lock}));\n${claim}`,
-    )) as unknown as QueryResult<ClaimedRow>[];
-    return results[1].rows;
-  }
-
-  /**
-   * An ordered group's delivery is due only when it is its key's turn: no earlier delivery of the
-   * key is still open (handed out, waiting for a retry or not yet taken), and no later one is out
-   * under a live lease (one whose event committed before an earlier one of the key). The key's
-   * others wait for the one out to be acked or dead-lettered.
-   */
-  private keyTurn(group: string, now: string): string {
-    return `AND NOT EXISTS (
-             SELECT 1 FROM ${this.context.names.deliveries} o
-             WHERE o.group_name = ${group} AND o.ordering_key = d.ordering_key AND o.state = 'open' AND o.event_id <> d.event_id
-               AND (o.event_seq < d.event_seq OR (o.locked_by IS NOT NULL AND o.locked_until >= ${now}))
-           )`;
+    const claim = orderedClaimStatement(names, { group, count, consumer: consumerName, leaseMs: ackTimeoutMs, after: this.lastKey });
+    const results = (await pool.query(`SELECT pg_advisory_xact_lock(hashtext(${lock}));\n${claim}`)) as unknown as QueryResult<
+      ClaimedRow & { last_key: string }
+    >[];
+    const { rows } = results[1];
+    if (rows.length > 0) this.lastKey = rows[0].last_key;
+    return rows;
   }
 
   protected async ack(received: ReceivedMessage<string>, event: BrokerEvent): Promise<void> {

@@ -4,6 +4,7 @@ export class PostgresNames {
   readonly deliveries: string;
   readonly groups: string;
   readonly consumers: string;
+  readonly turns: string;
   readonly history: string;
   readonly channel: string;
 
@@ -12,6 +13,7 @@ export class PostgresNames {
     this.deliveries = `"${schema}".deliveries`;
     this.groups = `"${schema}".groups`;
     this.consumers = `"${schema}".group_consumers`;
+    this.turns = `"${schema}".ordered_turns`;
     this.history = `"${schema}".event_history`;
     this.channel = `${schema}_events`;
   }

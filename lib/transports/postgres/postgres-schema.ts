@@ -2,6 +2,7 @@ import { eventKeyColumn } from './postgres-event-key.js';
 import { groupConsumers } from './postgres-group-consumers.js';
 import { PostgresNames } from './postgres-names.js';
 import { orderedGroups } from './postgres-ordered-groups.js';
+import { orderedTurns } from './postgres-ordered-turns.js';
 import { statusFromDeliveries } from './postgres-status-view.js';
 import type { SchemaMigration, VersionedTables } from './schema-migration.interface.js';
 
@@ -10,7 +11,12 @@ import type { SchemaMigration, VersionedTables } from './schema-migration.interf
  * migration at the end of the list (`migrateSchema` runs the ones a schema has not had yet).
  */
 export function postgresTables(schema: string): VersionedTables {
-  return { component: 'events', schema, tables: ['events', 'groups', 'deliveries', 'group_consumers'], migrations: POSTGRES_MIGRATIONS };
+  return {
+    component: 'events',
+    schema,
+    tables: ['events', 'groups', 'deliveries', 'group_consumers', 'ordered_turns'],
+    migrations: POSTGRES_MIGRATIONS,
+  };
 }
 
 export const POSTGRES_MIGRATIONS: readonly SchemaMigration[] = [
@@ -38,6 +44,11 @@ export const POSTGRES_MIGRATIONS: readonly SchemaMigration[] = [
     version: 5,
     description: 'the running consumers of each group (group_consumers); every delivery but an inline one has its ordering key',
     statements: groupConsumers,
+  },
+  {
+    version: 6,
+    description: 'ordered groups: the delivery of each key a claim handed out last (ordered_turns)',
+    statements: orderedTurns,
   },
 ];
 

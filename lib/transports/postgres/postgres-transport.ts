@@ -231,6 +231,7 @@ export class PostgresTransport implements EventTransport {
          ON CONFLICT (group_name, consumer_name) DO UPDATE SET ordered = EXCLUDED.ordered, alive_until = EXCLUDED.alive_until`,
         [group, consumerName, ordered, this.settings.ackTimeoutMs],
       );
+      if (ordered) await client.query(this.recordTurnsOfUnordered(), [group]);
       const { rows } = await client.query<{ created: boolean }>(
         `INSERT INTO ${this.names.groups} (name, patterns, type_regex, ordered) VALUES ($1, $2, $3, $4)
          ON CONFLICT (name) DO UPDATE SET patterns = EXCLUDED.patterns, type_regex = EXCLUDED.type_regex, ordered = EXCLUDED.ordered
@@ -251,6 +252,22 @@ export class PostgresTransport implements EventTransport {
     } finally {
       client.release();
     }
+  }
+
+  /**
+   * When group `$1` becomes ordered, the deliveries its unordered consumers still lease are out:
+   * each key's is recorded in `ordered_turns` (the one whose lease ends last, for a key with
+   * several), so that an ordered claim does not hand out another one of its key beside it. Reads
+   * the group's open deliveries, only when its recorded setting is unordered.
+   */
+  private recordTurnsOfUnordered(): string {
+    const { deliveries, groups, turns } = this.names;
+    return `INSERT INTO ${turns} (group_name, ordering_key, event_id)
+       SELECT DISTINCT ON (d.ordering_key) d.group_name, d.ordering_key, d.event_id FROM ${deliveries} d
+       WHERE d.group_name = $1 AND d.state = 'open' AND d.ordering_key IS NOT NULL AND d.locked_by IS NOT NULL
+         AND EXISTS (SELECT 1 FROM ${groups} g WHERE g.name = $1 AND NOT g.ordered)
+       ORDER BY d.ordering_key, d.locked_until DESC
+       ON CONFLICT (group_name, ordering_key) DO UPDATE SET event_id = EXCLUDED.event_id`;
   }
 
   async get(id: string): Promise<BrokerEvent | null> {
@@ -423,9 +440,25 @@ export class PostgresTransport implements EventTransport {
     });
   }
 
-  /** Deletes the events completed (every delivery done, none open or failed) before the retention window. */
+  /**
+   * Deletes the events completed (every delivery done, none open or failed) before the retention
+   * window, and the `ordered_turns` rows whose delivery is no longer open (its event deleted, or a
+   * group no longer ordered that settled it): each still naming that delivery once locked, so that
+   * a row a claim rewrote meanwhile stays; rows a claim is writing are skipped, not waited for.
+   */
   private async removeExpired(): Promise<void> {
     const { pool } = this.state.connected();
+    const { turns, deliveries } = this.names;
+    await pool.query(
+      `WITH stale AS MATERIALIZED (
+         SELECT t.group_name, t.ordering_key, t.event_id FROM ${turns} t
+         WHERE NOT EXISTS (SELECT 1 FROM ${deliveries} d WHERE d.group_name = t.group_name AND d.event_id = t.event_id AND d.state = 'open')
+       ), locked AS (
+         SELECT t.group_name, t.ordering_key FROM ${turns} t JOIN stale USING (group_name, ordering_key, event_id)
+         FOR UPDATE OF t SKIP LOCKED
+       )
+       DELETE FROM ${turns} t USING locked WHERE t.group_name = locked.group_name AND t.ordering_key = locked.ordering_key`,
+    );
     await pool.query(
       `WITH expired AS (
          DELETE FROM ${this.names.events} e

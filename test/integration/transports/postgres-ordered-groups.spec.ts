@@ -1,7 +1,10 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventBroker } from '../../../lib/index.js';
+import { EventBroker, createEvent } from '../../../lib/index.js';
+import type { Delivery } from '../../../lib/core/event-transport.interface.js';
 import { PostgresTransport } from '../../../lib/postgres.js';
+import { PostgresNames } from '../../../lib/transports/postgres/postgres-names.js';
+import { orderedClaimStatement } from '../../../lib/transports/postgres/postgres-ordered-claim.js';
 import { DATABASE_URL, dropSchema, uniqueSchema } from '../../support/postgres.js';
 import { RecordingLogger } from '../../support/silent-logger.js';
 import { waitFor } from '../../support/wait-for.js';
@@ -54,7 +57,101 @@ function setup(name: string) {
   return { schema, makeBroker, client, claimLock };
 }
 
+/** A node of the JSON plan of EXPLAIN ANALYZE, the fields read here. */
+interface PlanNode {
+  'Relation Name'?: string;
+  'Actual Rows': number;
+  'Actual Loops': number;
+  'Rows Removed by Filter'?: number;
+  Plans?: PlanNode[];
+}
+
+/** The rows of `table` the plan's nodes read: those they returned and those their filters removed, in every loop. */
+function rowsRead(node: PlanNode, table: string): number {
+  const own = node['Relation Name'] === table ? (node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0)) * node['Actual Loops'] : 0;
+  return own + (node.Plans ?? []).reduce((sum, child) => sum + rowsRead(child, table), 0);
+}
+
 describe('PostgreSQL ordered groups', () => {
+  it("claims the due heads of other keys without reading a hot key's backlog, however long", async () => {
+    const { schema, client } = setup('pg_ord_claim_cost');
+    const transport = new PostgresTransport({ connectionString: DATABASE_URL, schema });
+    await transport.connect();
+    await transport.close();
+    const names = new PostgresNames(schema);
+    const sql = await client();
+    await sql.query(
+      `INSERT INTO ${names.groups} (name, patterns, type_regex, ordered) VALUES ('billing', '{public.orders.*}', '^public\\.orders\\.[^.]+$', true)`,
+    );
+    // 2 000 events of one key, its first one in flight; then the first events of 100 other keys.
+    await sql.query(
+      `INSERT INTO ${names.events} (id, source, type, key)
+       SELECT 'hot-' || n, 'internal', 'public.orders.update', 'hot' FROM generate_series(1, 2000) n`,
+    );
+    await sql.query(
+      `INSERT INTO ${names.events} (id, source, type, key)
+       SELECT 'cold-' || n, 'internal', 'public.orders.update', 'cold-' || n FROM generate_series(1, 100) n`,
+    );
+    await sql.query(
+      `UPDATE ${names.deliveries} SET locked_by = 'other', locked_until = now() + interval '1 hour', attempts = 1 WHERE event_id = 'hot-1'`,
+    );
+    await sql.query(`VACUUM ANALYZE ${names.deliveries}`);
+    const claim = orderedClaimStatement(names, { group: 'billing', count: 10, consumer: 'instance-1', leaseMs: 30_000, after: 'cold-95' });
+
+    await sql.query('BEGIN');
+    const { rows } = await sql.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${claim}`);
+    await sql.query('ROLLBACK');
+    const [{ Plan: plan }] = rows[0]['QUERY PLAN'];
+    const { rows: claimed } = await sql.query<{ id: string; last_key: string }>(claim);
+
+    expect(plan['Actual Rows']).toBe(10);
+    // About four rows per key visited (its next key, its head, the head locked and updated): not thousands.
+    expect(rowsRead(plan, 'deliveries')).toBeLessThan(100);
+    // The walk starts after the last key claimed, passes the hot key by (its head in flight) and wraps around.
+    expect(claimed.map((row) => row.id).toSorted()).toEqual(
+      ['cold-96', 'cold-97', 'cold-98', 'cold-99', 'cold-1', 'cold-10', 'cold-100', 'cold-11', 'cold-12', 'cold-13'].toSorted(),
+    );
+    expect(claimed[0].last_key).toBe('cold-13');
+  });
+
+  it('keeps a key in ordered_turns while its delivery is out: the ack or dead letter deletes it, the retention cleanup that of a deleted event', async () => {
+    const { schema, client } = setup('pg_ord_turns');
+    const transport = new PostgresTransport({ connectionString: DATABASE_URL, schema, cleanupIntervalMs: 100 });
+    cleanups.push(() => transport.close());
+    await transport.connect({ logger: new RecordingLogger() });
+    const held: Delivery[] = [];
+    const consumer = await transport.consume(
+      { group: 'billing', patterns: ['public.orders.*'], consumerName: 'instance-1', ordered: true },
+      (delivery) => void held.push(delivery),
+      { capacity: () => 10, whenReady: async () => undefined },
+    );
+    cleanups.push(() => consumer.close());
+    const [first, second, third] = ['order-1', 'order-2', 'order-3'].map((key) =>
+      createEvent({ type: 'public.orders.create', payload: {}, key }),
+    );
+    for (const event of [first, second, third]) await transport.publish(event);
+    await waitFor(() => held.length === 3, 'the three keys handed out');
+    const sql = await client();
+    const turns = async () =>
+      (
+        await sql.query<{ ordering_key: string; event_id: string }>(
+          `SELECT ordering_key, event_id FROM "${schema}".ordered_turns ORDER BY ordering_key`,
+        )
+      ).rows;
+    expect(await turns()).toEqual([
+      { ordering_key: 'order-1', event_id: first.id },
+      { ordering_key: 'order-2', event_id: second.id },
+      { ordering_key: 'order-3', event_id: third.id },
+    ]);
+
+    const delivery = (id: string) => held.find((one) => one.event.id === id)!;
+    await delivery(first.id).ack();
+    await delivery(second.id).deadLetter('broken');
+    expect(await turns()).toEqual([{ ordering_key: 'order-3', event_id: third.id }]);
+    await transport.delete(third.id);
+    await waitFor(async () => (await turns()).length === 0, 'the row of the deleted event removed by the cleanup');
+  });
+
   it('gives a claim that waited long for its turn a whole lease, so that no other instance takes the delivery while it runs', async () => {
     const { schema, makeBroker, client, claimLock } = setup('pg_ord_lease');
     const instances = [makeBroker('a'), makeBroker('b')];
@@ -190,6 +287,37 @@ describe('PostgreSQL ordered groups', () => {
     const switched = makeBroker('unordered-2');
     await switched.subscribe('public.orders.*', () => undefined, { group: 'billing' });
     await expect(switched.start()).resolves.toBeUndefined();
+  });
+
+  it('does not hand out an event of a key beside a later one that a stopped unordered consumer still leases, once the group is ordered', async () => {
+    const { schema, makeBroker, client } = setup('pg_ord_switched');
+    const unordered = makeBroker('unordered');
+    await unordered.subscribe('public.orders.*', () => undefined, { group: 'billing' });
+    await unordered.start();
+    await unordered.stop();
+    const sql = await client();
+    await sql.query(
+      `INSERT INTO "${schema}".events (id, source, type, payload, key)
+       VALUES ('event-1', 'internal', 'public.orders.create', '{"n": 1}', 'order-1'), ('event-2', 'internal', 'public.orders.update', '{"n": 2}', 'order-1')`,
+    );
+    // As if the unordered consumer had taken the later event and crashed: its lease still runs.
+    await sql.query(
+      `UPDATE "${schema}".deliveries SET locked_by = 'unordered-crashed', locked_until = now() + interval '1 hour', attempts = 1 WHERE event_id = 'event-2'`,
+    );
+
+    const handled: number[] = [];
+    const ordered = makeBroker('ordered');
+    await ordered.subscribe<{ n: number }>('public.orders.*', (event) => void handled.push(event.payload.n), {
+      group: 'billing',
+      ordered: true,
+    });
+    await ordered.start();
+    await sleep(500);
+    expect(handled).toEqual([]);
+
+    await sql.query(`UPDATE "${schema}".deliveries SET locked_until = now() - interval '1 second' WHERE event_id = 'event-2'`);
+    await waitFor(() => handled.length === 2, 'both events handled once the lease ran out');
+    expect(handled).toEqual([1, 2]);
   });
 
   it('orders an event whose transaction began while the group was unordered with the later ones of its key', async () => {

@@ -88,6 +88,7 @@ describe('PostgreSQL schema versions', () => {
       { component: 'events', version: 3 },
       { component: 'events', version: 4 },
       { component: 'events', version: 5 },
+      { component: 'events', version: 6 },
       { component: 'outbox', version: 1 },
     ]);
     await broker.publish(createEvent({ type: 'public.orders.update', payload: { n: 4 } }));
@@ -105,6 +106,7 @@ describe('PostgreSQL schema versions', () => {
       { component: 'events', version: 3 },
       { component: 'events', version: 4 },
       { component: 'events', version: 5 },
+      { component: 'events', version: 6 },
       { component: 'outbox', version: 1 },
     ]);
     for (const source of EVENT_SOURCES) {
@@ -146,6 +148,7 @@ describe('PostgreSQL schema versions', () => {
       { component: 'events', version: 3 },
       { component: 'events', version: 4 },
       { component: 'events', version: 5 },
+      { component: 'events', version: 6 },
     ]);
     const { rows } = await sql.query<{ id: string }>(`SELECT id FROM "${schema}".events ORDER BY seq`);
     expect(rows.map((row) => row.id)).toEqual(['busy', 'still-busy']);
@@ -203,6 +206,7 @@ describe('PostgreSQL schema versions', () => {
       { component: 'events', version: 3 },
       { component: 'events', version: 4 },
       { component: 'events', version: 5 },
+      { component: 'events', version: 6 },
     ]);
     await waitFor(() => handled.length === 2, 'the deliveries left open to be handled');
     expect(handled.toSorted()).toEqual(['abandoned', 'waiting']);
