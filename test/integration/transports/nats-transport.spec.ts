@@ -154,6 +154,8 @@ describe('NatsTransport', () => {
     const connection = await connect({ servers: NATS_URL });
     cleanups.push(() => connection.close());
     const subscription = connection.subscribe(`${subjectPrefix}.>`, { max: 1 });
+    // The server has the subscription once a flush came back: a publish before that could pass it by.
+    await connection.flush();
     const received = (async () => {
       for await (const message of subscription) return message;
       return undefined;
