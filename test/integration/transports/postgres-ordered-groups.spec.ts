@@ -53,7 +53,7 @@ function setup(name: string) {
     return connection;
   };
   /** The advisory lock an ordered group's claims take turns under. */
-  const claimLock = (group: string) => `hashtext('nestjs-event-broker:${schema}:ordered:${group}')`;
+  const claimLock = (group: string) => `hashtext(${pg.escapeLiteral(new PostgresNames(schema).groupLock(group))})`;
   return { schema, makeBroker, client, claimLock };
 }
 
