@@ -126,6 +126,11 @@ export class RedisOrderedGroupConsumer extends RedisGroupConsumer {
     return state !== undefined && !state.releasing && state.takingOver === undefined;
   }
 
+  /** Its reads check the lease in a script: it waits with an XREAD, then reads. */
+  protected override blocksOnReads(): boolean {
+    return false;
+  }
+
   /** Parked entries were taken from the stream: they count towards what the consumer has room for. */
   protected override readLimit(count: number): number {
     return count - this.turns.parked;
