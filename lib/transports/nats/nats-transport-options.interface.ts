@@ -44,4 +44,12 @@ export interface NatsTransportOptions {
   maxDeadLetters?: number;
   /** A publish retried with the same event id within this window is stored once (default 2 min). */
   duplicateWindowMs?: number;
+  /**
+   * How many streams the events are spread over (default 1): with n > 1, `<stream>_P0` …
+   * `<stream>_P<n-1>`, subjects `<prefix>.p<p>.<source>.<type>`; an event goes to partition
+   * `fnv1a32(key ?? id) % n`. On a cluster each stream has a leader of its own: the partitions
+   * spread the writes and deliveries over the servers. The count cannot change under existing
+   * data, and needs the default `subjectLayout`.
+   */
+  partitions?: number;
 }
