@@ -152,9 +152,6 @@ export class NatsTransport implements EventTransport {
     this.deadLetterWait = { replicated, repeatable: false };
     this.setupWait = { replicated, repeatable: true };
     const { partitions, stream } = this.settings;
-    if (!Number.isInteger(partitions) || partitions < 1) {
-      throw new EventBrokerError(`NatsTransport option partitions must be an integer of at least 1, got ${quote(options.partitions)}`);
-    }
     this.subjects = new NatsSubjects(this.settings.subjectPrefix, options.subjectLayout ?? 'prefix.source.type', partitions);
     this.streams = partitions === 1 ? [stream] : Array.from({ length: partitions }, (_, partition) => `${stream}_P${partition}`);
     if (this.settings.fetchExpiresMs < 1000) {
