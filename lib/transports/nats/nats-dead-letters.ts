@@ -24,7 +24,7 @@ export interface Failure {
 export interface StoredDeadLetter {
   stored: StoredMsg;
   group: string;
-  /** Its sequence 0 when it is a dead letter whose event the stream no longer held when it was moved to this layout. */
+  /** Where its event is; sequence 0 for a dead letter of the earliest layout whose event was gone when it was moved. */
   event: NatsPosition;
 }
 

@@ -421,7 +421,7 @@ export class NatsTransport implements EventTransport {
       groups,
       deadLetters,
     });
-    // Dead letters without the event's position are older than partitions: there is one.
+    // Dead letters whose subject has no event sequence are older than partitions: only a stream of one partition has them.
     if (partitions === 1) {
       await moveLegacyDeadLetters(
         js,
