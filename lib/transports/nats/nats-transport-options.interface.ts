@@ -14,9 +14,15 @@ export interface NatsTransportOptions {
   tls?: boolean | ConnectionOptions['tls'];
   /** A connection to use instead of connecting; the transport never closes it. */
   connection?: NatsConnection;
-  /** The JetStream stream of events (default `EVENTS`); its dead letters go to `<stream>_DLQ`. */
+  /**
+   * The JetStream stream of events (default `EVENTS`; with `partitions`, `<stream>_P<p>`); its dead
+   * letters go to `<stream>_DLQ`.
+   */
   stream?: string;
-  /** First token of every subject (default `events`): subjects are `<prefix>.<source>.<type>`. */
+  /**
+   * First token of every subject (default `events`): subjects are `<prefix>.<source>.<type>`
+   * (`<prefix>.p<p>.<source>.<type>` with `partitions`).
+   */
   subjectPrefix?: string;
   /**
    * `prefix.source.type` (default), or `type`: the subject is the event type, which starts with
