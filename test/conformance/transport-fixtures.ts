@@ -4,7 +4,7 @@ import pg from 'pg';
 import { NatsTransport } from '../../lib/nats.js';
 import { OutboxTransport, PostgresTransport } from '../../lib/postgres.js';
 import { RedisTransport } from '../../lib/redis.js';
-import { deleteStreams, NATS_URL, uniqueStream } from '../support/nats.js';
+import { deleteStreams, NATS_URL, partitionSubject, uniqueStream } from '../support/nats.js';
 import { DATABASE_URL, dropSchema, uniqueSchema } from '../support/postgres.js';
 import { deleteKeys, partitionStream, REDIS_URL, uniquePrefix } from '../support/redis.js';
 import type { FixtureTransaction, ForeignEvent, TransportFixture } from 'nestjs-event-broker/conformance';
@@ -69,13 +69,22 @@ async function publishToNats(servers: string | string[], subject: string, body: 
   }
 }
 
-/** On the shared NATS server, or on `servers` (a cluster's) with each stream stored on `replicas` of them. */
-export function natsFixture({ servers = NATS_URL, replicas }: { servers?: string | string[]; replicas?: number } = {}): TransportFixture {
+/**
+ * On the shared NATS server, or on `servers` (a cluster's) with each stream stored on `replicas` of
+ * them; with `partitions`, another program publishes an event on the subject of its id's partition.
+ */
+export function natsFixture({
+  servers = NATS_URL,
+  replicas,
+  partitions = 1,
+}: { servers?: string | string[]; replicas?: number; partitions?: number } = {}): TransportFixture {
   const { stream, subjectPrefix } = uniqueStream('conformance');
   return {
-    createTransport: () => new NatsTransport({ servers, replicas, stream, subjectPrefix, ackWaitMs: 5000, fetchExpiresMs: 1000 }),
-    writeForeign: (event) => publishToNats(servers, `${subjectPrefix}.${event.source}.${event.type}`, cloudEvent(event)),
-    writeMalformed: (body) => publishToNats(servers, `${subjectPrefix}.system.public.users.create`, body),
+    createTransport: () =>
+      new NatsTransport({ servers, replicas, stream, subjectPrefix, partitions, ackWaitMs: 5000, fetchExpiresMs: 1000 }),
+    writeForeign: (event) =>
+      publishToNats(servers, partitionSubject(subjectPrefix, partitions, event.id, `${event.source}.${event.type}`), cloudEvent(event)),
+    writeMalformed: (body) => publishToNats(servers, partitionSubject(subjectPrefix, partitions, body, 'system.public.users.create'), body),
     teardown: () => deleteStreams(stream, servers),
   };
 }

@@ -7,7 +7,7 @@ import { newestWindow } from '../event-filter.js';
 import { unreadableMessageEvent } from '../unreadable-message-event.js';
 import { decodeName, HEADER_ATTEMPTS, HEADER_DEAD_AT, HEADER_ERROR, HEADER_GROUP } from './nats-names.js';
 import { readStream, type StreamMessage } from './nats-stream-reader.js';
-import type { NatsSubjects } from './nats-subjects.js';
+import type { NatsPosition, NatsSubjects } from './nats-subjects.js';
 import { isNotFound } from './nats-errors.js';
 import { waitingForLeader, type LeaderWait } from './nats-leader-election.js';
 
@@ -20,18 +20,22 @@ export interface Failure {
   seq: number;
 }
 
-/** A dead letter taken for a replay: where it is, its group, and the sequence of its event. */
+/** A dead letter taken for a replay: where it is, its group, and the position of its event. */
 export interface StoredDeadLetter {
   stored: StoredMsg;
   group: string;
-  eventSeq: number;
+  /** Where its event is; sequence 0 for a dead letter of the earliest layout whose event was gone when it was moved. */
+  event: NatsPosition;
 }
 
+/** Per partition, per event sequence: the groups holding a dead letter of it. */
+export type FailedGroups = Map<number, Map<number, string[]>>;
+
 /**
- * The dead-letter stream: one message per dead-lettered (event, group) pair, on
- * `<prefix>-dlq.<encoded group>.<event sequence>`, the event as its message carried it with the
- * group, error, attempts and time as headers. An event is failed while a subject of its sequence
- * holds a message.
+ * The dead-letter stream, one for every partition: one message per dead-lettered (event, group)
+ * pair, on `<prefix>-dlq.<encoded group>.<event sequence>` (`….<partition>.<event sequence>` with
+ * several partitions), the event as its message carried it with the group, error, attempts and
+ * time as headers. An event is failed while a subject of its position holds a message.
  */
 export class NatsDeadLetters {
   constructor(
@@ -43,31 +47,32 @@ export class NatsDeadLetters {
     private readonly codec: EventCodec,
   ) {}
 
-  /** Stores a dead letter of `group` for the event at `eventSeq` in the events stream. */
-  async add(group: string, eventSeq: number, body: string, error: string, attempts: number): Promise<void> {
+  /** Stores a dead letter of `group` for the event at `event` in the events streams. */
+  async add(group: string, event: NatsPosition, body: string, error: string, attempts: number): Promise<void> {
     const headers = createHeaders();
     headers.set(HEADER_GROUP, group);
     headers.set(HEADER_ERROR, error.replace(/[\r\n]+/g, ' '));
     headers.set(HEADER_ATTEMPTS, String(attempts));
     headers.set(HEADER_DEAD_AT, String(Date.now()));
-    await waitingForLeader(this.leaderWait, () => this.js.publish(this.subjects.deadLetter(group, eventSeq), body, { headers }));
+    await waitingForLeader(this.leaderWait, () => this.js.publish(this.subjects.deadLetter(group, event), body, { headers }));
   }
 
-  /** The groups holding a dead letter of the event at `seq`, read from the subjects alone. */
-  async groupsOf(seq: number): Promise<string[]> {
-    return [...(await this.failedGroups(this.subjects.deadLettersOf(seq))).values()].flat();
+  /** The groups holding a dead letter of the event at `position`, read from the subjects alone. */
+  async groupsOf(position: NatsPosition): Promise<string[]> {
+    const failed = await this.failedGroups(this.subjects.deadLettersOf(position));
+    return [...(failed.get(position.partition)?.values() ?? [])].flat();
   }
 
-  /** Per event sequence, the groups holding a dead letter of it. */
-  async all(): Promise<Map<number, string[]>> {
-    return this.failedGroups(this.subjects.deadLetters);
+  /** Per partition and event sequence, the groups holding a dead letter of it. */
+  async all(): Promise<FailedGroups> {
+    return this.failedGroups(this.subjects.everyDeadLetter);
   }
 
-  /** The dead letters of the event at `seq` in `groups`, latest last. */
-  async failures(seq: number, groups: readonly string[]): Promise<Failure[]> {
+  /** The dead letters of the event at `position` in `groups`, latest last. */
+  async failures(position: NatsPosition, groups: readonly string[]): Promise<Failure[]> {
     const stored = await Promise.all(
       groups.map((group) =>
-        this.jsm.streams.getMessage(this.stream, { last_by_subj: this.subjects.deadLetter(group, seq) }).catch((error: unknown) => {
+        this.jsm.streams.getMessage(this.stream, { last_by_subj: this.subjects.deadLetter(group, position) }).catch((error: unknown) => {
           if (isNotFound(error)) return undefined;
           throw error;
         }),
@@ -116,24 +121,28 @@ export class NatsDeadLetters {
     } catch {
       throw unknownDeadLetter(id);
     }
-    return { stored, group, eventSeq: Number(stored.subject.split('.')[2]) };
+    const parsed = this.subjects.parseDeadLetter(stored.subject);
+    return { stored, group, event: parsed?.position ?? { partition: 0, seq: 0 } };
   }
 
   async remove(seq: number): Promise<void> {
     await this.jsm.streams.deleteMessage(this.stream, seq);
   }
 
-  private async failedGroups(filter: string): Promise<Map<number, string[]>> {
+  private async failedGroups(filter: string): Promise<FailedGroups> {
     const info = await this.jsm.streams.info(this.stream, { subjects_filter: filter });
-    const groups = new Map<number, string[]>();
+    const failed: FailedGroups = new Map();
     for (const subject of Object.keys(info.state.subjects ?? {})) {
-      const [, group, seq] = subject.split('.');
-      const eventSeq = Number(seq);
-      const list = groups.get(eventSeq);
-      if (list) list.push(decodeName(group));
-      else groups.set(eventSeq, [decodeName(group)]);
+      const parsed = this.subjects.parseDeadLetter(subject);
+      if (!parsed) continue;
+      const { partition, seq } = parsed.position;
+      let bySeq = failed.get(partition);
+      if (!bySeq) failed.set(partition, (bySeq = new Map()));
+      const list = bySeq.get(seq);
+      if (list) list.push(decodeName(parsed.groupToken));
+      else bySeq.set(seq, [decodeName(parsed.groupToken)]);
     }
-    return groups;
+    return failed;
   }
 
   private deadLetter(message: StreamMessage): DeadLetter {

@@ -53,8 +53,8 @@ class StringTable {
 }
 
 /**
- * What the history needs to know of every message of the events stream and of every progress
- * record, read once per process: per sequence the event id's fingerprint, its type, instance,
+ * What the history needs to know of every message of one partition's events stream and of every
+ * progress record about it, read once per process: per sequence the event id's fingerprint, its type, instance,
  * user and creation time, when its first delivery started, when a group last acked it, which
  * groups acked it and its highest attempt; the replayed copies, the groups a publisher handled
  * inline and the statuses set by hand. About 50 bytes per event; bodies are read again when shown.
@@ -83,9 +83,8 @@ export class NatsEventIndex {
   /** The groups a publisher handled inline, per sequence. */
   private readonly skips = new Map<number, readonly string[]>();
   private readonly overrides = new Map<number, StatusRecord>();
-  /** The last sequence read of the events stream and of the progress stream. */
+  /** The last sequence read of the events stream. */
   eventsThrough = 0;
-  progressThrough = 0;
 
   constructor(private readonly codec: EventCodec) {}
 
@@ -131,9 +130,8 @@ export class NatsEventIndex {
     if (skip !== undefined) this.skips.set(message.seq, skip.split(','));
   }
 
-  addProgress(message: StreamMessage): void {
-    this.progressThrough = Math.max(this.progressThrough, message.seq);
-    const kind = message.subject.slice(message.subject.lastIndexOf('.') + 1);
+  /** Adds a progress record of `kind` about the events of this partition. */
+  addProgress(kind: string, message: StreamMessage): void {
     let record: unknown;
     try {
       record = JSON.parse(message.body);

@@ -1,9 +1,12 @@
 import type { EventStatus } from '../../core/broker-event.interface.js';
-import type { RegisteredGroup } from './nats-group-registry.js';
 import { routes, type NatsEventIndex } from './nats-event-index.js';
 
-/** A group with the position of its durable consumer, as one query read it. */
-export interface PositionedGroup extends RegisteredGroup {
+/** A group with the position of its durable consumer on one partition's stream, as one query read it. */
+export interface PositionedGroup {
+  group: string;
+  patterns: readonly string[];
+  /** The first sequence of the partition's stream routed to the group. */
+  startSeq: number;
   /** Every message of the group up to this stream sequence is acked (or terminated). */
   ackFloor: number;
   /** The newest stream sequence the consumer has handed out. */
@@ -19,9 +22,10 @@ export interface DerivedStatus {
 }
 
 /**
- * The status of the event at `seq`: failed while a group holds a dead letter of it (`failedIn`);
- * otherwise from the groups it was routed to (those that existed when it was stored, whose
- * patterns match its type) and where each one's consumer stands: done in a group whose ack floor
+ * The status of the event at `seq` of one partition (`index` and `groups` are the partition's):
+ * failed while a group holds a dead letter of it (`failedIn`); otherwise from the groups it was
+ * routed to (those that existed when it was stored, whose patterns match its type) and where
+ * each one's consumer stands: done in a group whose ack floor
  * passed it (or that acked it, by the progress records, or handled it inline at publish); pending
  * in a group that has not handed it out; processing otherwise. A replayed copy stands for the
  * event in its group.

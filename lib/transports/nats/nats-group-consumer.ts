@@ -1,4 +1,5 @@
 import type { JetStreamClient, JetStreamManager, JsMsg } from 'nats';
+import { Signal } from '../../core/async-primitives.js';
 import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import { errorMessage } from '../../core/error-message.js';
@@ -8,14 +9,15 @@ import { GroupConsumer, type HandedOut } from '../group-consumer.js';
 import type { ReceivedMessage } from '../received-message.interface.js';
 import type { NatsDeadLetters } from './nats-dead-letters.js';
 import { HEADER_ONLY, HEADER_REPLAY_OF, HEADER_SKIP } from './nats-names.js';
+import { NatsPartitionPull } from './nats-partition-pull.js';
 import type { NatsProgress } from './nats-progress.js';
-import { NatsPullSubscription } from './nats-pull-subscription.js';
+import type { NatsPosition } from './nats-subjects.js';
 
 export interface NatsConsumerContext {
   js: JetStreamClient;
   jsm: JetStreamManager;
-  /** The events stream. */
-  stream: string;
+  /** The events stream of each partition. */
+  streams: readonly string[];
   progress: NatsProgress;
   deadLetters: NatsDeadLetters;
   ackWaitMs: number;
@@ -24,19 +26,29 @@ export interface NatsConsumerContext {
   codec: EventCodec;
 }
 
-/** The sequence of the event a message carries: a replayed copy's is the one of the event it copies. */
-function eventSeq(message: JsMsg): number {
-  return Number(message.headers?.get(HEADER_REPLAY_OF)) || message.seq;
-}
+/** The shortest waiting pull when the room is too small for a pull on every partition, so that they take turns. */
+const MIN_TURN_PULL_MS = 250;
 
 /**
- * One consumer of one group: pulls as many messages from the group's durable consumer as the
- * worker pool has room for, and keeps those it works on alive with `working()`. Settling a
- * delivery is the engine's own: an ack, a delayed nak, a dead letter and a terminate; the
- * progress stream gets one record per batch of hand-outs and of acks.
+ * One consumer of one group, over every partition: one pull at a time per partition's stream
+ * (a `NatsPartitionPull`), together never asking for more messages than the worker pool has room
+ * for. A partition whose last pull came back full gets a share of the room; the others keep a
+ * pull of one message waiting, which costs nothing while they are idle and makes them get a share
+ * as soon as something comes. When the room is smaller than the partitions waiting for a pull,
+ * they take turns: with pulls that take only what is there, until a whole round found nothing,
+ * then with waiting pulls, shorter the more partitions wait. It keeps what it works on alive with
+ * `working()`.
+ * Settling a delivery is the engine's own: an ack, a delayed nak, a dead letter and a terminate;
+ * the progress stream gets one record per batch of hand-outs and of acks.
  */
 export class NatsGroupConsumer extends GroupConsumer<JsMsg> {
-  private readonly pulls = new NatsPullSubscription();
+  private readonly arrival = new Signal();
+  private readonly pulls: readonly NatsPartitionPull[];
+  private readonly partitionOfStream: ReadonlyMap<string, number>;
+  /** The partition that gets the first pull next time, so that each gets its turn. */
+  private turn = 0;
+  /** Turns taken since a message last came: once every partition had one, the turns wait. */
+  private quietTurns = 0;
 
   constructor(
     private readonly context: NatsConsumerContext,
@@ -45,40 +57,95 @@ export class NatsGroupConsumer extends GroupConsumer<JsMsg> {
     flow: FlowControl,
   ) {
     super(spec, onDelivery, flow, { transportName: 'NATS', logger: context.logger, codec: context.codec, leaseMs: context.ackWaitMs });
+    this.pulls = context.streams.map((stream, partition) => new NatsPartitionPull(partition, stream, this.arrival));
+    this.partitionOfStream = new Map(context.streams.map((stream, partition) => [stream, partition]));
   }
 
-  /** Subscribes to the group's durable consumer `durable`, whose filter is `filterSubject`. */
-  async subscribe(durable: string, filterSubject: string): Promise<void> {
-    await this.pulls.open(this.context.js, this.context.stream, durable, filterSubject);
+  /** Subscribes to the group's durable consumer `durable` on the stream of `partition`, whose filter is `filterSubject`. */
+  async subscribe(partition: number, durable: string, filterSubject: string): Promise<void> {
+    await this.pulls[partition].open(this.context.js, durable, filterSubject);
   }
 
   /** Gives back at once what came and was not handed out. */
   protected override interrupt(): void {
-    for (const message of this.pulls.close()) message.nak();
+    this.arrival.notify();
+    for (const pull of this.pulls) for (const message of pull.close()) message.nak();
   }
 
   protected async receive(count: number, signal: AbortSignal): Promise<void> {
-    await this.pulls.take(count, this.context.fetchExpiresMs, signal, (message) =>
-      this.dispatch([
-        {
-          message,
-          key: String(message.seq),
-          description: `${message.seq} on ${message.subject}`,
-          attempt: message.info.redeliveryCount,
-          body: message.string(),
-          only: message.headers?.get(HEADER_ONLY) || undefined,
-          skip: message.headers?.get(HEADER_SKIP)?.split(','),
-        },
-      ]),
-    );
+    this.requestPulls(count);
+    const waiting = this.pulls.filter((pull) => pull.waiting > 0);
+    while (!signal.aborted && waiting.length > 0) {
+      const { received, error } = this.takeArrived(count);
+      if (received.length > 0) await this.dispatch(received);
+      if (error) throw error;
+      // Something came, or a pull ended: the next receive asks again with the room it has then.
+      if (received.length > 0 || waiting.some((pull) => pull.waiting === 0)) return;
+      const until = Math.min(...waiting.map((pull) => pull.waitsUntil));
+      await this.arrival.wait(signal, Math.max(1, until - Date.now()));
+    }
+  }
+
+  /** Asks the partitions without a waiting pull for messages, within the room the waiting pulls leave. */
+  private requestPulls(count: number): void {
+    let room = count - this.pulls.reduce((sum, pull) => sum + pull.waiting, 0);
+    const idle = [...this.pulls.slice(this.turn), ...this.pulls.slice(0, this.turn)].filter((pull) => pull.waiting === 0);
+    const served = idle.slice(0, Math.max(0, room));
+    if (served.length === 0) return;
+    let expires = this.context.fetchExpiresMs;
+    if (served.length < idle.length) {
+      const quiet = this.quietTurns >= idle.length;
+      this.quietTurns += served.length;
+      expires = quiet ? Math.max(MIN_TURN_PULL_MS, Math.floor((expires * served.length) / idle.length)) : 0;
+    }
+    room -= served.length;
+    // A single partition has no other to leave room for.
+    const hot = served.filter((pull) => pull.filled || this.pulls.length === 1);
+    served.forEach((pull) => {
+      const position = hot.indexOf(pull);
+      const share = position < 0 ? 0 : Math.floor(room / hot.length) + (position < room % hot.length ? 1 : 0);
+      pull.request(1 + share, expires);
+    });
+    this.turn = ((served.at(-1)?.partition ?? 0) + 1) % this.pulls.length;
+  }
+
+  /** What came, at most `count` messages, a partition after the other; and the error a pull ended with. */
+  private takeArrived(count: number): { received: ReceivedMessage<JsMsg>[]; error?: unknown } {
+    const received: ReceivedMessage<JsMsg>[] = [];
+    try {
+      for (const pull of this.pulls) {
+        while (received.length < count && pull.ready) {
+          const message = pull.next();
+          if (!message) continue;
+          this.quietTurns = 0;
+          received.push(this.receivedMessage(pull.partition, message));
+        }
+      }
+    } catch (error) {
+      return { received, error };
+    }
+    return { received };
+  }
+
+  private receivedMessage(partition: number, message: JsMsg): ReceivedMessage<JsMsg> {
+    return {
+      message,
+      key: `${partition}:${message.seq}`,
+      description: `${message.seq} on ${message.subject}`,
+      attempt: message.info.redeliveryCount,
+      body: message.string(),
+      only: message.headers?.get(HEADER_ONLY) || undefined,
+      skip: message.headers?.get(HEADER_SKIP)?.split(','),
+    };
   }
 
   protected override handingOut(messages: readonly HandedOut<JsMsg>[]): void {
-    for (const { received } of messages) this.context.progress.start(this.spec.group, eventSeq(received.message), received.attempt);
+    for (const { received } of messages)
+      this.context.progress.start(this.spec.group, this.eventPosition(received.message), received.attempt);
   }
 
   protected async ack({ message }: ReceivedMessage<JsMsg>): Promise<void> {
-    await this.context.progress.ack(this.spec.group, eventSeq(message), message);
+    await this.context.progress.ack(this.spec.group, this.eventPosition(message), message);
     await this.forgetCopy(message);
   }
 
@@ -94,7 +161,7 @@ export class NatsGroupConsumer extends GroupConsumer<JsMsg> {
     attempts: number,
     event?: BrokerEvent,
   ): Promise<void> {
-    await this.context.deadLetters.add(this.spec.group, eventSeq(message), body ?? '', error, attempts);
+    await this.context.deadLetters.add(this.spec.group, this.eventPosition(message), body ?? '', error, attempts);
     if (event) message.term();
     else message.ack();
     await this.forgetCopy(message);
@@ -113,11 +180,20 @@ export class NatsGroupConsumer extends GroupConsumer<JsMsg> {
     for (const message of messages) message.nak();
   }
 
+  /** Where the event a message carries is: a replayed copy's is the one of the event it copies, in the same stream. */
+  private eventPosition(message: JsMsg): NatsPosition {
+    return {
+      partition: this.partitionOfStream.get(message.info.stream) ?? 0,
+      seq: Number(message.headers?.get(HEADER_REPLAY_OF)) || message.seq,
+    };
+  }
+
   /** A replayed copy has done its work once settled: the event's own message stays the history. */
   private async forgetCopy(message: JsMsg): Promise<void> {
     if (!message.headers?.get(HEADER_ONLY)) return;
-    await this.context.jsm.streams.deleteMessage(this.context.stream, message.seq, false).catch((error: unknown) => {
-      this.context.logger.warn(`Could not delete the replayed copy ${message.seq} from ${this.context.stream}: ${errorMessage(error)}`);
+    const stream = message.info.stream;
+    await this.context.jsm.streams.deleteMessage(stream, message.seq, false).catch((error: unknown) => {
+      this.context.logger.warn(`Could not delete the replayed copy ${message.seq} from ${stream}: ${errorMessage(error)}`);
     });
   }
 }

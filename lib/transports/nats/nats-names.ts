@@ -1,7 +1,7 @@
 /** Headers that steer who handles a message. */
 export const HEADER_ONLY = 'Eb-Only';
 export const HEADER_SKIP = 'Eb-Skip';
-/** On a replayed copy of an event: the stream sequence of the event it is a copy of. */
+/** On a replayed copy of an event: the sequence of the event it is a copy of, in the same (its partition's) stream. */
 export const HEADER_REPLAY_OF = 'Eb-Replay-Of';
 /** Headers of a dead letter. */
 export const HEADER_ERROR = 'Eb-Error';

@@ -4,7 +4,8 @@ import type { EventStatus } from '../../core/broker-event.interface.js';
 export type ProgressKind = 'deliveries' | 'status';
 
 /**
- * What the consumers of a process did in one turn of its event loop, at time `t` (ms), per group:
+ * What the consumers of a process did in one turn of its event loop with the events of one
+ * partition (the record's subject names it), at time `t` (ms), per group:
  * `started`, the `[sequence, attempt, …]` pairs handed out; `acked`, the sequences acked. A
  * replayed copy is recorded under the sequence of the event it copies.
  */
@@ -14,7 +15,7 @@ export interface DeliveryRecord {
   acked?: Record<string, number[]>;
 }
 
-/** A status set by hand (`updateStatus`) for the event at sequence `s`; times in ms. */
+/** A status set by hand (`updateStatus`) for the event at sequence `s` of the partition its subject names; times in ms. */
 export interface StatusRecord {
   s: number;
   status: EventStatus;

@@ -2,18 +2,21 @@ import type { JsMsg, NatsConnection } from 'nats';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import { errorMessage } from '../../core/error-message.js';
 import type { DeliveryRecord } from './nats-progress-record.interface.js';
-import type { NatsSubjects } from './nats-subjects.js';
+import type { NatsPosition, NatsSubjects } from './nats-subjects.js';
+
+/** Per partition, per group: the numbers of one record. */
+type Gathered = Map<number, Map<string, number[]>>;
 
 /**
  * The acks of this process and their bookkeeping, batched: the acks of the deliveries settled in
  * one turn of the event loop go out together, in one write to the socket, with one record on the
  * progress stream of what was handed out and acked in that turn (a plain publish, like the
- * acks), not a write per event. A record lost with its connection is not written again: the
+ * acks; one per partition, on its subject), not a write per event. A record lost with its connection is not written again: the
  * status never depends on it.
  */
 export class NatsProgress {
-  private started = new Map<string, number[]>();
-  private acked = new Map<string, number[]>();
+  private started: Gathered = new Map();
+  private acked: Gathered = new Map();
   private acks: JsMsg[] = [];
   private written: (() => void)[] = [];
   private scheduled = false;
@@ -24,15 +27,15 @@ export class NatsProgress {
     private readonly logger: BrokerLogger,
   ) {}
 
-  /** A delivery of the event at `seq` to `group` was handed out, as its `attempt`th attempt. */
-  start(group: string, seq: number, attempt: number): void {
-    this.add(this.started, group, seq, attempt);
+  /** A delivery of the event at `position` to `group` was handed out, as its `attempt`th attempt. */
+  start(group: string, position: NatsPosition, attempt: number): void {
+    this.add(this.started, group, position.partition, position.seq, attempt);
   }
 
-  /** Acks `message` (when there is one: not for a delivery the publisher handled inline) for `group`, which handled the event at `seq`. */
-  ack(group: string, seq: number, message?: JsMsg): Promise<void> {
+  /** Acks `message` (when there is one: not for a delivery the publisher handled inline) for `group`, which handled the event at `position`. */
+  ack(group: string, position: NatsPosition, message?: JsMsg): Promise<void> {
     if (message) this.acks.push(message);
-    this.add(this.acked, group, seq);
+    this.add(this.acked, group, position.partition, position.seq);
     return new Promise((resolve) => this.written.push(resolve));
   }
 
@@ -41,10 +44,12 @@ export class NatsProgress {
     this.write();
   }
 
-  private add(records: Map<string, number[]>, group: string, ...numbers: number[]): void {
-    const list = records.get(group);
+  private add(records: Gathered, group: string, partition: number, ...numbers: number[]): void {
+    let groups = records.get(partition);
+    if (!groups) records.set(partition, (groups = new Map()));
+    const list = groups.get(group);
     if (list) list.push(...numbers);
-    else records.set(group, numbers);
+    else groups.set(group, numbers);
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => this.write());
@@ -61,10 +66,14 @@ export class NatsProgress {
     const t = Date.now();
     try {
       for (const message of acks) message.ack();
-      const record: DeliveryRecord = { t };
-      if (started.size > 0) record.started = Object.fromEntries(started);
-      if (acked.size > 0) record.acked = Object.fromEntries(acked);
-      this.connection.publish(this.subjects.progressOf('deliveries'), JSON.stringify(record));
+      for (const partition of new Set([...started.keys(), ...acked.keys()])) {
+        const record: DeliveryRecord = { t };
+        const startedIn = started.get(partition);
+        const ackedIn = acked.get(partition);
+        if (startedIn) record.started = Object.fromEntries(startedIn);
+        if (ackedIn) record.acked = Object.fromEntries(ackedIn);
+        this.connection.publish(this.subjects.progressOf('deliveries', partition), JSON.stringify(record));
+      }
     } catch (error) {
       this.logger.warn(`Could not write ${acks.length} acks and their progress record: ${errorMessage(error)}`);
     }

@@ -14,9 +14,15 @@ export interface NatsTransportOptions {
   tls?: boolean | ConnectionOptions['tls'];
   /** A connection to use instead of connecting; the transport never closes it. */
   connection?: NatsConnection;
-  /** The JetStream stream of events (default `EVENTS`); its dead letters go to `<stream>_DLQ`. */
+  /**
+   * The JetStream stream of events (default `EVENTS`; with `partitions`, `<stream>_P<p>`); its dead
+   * letters go to `<stream>_DLQ`.
+   */
   stream?: string;
-  /** First token of every subject (default `events`): subjects are `<prefix>.<source>.<type>`. */
+  /**
+   * First token of every subject (default `events`): subjects are `<prefix>.<source>.<type>`
+   * (`<prefix>.p<p>.<source>.<type>` with `partitions`).
+   */
   subjectPrefix?: string;
   /**
    * `prefix.source.type` (default), or `type`: the subject is the event type, which starts with
@@ -44,4 +50,12 @@ export interface NatsTransportOptions {
   maxDeadLetters?: number;
   /** A publish retried with the same event id within this window is stored once (default 2 min). */
   duplicateWindowMs?: number;
+  /**
+   * How many streams the events are spread over (default 1): with n > 1, `<stream>_P0` …
+   * `<stream>_P<n-1>`, subjects `<prefix>.p<p>.<source>.<type>`; an event goes to partition
+   * `fnv1a32(key ?? id) % n`. On a cluster each stream has a leader of its own: the partitions
+   * spread the writes and deliveries over the servers. The count cannot change under existing
+   * data, and needs the default `subjectLayout`.
+   */
+  partitions?: number;
 }

@@ -47,7 +47,9 @@ import { NatsHistory } from './nats-history.js';
 import { moveLegacyDeadLetters, refuseLegacyHistory } from './nats-legacy-layout.js';
 import { encodeName, HEADER_ONLY, HEADER_REPLAY_OF, HEADER_SKIP, HEADER_TRACEPARENT, HEADER_TRACESTATE } from './nats-names.js';
 import { NatsProgress } from './nats-progress.js';
-import { NatsSubjects } from './nats-subjects.js';
+import { NatsSubjects, type NatsPosition } from './nats-subjects.js';
+import { refuseOtherPartitionCount } from './nats-partition-count.js';
+import { partitionKeyOf, partitionOf } from '../../core/partition-key.js';
 import type { NatsTransportOptions } from './nats-transport-options.interface.js';
 import { errorMessage } from '../../core/error-message.js';
 import type { OptionNames } from '../../core/known-options.js';
@@ -66,6 +68,7 @@ const DEFAULTS = {
   maxAgeMs: 7 * 24 * 60 * 60 * 1000,
   maxDeadLetters: 10_000,
   duplicateWindowMs: 2 * 60 * 1000,
+  partitions: 1,
 };
 
 /** Every option of `NatsTransportOptions`: anything else is refused. */
@@ -89,6 +92,7 @@ const OPTION_NAMES: OptionNames<NatsTransportOptions> = {
   maxBytes: true,
   maxDeadLetters: true,
   duplicateWindowMs: true,
+  partitions: true,
 };
 
 type Settings = typeof DEFAULTS;
@@ -105,10 +109,14 @@ interface NatsConnected {
 }
 
 /**
- * NATS JetStream: one stream holds every event under `<prefix>.<source>.<type>`, one durable pull
- * consumer per subscription group reads it with explicit acks, dead letters go to a stream of
- * their own. The stream is the history: statuses are derived from the consumers' positions, the
- * dead letters and a progress stream that gets one record per batch of deliveries and acks.
+ * NATS JetStream: one stream holds every event under `<prefix>.<source>.<type>`, or with
+ * `partitions` n > 1 one stream per partition, `<stream>_P<p>` under `<prefix>.p<p>.<source>.<type>`
+ * (each stream is a Raft group of its own, led by one server of a cluster: the partitions spread
+ * the load over the servers). One durable pull consumer per subscription group reads each stream
+ * with explicit acks, dead letters go to a stream of their own. The streams are the history:
+ * statuses are derived from the consumers' positions, the dead letters and a progress stream that
+ * gets one record per batch of deliveries and acks. The partition count is recorded in the groups
+ * bucket, and cannot change under existing data.
  */
 export class NatsTransport implements EventTransport {
   readonly type = 'nats';
@@ -128,6 +136,8 @@ export class NatsTransport implements EventTransport {
   private readonly setupWait: LeaderWait;
   private readonly codec: EventCodec;
   private readonly subjects: NatsSubjects;
+  /** The events stream of each partition. */
+  private readonly streams: readonly string[];
   private logger: BrokerLogger = consoleBrokerLogger;
   private readonly consumers = new RunningConsumers();
   private readonly tails = new Set<NatsSubscription>();
@@ -141,7 +151,9 @@ export class NatsTransport implements EventTransport {
     this.eventPublishWait = { replicated, repeatable: this.settings.duplicateWindowMs >= LEADER_WAIT_MS };
     this.deadLetterWait = { replicated, repeatable: false };
     this.setupWait = { replicated, repeatable: true };
-    this.subjects = new NatsSubjects(this.settings.subjectPrefix, options.subjectLayout ?? 'prefix.source.type');
+    const { partitions, stream } = this.settings;
+    this.subjects = new NatsSubjects(this.settings.subjectPrefix, options.subjectLayout ?? 'prefix.source.type', partitions);
+    this.streams = partitions === 1 ? [stream] : Array.from({ length: partitions }, (_, partition) => `${stream}_P${partition}`);
     if (this.settings.fetchExpiresMs < 1000) {
       throw new EventBrokerError(
         `NatsTransport option fetchExpiresMs must be at least 1000 (a pull request's minimum), got ${this.settings.fetchExpiresMs}`,
@@ -181,22 +193,44 @@ export class NatsTransport implements EventTransport {
       if (traceparent !== undefined) headers.set(HEADER_TRACEPARENT, String(traceparent));
       if (tracestate !== undefined) headers.set(HEADER_TRACESTATE, String(tracestate));
     }
+    const partition = partitionOf(partitionKeyOf(event), this.streams.length);
     const { seq } = await waitingForLeader(this.eventPublishWait, () =>
-      js.publish(this.subjects.of(event), body, { msgID: event.id, headers }),
+      js.publish(this.subjects.of(event, partition), body, { msgID: event.id, headers }),
     );
+    const position: NatsPosition = { partition, seq };
     // The group's consumers skip the message (its `Eb-Skip` header).
     return claimGroups.map((group) =>
       inlineDelivery(event, group, {
-        ack: () => progress.ack(group, seq),
-        deadLetter: (error, attempts) => deadLetters.add(group, seq, body, error, attempts),
+        ack: () => progress.ack(group, position),
+        deadLetter: (error, attempts) => deadLetters.add(group, position, body, error, attempts),
       }),
     );
   }
 
   async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {
-    const { jsm, groups } = this.state.connected();
+    const { groups } = this.state.connected();
     spec.patterns.forEach((pattern) => assertPattern(pattern));
     const durable = encodeName(spec.group);
+    const consumer = new NatsGroupConsumer(this.consumerContext(), spec, onDelivery, flow);
+    // The same durable name on every partition's stream; a group's consumers read them all.
+    const startSeqs = await Promise.all(this.streams.map((_, partition) => this.ensureConsumer(spec, durable, partition)));
+    await groups.register(spec.group, spec.patterns, startSeqs);
+    await Promise.all(
+      this.streams.map((_, partition) =>
+        waitingForLeader(this.setupWait, () => consumer.subscribe(partition, durable, this.subjects.filter(spec.patterns, partition))),
+      ),
+    );
+    return this.consumers.start(consumer);
+  }
+
+  /**
+   * Creates the group's durable consumer on the stream of `partition`, or brings its filter up to
+   * date; gives the first sequence routed to the group there when it created it (the one after
+   * the newest message, or 1 with `fromBeginning`), 0 when the consumer was there.
+   */
+  private async ensureConsumer(spec: ConsumerSpec, durable: string, partition: number): Promise<number> {
+    const { jsm } = this.state.connected();
+    const stream = this.streams[partition];
     const config = {
       durable_name: durable,
       ack_policy: AckPolicy.Explicit,
@@ -204,28 +238,24 @@ export class NatsTransport implements EventTransport {
       // Unlimited unless asked: the broker dead-letters after its last retry; reaching MaxDeliver
       // would leave the message in the stream with only an advisory.
       max_deliver: this.options.maxDeliver ?? -1,
-      filter_subject: this.subjects.filter(spec.patterns),
+      filter_subject: this.subjects.filter(spec.patterns, partition),
       deliver_policy: spec.fromBeginning ? DeliverPolicy.All : DeliverPolicy.New,
     };
-    const consumer = new NatsGroupConsumer(this.consumerContext(), spec, onDelivery, flow);
     // A consumer of a replicated stream is replicated too: one that lost its leader with a node
     // answers again once it elected another.
-    await waitingForLeader(this.setupWait, async () => {
+    return waitingForLeader(this.setupWait, async () => {
       let created: ConsumerInfo | undefined;
       try {
-        const existing = await jsm.consumers.info(this.settings.stream, durable);
+        const existing = await jsm.consumers.info(stream, durable);
         if (existing.config.filter_subject !== config.filter_subject) {
-          await jsm.consumers.update(this.settings.stream, durable, { filter_subject: config.filter_subject });
+          await jsm.consumers.update(stream, durable, { filter_subject: config.filter_subject });
         }
       } catch (error) {
         if (!isNotFound(error)) throw error;
-        created = await jsm.consumers.add(this.settings.stream, config);
+        created = await jsm.consumers.add(stream, config);
       }
-      // A new consumer starts after the newest message (or before the oldest): its first routed sequence.
-      await groups.register(spec.group, spec.patterns, created ? created.delivered.stream_seq + 1 : 0);
-      await consumer.subscribe(durable, config.filter_subject);
+      return created ? created.delivered.stream_seq + 1 : 0;
     });
-    return this.consumers.start(consumer);
   }
 
   async get(id: string): Promise<BrokerEvent | null> {
@@ -247,25 +277,28 @@ export class NatsTransport implements EventTransport {
   stream(pattern: string): AsyncIterable<BrokerEvent> {
     assertPattern(pattern);
     const { connection } = this.state.connected();
-    // A core subscription sees every message JetStream stores on the subject, from now on.
-    const subscription = connection.subscribe(this.subjects.filter([pattern]));
-    this.tails.add(subscription);
+    // A core subscription per partition sees every message JetStream stores on its subjects, from now on.
+    const subscriptions = this.streams.map((_, partition) => connection.subscribe(this.subjects.filter([pattern], partition)));
+    for (const subscription of subscriptions) this.tails.add(subscription);
     const tail = new LiveTail<BrokerEvent>(() => {
-      this.tails.delete(subscription);
-      subscription.unsubscribe();
-    });
-    void (async () => {
-      for await (const message of subscription) {
-        if (message.headers?.get(HEADER_ONLY)) continue;
-        try {
-          const event = this.codec.decode(message.string());
-          if (matchPattern(pattern, event.type)) tail.push(event);
-        } catch {
-          // Not an event: a live tail shows events only.
-        }
+      for (const subscription of subscriptions) {
+        this.tails.delete(subscription);
+        subscription.unsubscribe();
       }
-      tail.end();
-    })();
+    });
+    void Promise.all(
+      subscriptions.map(async (subscription) => {
+        for await (const message of subscription) {
+          if (message.headers?.get(HEADER_ONLY)) continue;
+          try {
+            const event = this.codec.decode(message.string());
+            if (matchPattern(pattern, event.type)) tail.push(event);
+          } catch {
+            // Not an event: a live tail shows events only.
+          }
+        }
+      }),
+    ).then(() => tail.end());
     return tail;
   }
 
@@ -275,7 +308,7 @@ export class NatsTransport implements EventTransport {
 
   async replay(deadLetterId: string): Promise<void> {
     const { js, groups, deadLetters } = this.state.connected();
-    const { stored, group, eventSeq } = await deadLetters.take(deadLetterId);
+    const { stored, group, event: position } = await deadLetters.take(deadLetterId);
     if (!groups.get(group))
       throw new EventBrokerError(`Cannot replay dead letter ${printable(deadLetterId, MAX_QUOTED_CHARS)}: no consumer group ${group}`);
     let event: BrokerEvent;
@@ -291,29 +324,40 @@ export class NatsTransport implements EventTransport {
     }
     const headers = createHeaders();
     headers.set(HEADER_ONLY, group);
-    if (eventSeq > 0) headers.set(HEADER_REPLAY_OF, String(eventSeq));
-    // The copy is on the event's subject, so that the group's consumer reads it; it is deleted once settled.
+    if (position.seq > 0) headers.set(HEADER_REPLAY_OF, String(position.seq));
+    // The copy is on the event's subject in its own partition's stream, so that the group's
+    // consumer reads it and its sequence names the event; it is deleted once settled.
     await waitingForLeader(this.eventPublishWait, () =>
-      js.publish(this.subjects.of(event), stored.data, { msgID: `${event.id}:replay:${stored.seq}`, headers }),
+      js.publish(this.subjects.of(event, position.partition), stored.data, { msgID: `${event.id}:replay:${stored.seq}`, headers }),
     );
     await deadLetters.remove(stored.seq);
   }
 
   async stats(): Promise<TransportStats> {
     const { jsm, groups, deadLetters } = this.state.connected();
-    const [events, dead] = await Promise.all([jsm.streams.info(this.settings.stream), deadLetters.counts()]);
+    const [events, dead] = await Promise.all([Promise.all(this.streams.map((stream) => jsm.streams.info(stream))), deadLetters.counts()]);
     const stats: Record<string, GroupStats> = {};
     await Promise.all(
       groups.all().map(async ({ group }) => {
-        try {
-          const info = await jsm.consumers.info(this.settings.stream, encodeName(group));
-          stats[group] = { pending: info.num_pending, inFlight: info.num_ack_pending, deadLetters: dead.byGroup.get(group) ?? 0 };
-        } catch (error) {
-          if (!isNotFound(error)) throw error;
-        }
+        const infos = await Promise.all(
+          this.streams.map((stream) =>
+            jsm.consumers.info(stream, encodeName(group)).catch((error: unknown) => {
+              if (!isNotFound(error)) throw error;
+              return undefined;
+            }),
+          ),
+        );
+        const found = infos.filter((info) => info !== undefined);
+        if (found.length === 0) return;
+        stats[group] = {
+          pending: found.reduce((sum, info) => sum + info.num_pending, 0),
+          inFlight: found.reduce((sum, info) => sum + info.num_ack_pending, 0),
+          deadLetters: dead.byGroup.get(group) ?? 0,
+        };
       }),
     );
-    return { type: this.type, events: events.state.messages, deadLetters: dead.total, groups: stats };
+    const messages = events.reduce((sum, info) => sum + info.state.messages, 0);
+    return { type: this.type, events: messages, deadLetters: dead.total, groups: stats };
   }
 
   async close(): Promise<void> {
@@ -351,31 +395,43 @@ export class NatsTransport implements EventTransport {
 
   /** Checks the layout, creates or updates the streams, and makes the parts of the transport. */
   private async setUp(connection: NatsConnection, jsm: JetStreamManager): Promise<NatsConnected> {
-    const { stream } = this.settings;
+    const { stream, partitions } = this.settings;
     await refuseLegacyHistory(jsm, stream);
     const js = connection.jetstream();
     // Together: on a cluster each stream is a replicated group of its own whose creation waits for
     // its leader election, a few hundred milliseconds each.
     const [groupsKv] = await Promise.all([
       js.views.kv(`${stream}_GROUPS`, { history: 1, replicas: this.settings.replicas }),
-      this.ensureStream(jsm, stream, [this.subjects.all], {}),
       this.ensureStream(jsm, `${stream}_DLQ`, [this.subjects.deadLetters], { max_msgs: this.settings.maxDeadLetters }),
       this.ensureStream(jsm, `${stream}_PROGRESS`, [this.subjects.progress], {}),
     ]);
-    const groups = await NatsGroupRegistry.open(groupsKv, this.logger);
+    // Before the events streams: those of another count must not be made beside the recorded ones.
+    await refuseOtherPartitionCount(groupsKv, jsm, stream, partitions);
+    await Promise.all(this.streams.map((name, partition) => this.ensureStream(jsm, name, [this.subjects.all(partition)], {})));
+    const groups = await NatsGroupRegistry.open(groupsKv, partitions, this.logger);
     const progress = new NatsProgress(connection, this.subjects, this.logger);
     const deadLetters = new NatsDeadLetters(js, jsm, `${stream}_DLQ`, this.deadLetterWait, this.subjects, this.codec);
     const history = new NatsHistory({
       js,
       jsm,
-      stream,
+      streams: this.streams,
       progressStream: `${stream}_PROGRESS`,
       subjects: this.subjects,
       codec: this.codec,
       groups,
       deadLetters,
     });
-    await moveLegacyDeadLetters(js, jsm, deadLetters.stream, this.subjects, this.codec, (id) => history.sequenceOf(id));
+    // Dead letters whose subject has no event sequence are older than partitions: only a stream of one partition has them.
+    if (partitions === 1) {
+      await moveLegacyDeadLetters(
+        js,
+        jsm,
+        deadLetters.stream,
+        this.subjects,
+        this.codec,
+        async (id) => (await history.positionOf(id))?.seq,
+      );
+    }
     return { connection, js, jsm, groups, progress, deadLetters, history };
   }
 
@@ -421,8 +477,8 @@ export class NatsTransport implements EventTransport {
 
   private consumerContext(): NatsConsumerContext {
     const { js, jsm, progress, deadLetters } = this.state.connected();
-    const { stream, ackWaitMs, fetchExpiresMs } = this.settings;
-    return { js, jsm, stream, progress, deadLetters, ackWaitMs, fetchExpiresMs, logger: this.logger, codec: this.codec };
+    const { ackWaitMs, fetchExpiresMs } = this.settings;
+    return { js, jsm, streams: this.streams, progress, deadLetters, ackWaitMs, fetchExpiresMs, logger: this.logger, codec: this.codec };
   }
 }
 

@@ -55,6 +55,43 @@ describe('NatsTransport on a 3-node JetStream cluster', () => {
     }
   });
 
+  it('spreads the partitions over the servers: each partition stream elects a leader of its own, and a group reads them all', async () => {
+    const names = uniqueStream('spread');
+    const broker = new EventBroker({
+      transport: new NatsTransport({ servers: cluster.urls, replicas: 3, partitions: 8, ...names, fetchExpiresMs: 1000 }),
+      logger: new RecordingLogger(),
+    });
+    const handled = new Set<string>();
+    await broker.subscribe('public.orders.*', (event) => void handled.add(event.id), { group: 'orders' });
+    await broker.start();
+    try {
+      const published: { id: string }[] = [];
+      for (let index = 0; index < 24; index++) {
+        published.push(await broker.publish(createEvent({ type: 'public.orders.create', payload: {}, key: `order-${index}` })));
+      }
+      await waitFor(() => published.every((event) => handled.has(event.id)), 'every event handled');
+
+      const connection = await connect({ servers: cluster.urls });
+      try {
+        const jsm = await connection.jetstreamManager();
+        const leaders = await Promise.all(
+          [0, 1, 2, 3, 4, 5, 6, 7].map(async (partition) => {
+            const info = await jsm.streams.info(`${names.stream}_P${partition}`);
+            expect(info.state.messages).toBeGreaterThan(0);
+            return info.cluster?.leader;
+          }),
+        );
+        // Every server holds every partition (replicas 3), and each stream elects its own leader: eight do not all pick the same one.
+        expect(new Set(leaders).size).toBeGreaterThan(1);
+      } finally {
+        await connection.close();
+      }
+      expect(await broker.transport.stats()).toMatchObject({ events: 24, groups: { orders: { pending: 0, inFlight: 0 } } });
+    } finally {
+      await broker.stop();
+    }
+  });
+
   it('takes servers as one comma-separated string, every one of them: it connects through the others when one does not answer', async () => {
     const down = `nats://127.0.0.1:${await freePort()}`;
     const broker = new EventBroker({
