@@ -27,11 +27,11 @@ export type PreviousOwner =
 /** What the member does with the partitions it gets and loses: the ordered consumer of the group. */
 export interface PartitionOwner {
   /** The partition is this member's: resolves once it may hand out its messages. */
-  take(partition: number, previous: PreviousOwner): Promise<void>;
+  takeOver(partition: number, previous: PreviousOwner): Promise<void>;
   /** The partition may be another member's now: nothing more of it is handed out. */
-  lose(partition: number, why: string): void;
+  fence(partition: number, why: string): void;
   /** Nothing more of the partition is handed out: resolves, once none of its handlers runs, with what the next owner needs. */
-  giveBack(partition: number): Promise<PartitionHandOver>;
+  handOver(partition: number): Promise<PartitionHandOver>;
 }
 
 export interface NatsPartitionLeasesOptions {
@@ -313,7 +313,7 @@ export class NatsPartitionLeases {
   /** Lets the owner take the partition over, while the rounds go on renewing the leases. */
   private async takeOver(partition: number, owned: Owned, previous: PreviousOwner): Promise<void> {
     try {
-      await this.owner?.take(partition, previous);
+      await this.owner?.takeOver(partition, previous);
       owned.taking = false;
     } catch (error) {
       // Not renewed, the lease runs out; this member or another takes the partition again, as lost.
@@ -338,7 +338,7 @@ export class NatsPartitionLeases {
     const owner = this.owner;
     owned.releasing = (async () => {
       try {
-        const handOver = (await owner?.giveBack(partition)) ?? { received: 0, unsettled: {} };
+        const handOver = (await owner?.handOver(partition)) ?? { received: 0, unsettled: {} };
         if (this.owned.get(partition) !== owned) return;
         await this.write(this.leaseKey(partition), { released: handOver, name: this.options.name }, owned.revision);
         this.owned.delete(partition);
@@ -355,7 +355,7 @@ export class NatsPartitionLeases {
   /** Stops handing out the partition: another member may own it now. */
   private lose(partition: number, why: string): void {
     if (!this.owned.delete(partition)) return;
-    this.owner?.lose(partition, why);
+    this.owner?.fence(partition, why);
     this.options.logger.warn(`Consumer ${this.options.name} of ordered group ${this.options.group} lost partition ${partition}: ${why}`);
   }
 

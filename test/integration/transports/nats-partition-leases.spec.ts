@@ -24,19 +24,19 @@ class RecordingOwner implements PartitionOwner {
   readonly lost: { partition: number; why: string }[] = [];
   readonly givenBack: number[] = [];
 
-  constructor(private readonly handOver: PartitionHandOver = { received: 0, unsettled: {} }) {}
+  constructor(private readonly given: PartitionHandOver = { received: 0, unsettled: {} }) {}
 
-  async take(partition: number, previous: PreviousOwner): Promise<void> {
+  async takeOver(partition: number, previous: PreviousOwner): Promise<void> {
     this.taken.push({ partition, previous });
   }
 
-  lose(partition: number, why: string): void {
+  fence(partition: number, why: string): void {
     this.lost.push({ partition, why });
   }
 
-  async giveBack(partition: number): Promise<PartitionHandOver> {
+  async handOver(partition: number): Promise<PartitionHandOver> {
     this.givenBack.push(partition);
-    return this.handOver;
+    return this.given;
   }
 }
 
