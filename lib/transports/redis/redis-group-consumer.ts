@@ -3,13 +3,14 @@ import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import type { EventCodec } from '../event-codec.interface.js';
 import type { ConsumerSpec, Delivery, FlowControl } from '../../core/event-transport.interface.js';
 import { GroupConsumer } from '../group-consumer.js';
-import { unlessAborted } from '../../core/async-primitives.js';
+import { unlessAborted, withTimeout } from '../../core/async-primitives.js';
 import type { ReceivedMessage } from '../received-message.interface.js';
 import { WriteBatcher } from '../write-batcher.js';
 import type { RedisClient } from './redis-client.js';
 import type { RedisKeys } from './redis-keys.js';
 import { RedisScript } from './redis-script-runner.js';
 import { ACK_SCRIPT, DEAD_LETTER_SCRIPT, INDEX_FOREIGN_SCRIPT, READ_SCRIPT, RETRY_SCRIPT } from './redis-scripts.js';
+import { RedisPartitionWatch } from './redis-partition-watch.js';
 import { entryFields, type StreamEntry } from './redis-stream-entry.js';
 import { errorMessage } from '../../core/error-message.js';
 
@@ -81,26 +82,42 @@ export class PartitionCursor {
   nextClaimAt = 0;
   /** The earliest retry this consumer scheduled in the partition and has not claimed yet. */
   nextDueAt = Number.POSITIVE_INFINITY;
-  /** The newest entry of the stream when the group last found nothing new in it. */
-  newest = '0-0';
-  /** A blocking XREAD from `newest`, while one runs: the partition has had nothing new since. */
-  watch?: Promise<unknown>;
-  watchedSince = 0;
+  /** The blocking read of new entries on `reader`, while one runs, and how many entries it may take. */
+  reading?: Promise<void>;
+  asked = 0;
+  /** Entries a blocking read took for the consumer and it has not dispatched yet. */
+  taken: StreamEntry[] = [];
+  /** Why the last blocking read failed, until a receive reports it. */
+  failure?: unknown;
+  /** Waits, without taking anything, for an entry the group has not seen. */
+  readonly watch: RedisPartitionWatch;
 
   constructor(
     readonly keys: RedisKeys,
     readonly settler: RedisDeliverySettler,
     /** Its own connection: a blocking read holds the one it runs on (in a cluster, one connection per node). */
     readonly reader: RedisClient,
-  ) {}
+    blockMs: number,
+  ) {
+    this.watch = new RedisPartitionWatch(reader, keys.stream, blockMs);
+  }
+
+  /** Whether a blocking read or a watch holds `reader`: another command would wait behind it. */
+  get waiting(): boolean {
+    return this.reading !== undefined || this.watch.running;
+  }
 }
 
 /**
  * One consumer of one group, over every partition: claims entries that are due (retries, or
- * abandoned by a consumer that crashed or was released), reads new ones sized to the free capacity
- * partition after partition, and when there are none waits for a new entry in any partition (one
- * blocking XREAD per partition: in a cluster, a blocking read may only name keys of one slot). It
- * keeps the entries it is working on from being claimed by others.
+ * abandoned by a consumer that crashed or was released), and reads new ones, each partition on a
+ * connection of its own (in a cluster, a blocking read may only name keys of one slot). With room
+ * for at least one entry per partition it waits in a blocking XREADGROUP per partition, for the
+ * partition's share of the room: Redis hands the entries appended to a stream to the consumers
+ * blocked on it in turn, so the instances of a group that wait share a burst, however fast each
+ * reacts. With less room (or in an ordered group, whose reads check a lease in a script) it waits
+ * with an XREAD per partition, which takes nothing, then reads the partitions that have new
+ * entries within the room. It keeps the entries it is working on from being claimed by others.
  */
 export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
   protected readonly cursors: PartitionCursor[];
@@ -120,7 +137,7 @@ export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
     this.cursors = context.partitions.map((keys) => {
       const reader = context.client.duplicate();
       reader.on('error', () => undefined);
-      return new PartitionCursor(keys, new RedisDeliverySettler(context, keys, spec.group, spec.consumerName), reader);
+      return new PartitionCursor(keys, new RedisDeliverySettler(context, keys, spec.group, spec.consumerName), reader, context.blockMs);
     });
   }
 
@@ -136,17 +153,7 @@ export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
       .filter((cursor) => this.readable(cursor.keys.partition));
     this.turn = (this.turn + 1) % this.cursors.length;
     for (const cursor of order) if (await this.claim(cursor, count, signal)) return;
-    let remaining = this.readLimit(count);
-    const read: ReceivedMessage<PartitionEntry>[] = [];
-    for (const cursor of order) {
-      if (remaining <= 0 || signal.aborted) break;
-      if (this.quiet(cursor)) continue;
-      const entries = await this.read(cursor, remaining, signal);
-      remaining -= entries.length;
-      read.push(...entries);
-    }
-    if (read.length > 0) await this.dispatch(read);
-    else if (!signal.aborted) await this.waitForEntries(signal);
+    await this.readNew(order, count, signal);
   }
 
   /** Whether the consumer reads and claims the partition: every one, unless the group is ordered. */
@@ -160,9 +167,15 @@ export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
     return count;
   }
 
+  /** Whether the consumer may read with a blocking XREADGROUP: not when a read must check something in a script. */
+  protected blocksOnReads(): boolean {
+    return true;
+  }
+
   /**
-   * Reads at most `count` new entries of the partition for this consumer: the newest entry of the
-   * stream before the read and the entries, or `undefined` when the consumer may not read it.
+   * Reads at most `count` new entries of the partition for this consumer, without blocking: the
+   * newest entry of the stream before the read and the entries, or `undefined` when the consumer
+   * may not read it.
    */
   protected readEntries(cursor: PartitionCursor, count: number): Promise<[string, StreamEntry[]] | undefined> {
     return READ.run(
@@ -170,6 +183,111 @@ export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
       [cursor.keys.stream, cursor.keys.delivered(this.spec.group)],
       [this.spec.group, this.spec.consumerName, count, Date.now()],
     ) as Promise<[string, StreamEntry[]]>;
+  }
+
+  /**
+   * Reads new entries of the partitions, or hands out what blocking reads took, at most `count`
+   * (see the class). Once blocking reads run, a partition whose read returned gets another one,
+   * for at least one entry, even when the room shrank meanwhile: what the reads take beyond the
+   * room waits, its lease renewed, until there is room. A blocking read still waiting when another
+   * one returned goes on; what it takes goes with a later receive.
+   */
+  private async readNew(cursors: readonly PartitionCursor[], count: number, signal: AbortSignal): Promise<void> {
+    let room = this.readLimit(count);
+    if (this.cursors.some(({ taken, failure }) => taken.length > 0 || failure !== undefined)) return this.dispatchTaken(room);
+    if (this.blocksOnReads() && (room >= cursors.length || cursors.some((cursor) => cursor.reading))) {
+      const share = Math.max(1, Math.floor(room / cursors.length));
+      for (const cursor of cursors) if (!cursor.waiting) this.readBlocking(cursor, share);
+    } else if (room > 0) {
+      const read: ReceivedMessage<PartitionEntry>[] = [];
+      for (const cursor of cursors) {
+        if (room <= 0 || signal.aborted) break;
+        if (cursor.watch.quiet) continue;
+        const entries = await this.read(cursor, room, signal);
+        room -= entries.length;
+        read.push(...entries);
+      }
+      if (read.length > 0) return this.dispatch(read);
+    }
+    if (signal.aborted) return;
+    // Without room, only the blocking reads running: a watch would wake on entries it cannot take.
+    await this.waitFor(
+      cursors.flatMap((cursor) => cursor.reading ?? (room > 0 ? cursor.watch.wait() : [])),
+      signal,
+    );
+    await this.dispatchTaken(room);
+  }
+
+  /** Reads at most `count` new entries of the partition for this consumer, without blocking. */
+  private async read(cursor: PartitionCursor, count: number, signal: AbortSignal): Promise<ReceivedMessage<PartitionEntry>[]> {
+    const answer = await unlessAborted(this.readEntries(cursor, count), signal);
+    if (!answer) return [];
+    const [newest, entries] = answer;
+    if (entries.length === 0) cursor.watch.newest = newest;
+    return this.received(
+      cursor.keys,
+      entries,
+      entries.map(() => 1),
+    );
+  }
+
+  /**
+   * Waits on the partition's connection for at most `count` new entries for this consumer, and
+   * records when the group's reads reached the furthest one (the `processedAt` of the entries up
+   * to it): refused, and ignored, when another consumer recorded a later read first. Keeps what
+   * it took, or why it failed, on the cursor: nothing is lost while no receive waits on it.
+   */
+  private readBlocking(cursor: PartitionCursor, count: number): void {
+    const { client, blockMs } = this.context;
+    const { group, consumerName } = this.spec;
+    const { keys, reader } = cursor;
+    cursor.asked = count;
+    const reading = reader.xreadgroup(
+      'GROUP',
+      group,
+      consumerName,
+      'COUNT',
+      count,
+      'BLOCK',
+      blockMs,
+      'STREAMS',
+      keys.stream,
+      '>',
+    ) as Promise<[string, StreamEntry[]][] | null>;
+    cursor.reading = reading
+      .then(
+        (answer) => {
+          const entries = answer?.[0]?.[1] ?? [];
+          if (entries.length === 0) return;
+          cursor.taken.push(...entries);
+          client.xadd(keys.delivered(group), entries[entries.length - 1][0], 'at', Date.now()).catch(() => undefined);
+        },
+        (error: unknown) => {
+          cursor.failure = error;
+        },
+      )
+      .finally(() => (cursor.reading = undefined));
+  }
+
+  /** Hands out at most `limit` of the entries blocking reads took; then reports the failure of one, if any failed. */
+  private async dispatchTaken(limit: number): Promise<void> {
+    const received: ReceivedMessage<PartitionEntry>[] = [];
+    for (const { keys, taken } of this.cursors) {
+      const entries = taken.splice(0, Math.max(0, limit - received.length));
+      received.push(
+        ...this.received(
+          keys,
+          entries,
+          entries.map(() => 1),
+        ),
+      );
+    }
+    if (received.length > 0) await this.dispatch(received);
+    const failed = this.cursors.find(({ failure }) => failure !== undefined);
+    if (!failed) return;
+    const { failure } = failed;
+    failed.failure = undefined;
+    throw failure;
   }
 
   /** Takes over entries of the partition that are due; whether it found any. */
@@ -212,25 +330,11 @@ export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
     return true;
   }
 
-  /** Reads at most `count` new entries of the partition for this consumer. */
-  private async read(cursor: PartitionCursor, count: number, signal: AbortSignal): Promise<ReceivedMessage<PartitionEntry>[]> {
-    const answer = await unlessAborted(this.readEntries(cursor, count), signal);
-    if (!answer) return [];
-    const [newest, entries] = answer;
-    if (entries.length === 0) cursor.newest = newest;
-    return this.received(
-      cursor.keys,
-      entries,
-      entries.map(() => 1),
-    );
-  }
-
   /**
-   * Waits until a partition has an entry after the newest one its last read found, a retry or a
-   * claim falls due, or `blockMs` passes. A partition's XREAD left running when another one woke
-   * first is waited on again by the next wait.
+   * Waits until one of `waits` (blocking reads, watches) settles, a retry or a claim falls due, or
+   * `blockMs` passes; the others go on, and are waited on again by the next wait.
    */
-  private async waitForEntries(signal: AbortSignal): Promise<void> {
+  private async waitFor(waits: readonly Promise<unknown>[], signal: AbortSignal): Promise<void> {
     const now = Date.now();
     const nextDue = Math.min(
       ...this.cursors
@@ -238,9 +342,6 @@ export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
         .map((cursor) => Math.min(cursor.nextDueAt, cursor.nextClaimAt)),
     );
     const wait = Math.max(1, Math.min(this.context.blockMs, nextDue - now));
-    const watches = this.cursors
-      .filter((cursor) => this.readable(cursor.keys.partition))
-      .map((cursor) => (cursor.watch ??= this.watch(cursor)));
     let timer: NodeJS.Timeout | undefined;
     const woken = new Promise<void>((resolve) => {
       this.wake = resolve;
@@ -248,28 +349,12 @@ export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
     });
     try {
       // Not waited for once closing: ioredis never settles a read queued while its connection is
-      // reconnecting, even after disconnect(); nothing an XREAD returns is the group's.
-      await unlessAborted(Promise.race([woken, ...watches]), signal);
+      // reconnecting, even after disconnect(); what a blocking read took stays pending, for another consumer.
+      await unlessAborted(Promise.race([woken, ...waits]), signal);
     } finally {
       clearTimeout(timer);
       this.wake = undefined;
     }
-  }
-
-  /**
-   * Whether the partition had nothing new since its last read: its XREAD is still waiting (one
-   * that ran more than twice as long as it may, on a connection that broke, says nothing).
-   */
-  private quiet(cursor: PartitionCursor): boolean {
-    return cursor.watch !== undefined && Date.now() - cursor.watchedSince < 2 * this.context.blockMs;
-  }
-
-  private watch(cursor: PartitionCursor): Promise<unknown> {
-    const { stream } = cursor.keys;
-    cursor.watchedSince = Date.now();
-    return cursor.reader.xread('COUNT', 1, 'BLOCK', this.context.blockMs, 'STREAMS', stream, cursor.newest).finally(() => {
-      cursor.watch = undefined;
-    });
   }
 
   /**
@@ -332,10 +417,16 @@ export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
     await this.byPartition(entries, (stream, ids) => this.context.client.xack(stream, this.spec.group, ...ids));
   }
 
-  /** Resets the idle time of the entries being worked on, so that no other consumer claims them. */
+  /**
+   * Resets the idle time of the entries being worked on, and of those blocking reads took that
+   * wait for room, so that no other consumer claims them.
+   */
   protected async renewLeases(entries: readonly PartitionEntry[]): Promise<void> {
     const { group, consumerName } = this.spec;
-    await this.byPartition(entries, (stream, ids) => this.context.client.xclaim(stream, group, consumerName, 0, ...ids, 'JUSTID'));
+    const waiting = this.cursors.flatMap(({ keys, taken }) => taken.map(([id]) => ({ partition: keys.partition, id })));
+    await this.byPartition([...entries, ...waiting], (stream, ids) =>
+      this.context.client.xclaim(stream, group, consumerName, 0, ...ids, 'JUSTID'),
+    );
   }
 
   /** Makes the entries claimable at once, so another instance takes them over. */
@@ -345,6 +436,20 @@ export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
     await this.byPartition(entries, (stream, ids) =>
       this.context.client.xclaim(stream, group, consumerName, 0, ...ids, 'TIME', idleSince, 'JUSTID'),
     );
+  }
+
+  /**
+   * Besides the deliveries not settled, gives back at once the entries reads took that were never
+   * handed out (else they would wait an ack timeout to be claimed).
+   */
+  override async release(): Promise<void> {
+    const untouched = this.cursors.flatMap(({ keys, taken }) => taken.splice(0).map(([id]) => ({ partition: keys.partition, id })));
+    await super.release();
+    if (untouched.length === 0) return;
+    const givenBack = this.giveBack(untouched).catch((error: unknown) =>
+      this.context.logger.warn(`Could not give back ${untouched.length} entries of group ${this.spec.group}: ${errorMessage(error)}`),
+    );
+    await withTimeout(givenBack, this.context.ackTimeoutMs);
   }
 
   /** Runs `command` once per partition the entries are in, with that partition's stream and entry ids. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { withTimeout } from '../../core/async-primitives.js';
+import { sleep, withTimeout } from '../../core/async-primitives.js';
 import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import { errorMessage } from '../../core/error-message.js';
 import type { ConsumerSpec, Delivery, FlowControl } from '../../core/event-transport.interface.js';
@@ -130,6 +130,11 @@ export class RedisOrderedGroupConsumer extends RedisGroupConsumer {
     return state !== undefined && !state.releasing && state.takingOver === undefined;
   }
 
+  /** Its reads check the lease in a script: it waits with an XREAD, then reads. */
+  protected override blocksOnReads(): boolean {
+    return false;
+  }
+
   /** Parked entries were taken from the stream: they count towards what the consumer has room for. */
   protected override readLimit(count: number): number {
     return count - this.turns.parked;
@@ -180,17 +185,37 @@ export class RedisOrderedGroupConsumer extends RedisGroupConsumer {
 
   /**
    * The key goes on once the entry's settle is written: a crash right after cannot hand its next
-   * entry out before it. A settle that failed leaves the entry pending: it is claimed again in its
-   * key's turn, as a retry.
+   * entry out before it. A settle that failed is looked up: it may have been written all the same
+   * (the connection broke after Redis ran it).
    */
   private async settling(received: ReceivedMessage<PartitionEntry>, written: Promise<void>): Promise<void> {
     try {
       await written;
     } catch (error) {
       this.turns.retrying(received.key);
+      void this.nextIfWritten(received);
       throw error;
     }
     this.next(received);
+  }
+
+  /**
+   * After a failed settle, asks Redis (again, while it does not answer and the consumer owns the
+   * partition) whether the entry is still pending in the group: the key goes on when it is not;
+   * while it is, it is claimed again in its key's turn, as a retry.
+   */
+  private async nextIfWritten(received: ReceivedMessage<PartitionEntry>): Promise<void> {
+    const { partition, id } = received.message;
+    const { stream } = this.cursors[partition].keys;
+    for (let pauseMs = 50; this.owned.has(partition) && !this.abort.signal.aborted; pauseMs = Math.min(2 * pauseMs, this.context.blockMs)) {
+      try {
+        const pending = (await this.context.client.xpending(stream, this.spec.group, id, id, 1)) as unknown[];
+        if (pending.length === 0) this.next(received);
+        return;
+      } catch {
+        await sleep(pauseMs, this.abort.signal);
+      }
+    }
   }
 
   /** The key stays the entry's until its retry is settled. */

@@ -49,6 +49,41 @@ function setup(options: RedisTransportOptions) {
   return { keyPrefix, raw, makeBroker, owners };
 }
 
+/**
+ * An instance of an ordered group whose next ack of the group fails on the client: after Redis
+ * ran it (`landed`, the reply lost with its connection), or before it was sent.
+ */
+async function instanceWithFailingAck(landed: boolean) {
+  const { keyPrefix } = setup({});
+  const client = new Redis(REDIS_URL);
+  cleanups.push(async () => client.disconnect());
+  let failNext = true;
+  const evalsha = client.evalsha.bind(client) as (...args: (string | number)[]) => Promise<unknown>;
+  // The ack script's second key is the group's acked progress stream.
+  (client as unknown as { evalsha: typeof evalsha }).evalsha = async (...args) => {
+    const isAck = String(args[3]).endsWith(':acked:g');
+    if (!isAck || !failNext) return evalsha(...args);
+    failNext = false;
+    if (landed) await evalsha(...args);
+    throw new Error('Connection is closed.');
+  };
+  const logger = new RecordingLogger();
+  const broker = new EventBroker({
+    transport: new RedisTransport({ client, keyPrefix, blockMs: 100, ackTimeoutMs: 1000 }),
+    instanceId: 'a',
+    logger,
+  });
+  cleanups.push(() => broker.stop());
+  const log: string[] = [];
+  await broker.subscribe<Step>('orders.*', ({ payload: { n } }, { attempt }) => void log.push(`${n}#${attempt}`), {
+    group: 'g',
+    ordered: true,
+  });
+  await broker.start();
+  for (const n of [1, 2, 3]) await publish(broker, 'k', n);
+  return { log, logger };
+}
+
 describe('RedisTransport ordered groups', () => {
   it('refuses an ordered consumer of a group whose unordered consumers hold entries they work on, naming the group and how many', async () => {
     const { makeBroker } = setup({ partitions: 2, ackTimeoutMs: 5000 });
@@ -184,5 +219,21 @@ describe('RedisTransport ordered groups', () => {
     await raw.del(lease);
     await waitFor(() => log.includes('2 ended'), 'the next event once the partition is owned again');
     expect(log).toEqual(['1 started', '1 ended', '2 started', '2 ended']);
+  });
+
+  describe('an ack that fails on the client', () => {
+    it('goes on with the key when the ack was written all the same: the next events run, the first one once', async () => {
+      const { log, logger } = await instanceWithFailingAck(true);
+      await waitFor(() => log.includes('3#1'), "the key's next events", 5000);
+      await pause(1500);
+      expect(log).toEqual(['1#1', '2#1', '3#1']);
+      expect(logger.lines.map(({ message }) => message).join('\n')).toContain('Connection is closed.');
+    });
+
+    it('keeps the key for the entry when the ack was not written: it runs again, once its lease ran out, before the next ones', async () => {
+      const { log } = await instanceWithFailingAck(false);
+      await waitFor(() => log.includes('3#1'), "the key's next events", 5000);
+      expect(log).toEqual(['1#1', '1#2', '2#1', '3#1']);
+    });
   });
 });
