@@ -5,9 +5,9 @@ import { errorMessage } from '../../core/error-message.js';
 import type { ConsumerSpec, Delivery, FlowControl } from '../../core/event-transport.interface.js';
 import { partitionKeyOf } from '../../core/partition-key.js';
 import type { HandedOut } from '../group-consumer.js';
+import { PartitionKeyTurns } from '../partition-key-turns.js';
 import type { ReceivedMessage } from '../received-message.interface.js';
 import { RedisGroupConsumer, type PartitionCursor, type PartitionEntry, type RedisConsumerContext } from './redis-group-consumer.js';
-import { RedisKeyTurns } from './redis-key-turns.js';
 import {
   ACQUIRE_SCRIPT,
   MEMBERS_SCRIPT,
@@ -19,6 +19,7 @@ import {
 import { RedisScript } from './redis-script-runner.js';
 import type { RedisClient } from './redis-client.js';
 import type { StreamEntry } from './redis-stream-entry.js';
+import { compareIds } from './redis-stream-ids.js';
 
 const MEMBERS = new RedisScript(MEMBERS_SCRIPT);
 const ACQUIRE = new RedisScript(ACQUIRE_SCRIPT);
@@ -50,13 +51,16 @@ interface OwnedPartition {
  * times as often); each aims at its share of the partitions among the live consumers
  * (`<prefix>:members:<group>`) and gives back the extra ones once their handlers finished. An
  * owner reads only its partitions, with the lease checked in the read's script, and hands out one
- * entry per key at a time in entry order (`RedisKeyTurns`); a new owner first takes the
+ * entry per key at a time in entry order (`PartitionKeyTurns`); a new owner first takes the
  * partition's pending entries from whoever held them. An owner that could not renew a lease stops
  * handing out that partition's entries before the lease can have run out.
  */
 export class RedisOrderedGroupConsumer extends RedisGroupConsumer {
   private readonly token: string;
-  private readonly turns = new RedisKeyTurns();
+  private readonly turns = new PartitionKeyTurns<PartitionEntry>({
+    partition: (entry) => entry.partition,
+    compare: (a, b) => compareIds(a.id, b.id),
+  });
   private readonly owned = new Map<number, OwnedPartition>();
   private timer?: NodeJS.Timeout;
   private managing?: Promise<void>;
