@@ -62,7 +62,7 @@ interface Owned {
   revision: number;
   /** Until when no other member can have taken it: the start of the last renewal that held, plus the lease. */
   validUntil: number;
-  /** While the owner takes it over: nothing is handed out yet. */
+  /** While the owner takes it over: it is not given back before that ended. */
   taking: boolean;
   /** Once it is being given back: nothing is handed out; the lease is renewed until the hand-over is written. */
   releasing?: Promise<void>;
@@ -145,10 +145,13 @@ export class NatsPartitionLeases {
     void this.round();
   }
 
-  /** Whether this member may hand out messages of `partition` now; loses it when its lease may have run out. */
+  /**
+   * Whether this member may hand out messages of `partition` now (once its owner took it over:
+   * the owner knows when); loses it when its lease may have run out.
+   */
   holds(partition: number): boolean {
     const owned = this.owned.get(partition);
-    if (!owned || owned.taking || owned.releasing) return false;
+    if (!owned || owned.releasing) return false;
     if (Date.now() < owned.validUntil) return true;
     this.lose(partition, 'its lease could not be renewed in time');
     return false;
