@@ -31,13 +31,15 @@ const MIN_TURN_PULL_MS = 250;
 
 /**
  * One consumer of one group, over every partition: one pull at a time per partition's stream
- * (a `NatsPartitionPull`), together never asking for more messages than the worker pool has room
+ * (a `NatsPartitionPull`), together asking for about as many messages as the worker pool has room
  * for. A partition whose last pull came back full gets a share of the room; the others keep a
  * pull of one message waiting, which costs nothing while they are idle and makes them get a share
- * as soon as something comes. When the room is smaller than the partitions waiting for a pull,
- * they take turns: with pulls that take only what is there, until a whole round found nothing,
- * then with waiting pulls, shorter the more partitions wait. It keeps what it works on alive with
- * `working()`.
+ * as soon as something comes. A waiting pull cannot be shrunk: when the shares hold the room, a
+ * partition left without a pull takes its one from them, so the pulls may ask for up to one
+ * message a partition more than the room. When the room is smaller than the partitions waiting
+ * for a pull, they take turns: with pulls that take only what is there, until a whole round found
+ * nothing, then with waiting pulls, shorter the more partitions wait. It keeps what it works on
+ * alive with `working()`.
  * Settling a delivery is the engine's own: an ack, a delayed nak, a dead letter and a terminate;
  * the progress stream gets one record per batch of hand-outs and of acks.
  */
@@ -116,13 +118,18 @@ export class NatsGroupConsumer extends GroupConsumer<JsMsg> {
     }
   }
 
-  /** Asks the partitions without a waiting pull for messages, within the room the waiting pulls leave. */
+  /** Asks the partitions without a waiting pull for messages, within the room the waiting pulls leave or lend. */
   private requestPulls(count: number): void {
-    let room = count - this.pulls.reduce((sum, pull) => sum + pull.waiting, 0);
     const idle = [...this.pulls.slice(this.turn), ...this.pulls.slice(0, this.turn)].filter(
       (pull) => pull.waiting === 0 && this.readable(pull.partition),
     );
-    const served = idle.slice(0, Math.max(0, room));
+    let room = Math.max(0, count - this.pulls.reduce((sum, pull) => sum + pull.waiting, 0));
+    // A partition left without a pull while the shares of the others hold the room (its own pull
+    // ended, or it just became readable) takes its pull of one from them, rather than wait until
+    // they end.
+    const lent = this.pulls.reduce((sum, pull) => sum + Math.max(0, pull.waiting - 1), 0);
+    room += Math.min(lent, Math.max(0, idle.length - room));
+    const served = idle.slice(0, room);
     if (served.length === 0) return;
     let expires = this.context.fetchExpiresMs;
     if (served.length < idle.length) {
