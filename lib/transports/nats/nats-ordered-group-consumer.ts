@@ -68,6 +68,7 @@ export class NatsOrderedGroupConsumer extends NatsGroupConsumer implements Parti
     super(ordered, spec, onDelivery, flow);
     this.leases = new NatsPartitionLeases({
       kv: ordered.leases,
+      jsm: ordered.jsm,
       group: spec.group,
       partitions: ordered.streams.length,
       leaseMs: ordered.ackWaitMs,
