@@ -6,7 +6,9 @@ import { partitionKeyOf } from '../../core/partition-key.js';
 import type { HandedOut } from '../group-consumer.js';
 import { PartitionKeyTurns } from '../partition-key-turns.js';
 import type { ReceivedMessage } from '../received-message.interface.js';
+import { isNotFound } from './nats-errors.js';
 import { NatsGroupConsumer, type NatsConsumerContext } from './nats-group-consumer.js';
+import { waitingForLeader, type LeaderWait } from './nats-leader-election.js';
 import { NatsPartitionLeases, type PartitionHandOver, type PartitionOwner, type PreviousOwner } from './nats-partition-leases.js';
 
 export interface NatsOrderedConsumerContext extends NatsConsumerContext {
@@ -14,6 +16,8 @@ export interface NatsOrderedConsumerContext extends NatsConsumerContext {
   leases: KV;
   /** The group's durable consumer on every partition's stream. */
   durable: string;
+  /** How the consumer's requests wait for its leader (a consumer added again on a cluster elects one). */
+  setupWait: LeaderWait;
 }
 
 /** What the consumer keeps of a partition it owns. */
@@ -114,15 +118,15 @@ export class NatsOrderedGroupConsumer extends NatsGroupConsumer implements Parti
   }
 
   async takeOver(partition: number, previous: PreviousOwner): Promise<void> {
-    const { jsm, streams } = this.ordered;
+    const { jsm, streams, durable, setupWait } = this.ordered;
     const stream = streams[partition];
-    const info = await jsm.consumers.info(stream, this.ordered.durable);
+    const info = await waitingForLeader(setupWait, () => jsm.consumers.info(stream, durable));
     if (previous.left !== 'never' || info.ack_floor.stream_seq < info.delivered.stream_seq) await this.recreate(stream, info);
     const handOver = previous.left === 'released' ? previous.handOver : undefined;
     const carried = new Map(Object.entries(handOver?.unsettled ?? {}).map(([seq, attempts]) => [Number(seq), attempts]));
     const settledUpTo = handOver?.received ?? 0;
     // Subscribed before it is readable: a pull is asked only once the subscription is there.
-    await this.subscribe(partition, this.ordered.durable, info.config.filter_subject ?? '');
+    await waitingForLeader(setupWait, () => this.subscribe(partition, durable, info.config.filter_subject ?? ''));
     this.owned.set(partition, { received: settledUpTo, unsettled: new Map(carried), carried, settledUpTo });
     this.wakeUp();
   }
@@ -246,9 +250,15 @@ export class NatsOrderedGroupConsumer extends NatsGroupConsumer implements Parti
 
   /** Deletes the partition's consumer and adds it again from its ack floor: what is not acked in order comes again, in order. */
   private async recreate(stream: string, info: ConsumerInfo): Promise<void> {
-    const { jsm, durable } = this.ordered;
+    const { jsm, durable, setupWait } = this.ordered;
     const config = { ...info.config, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: info.ack_floor.stream_seq + 1 };
-    await jsm.consumers.delete(stream, durable);
-    await jsm.consumers.add(stream, config);
+    // Sent again for want of a leader: a delete that went through before is not found the second time.
+    await waitingForLeader(setupWait, () =>
+      jsm.consumers.delete(stream, durable).catch((error: unknown) => {
+        if (!isNotFound(error)) throw error;
+        return true;
+      }),
+    );
+    await waitingForLeader(setupWait, () => jsm.consumers.add(stream, config));
   }
 }

@@ -223,7 +223,12 @@ export class NatsTransport implements EventTransport {
     await groups.register(spec.group, spec.patterns, startSeqs);
     await this.assertSameOrdering(spec, durable);
     if (spec.ordered) {
-      const ordered = new NatsOrderedGroupConsumer({ ...this.consumerContext(), leases, durable }, spec, onDelivery, flow);
+      const ordered = new NatsOrderedGroupConsumer(
+        { ...this.consumerContext(), leases, durable, setupWait: this.setupWait },
+        spec,
+        onDelivery,
+        flow,
+      );
       await ordered.join();
       this.orderedConsumers.add(ordered);
       return this.consumers.start(ordered);
