@@ -374,7 +374,7 @@ export class EventBroker {
       throw new EventBrokerError(`Option ordered of group ${group} must be a boolean, got ${quote(ordered)}`);
     if (ordered && !this.transport.orderedGroups) {
       throw new EventBrokerError(
-        `Cannot subscribe group ${group} ordered: the ${this.transport.type} transport does not support ordered groups yet (the memory, postgres and redis transports do)`,
+        `Cannot subscribe group ${group} ordered: the ${this.transport.type} transport does not support ordered groups yet (the memory, postgres, redis and nats transports do)`,
       );
     }
     const concurrency = options.concurrency ?? Number.POSITIVE_INFINITY;

@@ -31,7 +31,7 @@ export interface SubscribeOptions {
    * The group handles the events of one key (the event's `key`, else its id) one at a time, in
    * publish order, across all its instances; a failing event holds back its key's later events
    * until it succeeds or is dead-lettered. Different keys run in parallel. Every consumer of the
-   * group must agree. Needs a transport that supports ordered groups (memory, postgres, redis).
+   * group must agree. Needs a transport that supports ordered groups (memory, postgres, redis, nats).
    */
   ordered?: boolean;
 }

@@ -19,4 +19,7 @@ runTransportConformance('nats cluster with 3 replicas', async () => natsFixture(
   transactional: false,
   foreignProducers: true,
   malformedMessages: true,
+  orderedGroups: true,
+  // One partition: one instance at a time owns all of an ordered group's keys.
+  orderedGroupsSpread: false,
 });

@@ -7,4 +7,5 @@ runTransportConformance('nats with 4 partitions', async () => natsFixture({ part
   transactional: false,
   foreignProducers: true,
   malformedMessages: true,
+  orderedGroups: true,
 });

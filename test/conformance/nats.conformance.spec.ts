@@ -7,4 +7,7 @@ runTransportConformance('nats', async () => natsFixture(), {
   transactional: false,
   foreignProducers: true,
   malformedMessages: true,
+  orderedGroups: true,
+  // One partition: one instance at a time owns all of an ordered group's keys.
+  orderedGroupsSpread: false,
 });

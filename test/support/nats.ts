@@ -26,7 +26,15 @@ export async function deleteStreams(stream: string, servers: string | string[] =
     const jsm = await connection.jetstreamManager();
     const partitions: string[] = [];
     for await (const name of jsm.streams.names()) if (name.startsWith(`${stream}_P`) && /_P\d+$/.test(name)) partitions.push(name);
-    for (const name of [stream, ...partitions, `${stream}_DLQ`, `${stream}_PROGRESS`, `KV_${stream}_HISTORY`, `KV_${stream}_GROUPS`]) {
+    for (const name of [
+      stream,
+      ...partitions,
+      `${stream}_DLQ`,
+      `${stream}_PROGRESS`,
+      `KV_${stream}_HISTORY`,
+      `KV_${stream}_GROUPS`,
+      `KV_${stream}_LEASES`,
+    ]) {
       await jsm.streams.delete(name).catch(() => false);
     }
   } finally {

@@ -234,7 +234,7 @@ export function describeOrderedGroupContract(context: ConformanceContext): void 
       it('refuses an ordered subscription, saying that the transport does not support it yet', async () => {
         const broker = context.broker();
         await expect(broker.subscribe('ordered.orders.*', () => undefined, { group: 'ordered', ordered: true })).rejects.toThrow(
-          `Cannot subscribe group ordered ordered: the ${broker.transport.type} transport does not support ordered groups yet (the memory, postgres and redis transports do)`,
+          `Cannot subscribe group ordered ordered: the ${broker.transport.type} transport does not support ordered groups yet (the memory, postgres, redis and nats transports do)`,
         );
       });
     }

@@ -31,18 +31,22 @@ const MIN_TURN_PULL_MS = 250;
 
 /**
  * One consumer of one group, over every partition: one pull at a time per partition's stream
- * (a `NatsPartitionPull`), together never asking for more messages than the worker pool has room
+ * (a `NatsPartitionPull`), together asking for about as many messages as the worker pool has room
  * for. A partition whose last pull came back full gets a share of the room; the others keep a
  * pull of one message waiting, which costs nothing while they are idle and makes them get a share
- * as soon as something comes. When the room is smaller than the partitions waiting for a pull,
- * they take turns: with pulls that take only what is there, until a whole round found nothing,
- * then with waiting pulls, shorter the more partitions wait. It keeps what it works on alive with
- * `working()`.
+ * as soon as something comes. A waiting pull cannot be shrunk: when the shares hold the room, a
+ * partition left without a pull takes its one from them, so the pulls may ask for up to one
+ * message a partition more than the room. When the room is smaller than the partitions waiting
+ * for a pull, they take turns: with pulls that take only what is there, until a whole round found
+ * nothing, then with waiting pulls, shorter the more partitions wait. It keeps what it works on
+ * alive with `working()`.
  * Settling a delivery is the engine's own: an ack, a delayed nak, a dead letter and a terminate;
  * the progress stream gets one record per batch of hand-outs and of acks.
  */
 export class NatsGroupConsumer extends GroupConsumer<JsMsg> {
   private readonly arrival = new Signal();
+  /** Set by `wakeUp`: the pulls are asked anew. */
+  private woken = false;
   private readonly pulls: readonly NatsPartitionPull[];
   private readonly partitionOfStream: ReadonlyMap<string, number>;
   /** The partition that gets the first pull next time, so that each gets its turn. */
@@ -64,6 +68,31 @@ export class NatsGroupConsumer extends GroupConsumer<JsMsg> {
   /** Subscribes to the group's durable consumer `durable` on the stream of `partition`, whose filter is `filterSubject`. */
   async subscribe(partition: number, durable: string, filterSubject: string): Promise<void> {
     await this.pulls[partition].open(this.context.js, durable, filterSubject);
+    this.wakeUp();
+  }
+
+  /** Ends the subscription to the stream of `partition`; gives what came and was not taken. */
+  protected unsubscribe(partition: number): JsMsg[] {
+    const left = this.pulls[partition].close();
+    this.wakeUp();
+    return left;
+  }
+
+  /** Whether the partition's stream is pulled from: an ordered consumer pulls only from those it owns. */
+  protected readable(partition: number): boolean {
+    void partition;
+    return true;
+  }
+
+  /** Ends a wait for messages early, for pulls asked anew: a partition became readable, or room came free. */
+  protected wakeUp(): void {
+    this.woken = true;
+    this.arrival.notify();
+  }
+
+  /** The partition whose stream `message` came from. */
+  protected partitionOf(message: JsMsg): number {
+    return this.partitionOfStream.get(message.info.stream) ?? 0;
   }
 
   /** Gives back at once what came and was not handed out. */
@@ -73,24 +102,34 @@ export class NatsGroupConsumer extends GroupConsumer<JsMsg> {
   }
 
   protected async receive(count: number, signal: AbortSignal): Promise<void> {
+    this.woken = false;
     this.requestPulls(count);
     const waiting = this.pulls.filter((pull) => pull.waiting > 0);
+    // Nothing to pull from (an ordered consumer that owns no partition): wait for a change.
+    if (waiting.length === 0) await this.arrival.wait(signal, this.context.fetchExpiresMs);
     while (!signal.aborted && waiting.length > 0) {
       const { received, error } = this.takeArrived(count);
       if (received.length > 0) await this.dispatch(received);
       if (error) throw error;
       // Something came, or a pull ended: the next receive asks again with the room it has then.
-      if (received.length > 0 || waiting.some((pull) => pull.waiting === 0)) return;
+      if (received.length > 0 || this.woken || waiting.some((pull) => pull.waiting === 0)) return;
       const until = Math.min(...waiting.map((pull) => pull.waitsUntil));
       await this.arrival.wait(signal, Math.max(1, until - Date.now()));
     }
   }
 
-  /** Asks the partitions without a waiting pull for messages, within the room the waiting pulls leave. */
+  /** Asks the partitions without a waiting pull for messages, within the room the waiting pulls leave or lend. */
   private requestPulls(count: number): void {
-    let room = count - this.pulls.reduce((sum, pull) => sum + pull.waiting, 0);
-    const idle = [...this.pulls.slice(this.turn), ...this.pulls.slice(0, this.turn)].filter((pull) => pull.waiting === 0);
-    const served = idle.slice(0, Math.max(0, room));
+    const idle = [...this.pulls.slice(this.turn), ...this.pulls.slice(0, this.turn)].filter(
+      (pull) => pull.waiting === 0 && this.readable(pull.partition),
+    );
+    let room = Math.max(0, count - this.pulls.reduce((sum, pull) => sum + pull.waiting, 0));
+    // A partition left without a pull while the shares of the others hold the room (its own pull
+    // ended, or it just became readable) takes its pull of one from them, rather than wait until
+    // they end.
+    const lent = this.pulls.reduce((sum, pull) => sum + Math.max(0, pull.waiting - 1), 0);
+    room += Math.min(lent, Math.max(0, idle.length - room));
+    const served = idle.slice(0, room);
     if (served.length === 0) return;
     let expires = this.context.fetchExpiresMs;
     if (served.length < idle.length) {
@@ -183,7 +222,7 @@ export class NatsGroupConsumer extends GroupConsumer<JsMsg> {
   /** Where the event a message carries is: a replayed copy's is the one of the event it copies, in the same stream. */
   private eventPosition(message: JsMsg): NatsPosition {
     return {
-      partition: this.partitionOfStream.get(message.info.stream) ?? 0,
+      partition: this.partitionOf(message),
       seq: Number(message.headers?.get(HEADER_REPLAY_OF)) || message.seq,
     };
   }

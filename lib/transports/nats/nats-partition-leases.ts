@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { KV, KvEntry, QueuedIterator } from 'nats';
+import type { JetStreamManager, KV, KvEntry, QueuedIterator } from 'nats';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import { errorMessage } from '../../core/error-message.js';
 import { encodeName } from './nats-names.js';
@@ -37,6 +37,8 @@ export interface PartitionOwner {
 export interface NatsPartitionLeasesOptions {
   /** The leases bucket: every ordered group of the stream keeps its members and leases there. */
   kv: KV;
+  /** Purges the delete markers of the bucket's stream. */
+  jsm: JetStreamManager;
   group: string;
   partitions: number;
   /** How long a lease or a member's heartbeat lasts unrenewed; both are renewed at least three times as often. */
@@ -62,7 +64,7 @@ interface Owned {
   revision: number;
   /** Until when no other member can have taken it: the start of the last renewal that held, plus the lease. */
   validUntil: number;
-  /** While the owner takes it over: nothing is handed out yet. */
+  /** While the owner takes it over: it is not given back before that ended. */
   taking: boolean;
   /** Once it is being given back: nothing is handed out; the lease is renewed until the hand-over is written. */
   releasing?: Promise<void>;
@@ -73,7 +75,8 @@ interface Owned {
  * live member of the group at a time, and the members share the partitions evenly.
  *
  * Keys (under `<group>.`, the group's name encoded as one token): `members.<token>`, one per
- * member, written at every round as a heartbeat; `lease.<p>`, the owner's token, or the hand-over
+ * member (a new token at every start; a member that joins purges the delete markers of those gone),
+ * written at every round as a heartbeat; `lease.<p>`, the owner's token, or the hand-over
  * of the owner that gave it back. Every write of a lease names the revision it replaces (`create`,
  * `update`), so two members never both take it.
  *
@@ -119,6 +122,10 @@ export class NatsPartitionLeases {
   private again = false;
   /** Set by `leave`: partitions are only given back from then on. */
   private leaving = false;
+  /** While `join` reads the group's keys. */
+  private loading = true;
+  /** The group's keys found deleted a lease ago and more when the member joined (by the server's clock against its own). */
+  private readonly deleted = new Set<string>();
 
   constructor(private readonly options: NatsPartitionLeasesOptions) {
     this.prefix = `${encodeName(options.group)}.`;
@@ -135,6 +142,10 @@ export class NatsPartitionLeases {
       for await (const entry of watcher) this.saw(entry);
     })().catch((error: unknown) => this.options.logger.warn(`Watch of ordered group ${this.options.group} ended: ${errorMessage(error)}`));
     await loaded;
+    this.loading = false;
+    await this.purgeGone().catch((error: unknown) => {
+      this.options.logger.warn(`Could not purge the records of members gone from ${this.options.group}: ${errorMessage(error)}`);
+    });
     await this.beat();
   }
 
@@ -145,10 +156,13 @@ export class NatsPartitionLeases {
     void this.round();
   }
 
-  /** Whether this member may hand out messages of `partition` now; loses it when its lease may have run out. */
+  /**
+   * Whether this member may hand out messages of `partition` now (once its owner took it over:
+   * the owner knows when); loses it when its lease may have run out.
+   */
   holds(partition: number): boolean {
     const owned = this.owned.get(partition);
-    if (!owned || owned.taking || owned.releasing) return false;
+    if (!owned || owned.releasing) return false;
     if (Date.now() < owned.validUntil) return true;
     this.lose(partition, 'its lease could not be renewed in time');
     return false;
@@ -271,6 +285,21 @@ export class NatsPartitionLeases {
     this.note(key, revision, value);
   }
 
+  /**
+   * Removes from the bucket the delete markers of the group's keys written a lease ago and more:
+   * each start of a member has a record of its own, deleted when it leaves or is forgotten, whose
+   * marker would otherwise stay for good. The members watching then saw the delete long ago (one
+   * that did not takes the record for a crashed member's, gone after a lease).
+   */
+  private async purgeGone(): Promise<void> {
+    if (this.deleted.size === 0) return;
+    const { bucket, streamInfo } = await this.options.kv.status();
+    for (const key of this.deleted) {
+      await this.options.jsm.streams.purge(streamInfo.config.name, { filter: `$KV.${bucket}.${key}`, keep: 0 });
+    }
+    this.deleted.clear();
+  }
+
   /** Deletes the records of members not seen beating for a lease (they crashed); another member may do so at the same time. */
   private async forgetDead(): Promise<void> {
     const now = performance.now();
@@ -374,6 +403,8 @@ export class NatsPartitionLeases {
     const known = this.seen.get(entry.key);
     if (known && known.revision >= entry.revision) return;
     let value: unknown;
+    if (entry.operation !== 'PUT' && this.loading && Date.now() - entry.created.getTime() >= this.options.leaseMs)
+      this.deleted.add(entry.key);
     if (entry.operation === 'PUT') {
       try {
         value = entry.json<unknown>();

@@ -12,6 +12,7 @@ import {
   type ConsumerInfo,
   type JetStreamClient,
   type JetStreamManager,
+  type KV,
   type MsgHdrs,
   type NatsConnection,
   type Subscription as NatsSubscription,
@@ -42,6 +43,7 @@ import { RunningConsumers } from '../running-consumers.js';
 import { TransportState } from '../transport-state.js';
 import { NatsDeadLetters } from './nats-dead-letters.js';
 import { NatsGroupConsumer, type NatsConsumerContext } from './nats-group-consumer.js';
+import { NatsOrderedGroupConsumer } from './nats-ordered-group-consumer.js';
 import { NatsGroupRegistry } from './nats-group-registry.js';
 import { NatsHistory } from './nats-history.js';
 import { moveLegacyDeadLetters, refuseLegacyHistory } from './nats-legacy-layout.js';
@@ -101,6 +103,8 @@ type Settings = typeof DEFAULTS;
 interface NatsConnected {
   connection: NatsConnection;
   js: JetStreamClient;
+  /** The members and partition leases of the stream's ordered groups. */
+  leases: KV;
   jsm: JetStreamManager;
   groups: NatsGroupRegistry;
   progress: NatsProgress;
@@ -122,6 +126,7 @@ export class NatsTransport implements EventTransport {
   readonly type = 'nats';
   readonly durable = true;
   readonly transactional = false;
+  readonly orderedGroups = true;
   private readonly settings: Settings;
   private readonly servers: string[];
   /**
@@ -140,6 +145,8 @@ export class NatsTransport implements EventTransport {
   private readonly streams: readonly string[];
   private logger: BrokerLogger = consoleBrokerLogger;
   private readonly consumers = new RunningConsumers();
+  /** The ordered ones among them: closed with the transport and not released, they stop renewing their leases. */
+  private readonly orderedConsumers = new Set<NatsOrderedGroupConsumer>();
   private readonly tails = new Set<NatsSubscription>();
   private readonly state = new TransportState<NatsConnected>('NatsTransport');
 
@@ -208,13 +215,25 @@ export class NatsTransport implements EventTransport {
   }
 
   async consume(spec: ConsumerSpec, onDelivery: (delivery: Delivery) => void, flow: FlowControl): Promise<Consumer> {
-    const { groups } = this.state.connected();
+    const { groups, leases } = this.state.connected();
     spec.patterns.forEach((pattern) => assertPattern(pattern));
     const durable = encodeName(spec.group);
-    const consumer = new NatsGroupConsumer(this.consumerContext(), spec, onDelivery, flow);
     // The same durable name on every partition's stream; a group's consumers read them all.
     const startSeqs = await Promise.all(this.streams.map((_, partition) => this.ensureConsumer(spec, durable, partition)));
     await groups.register(spec.group, spec.patterns, startSeqs);
+    await this.assertSameOrdering(spec, durable);
+    if (spec.ordered) {
+      const ordered = new NatsOrderedGroupConsumer(
+        { ...this.consumerContext(), leases, durable, setupWait: this.setupWait },
+        spec,
+        onDelivery,
+        flow,
+      );
+      await ordered.join();
+      this.orderedConsumers.add(ordered);
+      return this.consumers.start(ordered);
+    }
+    const consumer = new NatsGroupConsumer(this.consumerContext(), spec, onDelivery, flow);
     await Promise.all(
       this.streams.map((_, partition) =>
         waitingForLeader(this.setupWait, () => consumer.subscribe(partition, durable, this.subjects.filter(spec.patterns, partition))),
@@ -252,10 +271,50 @@ export class NatsTransport implements EventTransport {
         }
       } catch (error) {
         if (!isNotFound(error)) throw error;
-        created = await jsm.consumers.add(stream, config);
+        // An ordered group's new owner of the partition may have added it again a moment ago (it recreates it).
+        created = await jsm.consumers.add(stream, config).catch(async (addError: unknown) => {
+          if (
+            await jsm.consumers.info(stream, durable).then(
+              () => true,
+              () => false,
+            )
+          )
+            return undefined;
+          throw addError;
+        });
       }
       return created ? created.delivered.stream_seq + 1 : 0;
     });
+  }
+
+  /**
+   * Refuses a consumer that orders the group otherwise than its running consumers: the ordered
+   * ones are the live members in the leases bucket (their record written within `ackWaitMs`, by the
+   * server's time of the write against this process's clock); without them, the unordered ones
+   * are those with a pull waiting on one of the group's consumers.
+   */
+  private async assertSameOrdering(spec: ConsumerSpec, durable: string): Promise<void> {
+    const { leases, jsm } = this.state.connected();
+    const { group } = spec;
+    let ordered = 0;
+    for await (const key of await leases.keys(`${durable}.members.*`)) {
+      const entry = await leases.get(key);
+      if (entry?.operation === 'PUT' && Date.now() - entry.created.getTime() < this.settings.ackWaitMs) ordered++;
+    }
+    if (spec.ordered && ordered > 0) return;
+    let live = ordered;
+    if (spec.ordered) {
+      const infos = await Promise.all(this.streams.map((stream) => jsm.consumers.info(stream, durable)));
+      live = infos.reduce((sum, info) => sum + info.num_waiting, 0);
+    }
+    if (live === 0) return;
+    const [consumed, asked, holding] = spec.ordered
+      ? ['unordered', 'ordered', `${live} of their pulls are waiting`]
+      : ['ordered', 'unordered', `${live} of them are live`];
+    throw new EventBrokerError(
+      `Group ${group} is consumed ${consumed} by other instances (${holding}); ` +
+        `a consumer of the same group cannot consume it ${asked} (give every consumer of a group the same ordered option)`,
+    );
   }
 
   async get(id: string): Promise<BrokerEvent | null> {
@@ -363,6 +422,7 @@ export class NatsTransport implements EventTransport {
   async close(): Promise<void> {
     if (!this.state.close()) return;
     await this.consumers.closeAll();
+    for (const consumer of this.orderedConsumers) consumer.abandon();
     for (const tail of this.tails) tail.unsubscribe();
     const made = this.state.made;
     made?.groups.close();
@@ -400,8 +460,9 @@ export class NatsTransport implements EventTransport {
     const js = connection.jetstream();
     // Together: on a cluster each stream is a replicated group of its own whose creation waits for
     // its leader election, a few hundred milliseconds each.
-    const [groupsKv] = await Promise.all([
+    const [groupsKv, leases] = await Promise.all([
       js.views.kv(`${stream}_GROUPS`, { history: 1, replicas: this.settings.replicas }),
+      js.views.kv(`${stream}_LEASES`, { history: 1, replicas: this.settings.replicas }),
       this.ensureStream(jsm, `${stream}_DLQ`, [this.subjects.deadLetters], { max_msgs: this.settings.maxDeadLetters }),
       this.ensureStream(jsm, `${stream}_PROGRESS`, [this.subjects.progress], {}),
     ]);
@@ -432,7 +493,7 @@ export class NatsTransport implements EventTransport {
         async (id) => (await history.positionOf(id))?.seq,
       );
     }
-    return { connection, js, jsm, groups, progress, deadLetters, history };
+    return { connection, js, jsm, leases, groups, progress, deadLetters, history };
   }
 
   private async open(): Promise<NatsConnection> {

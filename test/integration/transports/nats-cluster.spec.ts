@@ -19,7 +19,7 @@ describe('NatsTransport on a 3-node JetStream cluster', () => {
     await cluster?.stop();
   });
 
-  it('stores every stream, the groups bucket and each group consumer on all three nodes with replicas 3', async () => {
+  it('stores every stream, the groups and leases buckets and each group consumer on all three nodes with replicas 3', async () => {
     const names = uniqueStream('replicas');
     const broker = new EventBroker({
       transport: new NatsTransport({ servers: cluster.urls, replicas: 3, ...names, fetchExpiresMs: 1000 }),
@@ -37,7 +37,13 @@ describe('NatsTransport on a 3-node JetStream cluster', () => {
         const jsm = await connection.jetstreamManager();
         const streams = (await jsm.streams.list().next()).filter((info) => info.config.name.includes(names.stream));
         expect(streams.map((info) => info.config.name).toSorted()).toEqual(
-          [names.stream, `${names.stream}_DLQ`, `${names.stream}_PROGRESS`, `KV_${names.stream}_GROUPS`].toSorted(),
+          [
+            names.stream,
+            `${names.stream}_DLQ`,
+            `${names.stream}_PROGRESS`,
+            `KV_${names.stream}_GROUPS`,
+            `KV_${names.stream}_LEASES`,
+          ].toSorted(),
         );
         for (const info of streams) {
           expect({ stream: info.config.name, replicas: info.config.num_replicas, followers: info.cluster?.replicas?.length }).toEqual({

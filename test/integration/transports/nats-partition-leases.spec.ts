@@ -51,18 +51,24 @@ async function setup(partitions: number) {
     for (const connection of connections) await connection.close().catch(() => undefined);
   });
   await admin.jetstream().views.kv(bucket, { history: 1 });
+  /** The keys the bucket's stream holds a message of (a value or a delete marker). */
+  const stored = async () =>
+    Object.keys((await (await admin.jetstreamManager()).streams.info(`KV_${bucket}`, { subjects_filter: '>' })).state.subjects ?? {})
+      .map((subject) => subject.slice(`$KV.${bucket}.`.length))
+      .toSorted();
   const group = `orders ${randomUUID().slice(0, 4)}`;
   const member = async (name: string, handOver?: PartitionHandOver) => {
     const connection = await connect({ servers: NATS_URL });
     connections.push(connection);
     const kv: KV = await connection.jetstream().views.kv(bucket);
-    const leases = new NatsPartitionLeases({ kv, group, partitions, leaseMs: LEASE_MS, name, logger: new RecordingLogger() });
+    const jsm = await connection.jetstreamManager();
+    const leases = new NatsPartitionLeases({ kv, jsm, group, partitions, leaseMs: LEASE_MS, name, logger: new RecordingLogger() });
     const owner = new RecordingOwner(handOver);
     await leases.join(owner);
     cleanups.unshift(() => Promise.resolve(leases.stop()));
     return { leases, owner, connection };
   };
-  return { member };
+  return { member, stored };
 }
 
 /** The partitions each member may hand out now. */
@@ -123,6 +129,22 @@ describe('NatsPartitionLeases', () => {
       { left: 'released', handOver: { received: 3, unsettled: { '2': 1 } } },
     ]);
     expect(b.leases.members()).toEqual([b.leases.token]);
+  });
+
+  it('keeps no record of members gone: a member that joins purges those deleted a lease ago and more', async () => {
+    const { member, stored } = await setup(2);
+    const a = await member('a');
+    a.leases.start();
+    await waitFor(() => handing(a)[0].length === 2, 'a holds both partitions');
+    await a.leases.leave();
+    const b = await member('b');
+    const markerOfA = (await stored()).filter((key) => key.endsWith(`.members.${a.leases.token}`));
+    await new Promise((resolve) => setTimeout(resolve, LEASE_MS));
+
+    const c = await member('c');
+    const members = (await stored()).filter((key) => key.includes('.members.')).map((key) => key.split('.').at(-1));
+    expect(markerOfA).toHaveLength(1);
+    expect(members.toSorted()).toEqual([b.leases.token, c.leases.token].toSorted());
   });
 
   it('takes the partitions of a member that stopped renewing once its lease ran out; that member stopped handing out before, and its late renewal fails', async () => {

@@ -5,7 +5,7 @@ import { partitionOf } from '../../../lib/core/partition-key.js';
 import { NatsTransport } from '../../../lib/nats.js';
 import { deleteStreams, NATS_URL, uniqueStream } from '../../support/nats.js';
 import { RecordingLogger } from '../../support/silent-logger.js';
-import { waitFor } from '../../support/wait-for.js';
+import { deferred, waitFor } from '../../support/wait-for.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 
@@ -103,6 +103,40 @@ describe('NatsTransport with partitions', () => {
     const own = await jsm.streams.info(`${stream}_P${partition}`);
     expect([own.state.last_seq, own.state.messages]).toEqual([2, 1]);
     expect(await broker.transport.deadLetters()).toEqual([]);
+  });
+
+  it("hands out a partition's events at once while a busy partition's pull holds the room of the group", async () => {
+    const { makeBroker } = setup();
+    const broker = makeBroker('worker', { partitions: 2, fetchExpiresMs: 5000, ackWaitMs: 10_000 });
+    const keys = Array.from({ length: 20 }, (_, index) => `key-${index}`);
+    const busy = keys.find((key) => partitionOf(key, 2) === 0) ?? '';
+    const quiet = keys.find((key) => partitionOf(key, 2) === 1) ?? '';
+    const release = deferred();
+    const started = new Map<string, number>();
+    await broker.subscribe<{ slow: boolean }>(
+      'public.**',
+      async (event) => {
+        started.set(event.id, Date.now());
+        if (event.payload.slow) await release.promise;
+      },
+      { group: 'worker', concurrency: 4 },
+    );
+    await broker.start();
+    // An event of the busy partition: its pull came back full, the next one asks for most of the room.
+    const first = await broker.publish(createEvent({ type: 'public.users.create', payload: { slow: false }, key: busy }));
+    await waitFor(() => started.has(first.id), 'the busy partition handled');
+
+    // Events of the other partition, one after the other, each handled while the ones before still
+    // run: the group has room for them all.
+    const waits: number[] = [];
+    for (let index = 0; index < 3; index++) {
+      const published = Date.now();
+      const event = await broker.publish(createEvent({ type: 'public.users.create', payload: { slow: true }, key: quiet }));
+      await waitFor(() => started.has(event.id), `event ${index} of the quiet partition handled`, 8000);
+      waits.push((started.get(event.id) ?? 0) - published);
+    }
+    release.resolve();
+    expect(waits.filter((wait) => wait > 1000)).toEqual([]);
   });
 
   it('refuses another partition count than the one the stream was written with, saying what to do', async () => {

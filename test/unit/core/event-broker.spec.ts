@@ -287,7 +287,7 @@ describe('EventBroker subscriptions', () => {
   it('refuses an ordered subscription on a transport without ordered groups, naming the transport, and an ordered option that is not a boolean', async () => {
     const broker = makeBroker({ transport: new UnorderedTransport(new MemoryTransport()) });
     await expect(broker.subscribe('public.users.*', () => undefined, { group: 'g', ordered: true })).rejects.toThrow(
-      'Cannot subscribe group g ordered: the custom transport does not support ordered groups yet (the memory, postgres and redis transports do)',
+      'Cannot subscribe group g ordered: the custom transport does not support ordered groups yet (the memory, postgres, redis and nats transports do)',
     );
     await expect(
       makeBroker().subscribe('public.users.*', () => undefined, { group: 'g', ordered: 'yes' } as unknown as SubscribeOptions),

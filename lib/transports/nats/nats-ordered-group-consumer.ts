@@ -1,0 +1,264 @@
+import { DeliverPolicy, type ConsumerInfo, type JsMsg, type KV } from 'nats';
+import { Signal, withTimeout } from '../../core/async-primitives.js';
+import type { BrokerEvent } from '../../core/broker-event.interface.js';
+import type { ConsumerSpec, Delivery, FlowControl } from '../../core/event-transport.interface.js';
+import { partitionKeyOf } from '../../core/partition-key.js';
+import type { HandedOut } from '../group-consumer.js';
+import { PartitionKeyTurns } from '../partition-key-turns.js';
+import type { ReceivedMessage } from '../received-message.interface.js';
+import { isNotFound } from './nats-errors.js';
+import { NatsGroupConsumer, type NatsConsumerContext } from './nats-group-consumer.js';
+import { waitingForLeader, type LeaderWait } from './nats-leader-election.js';
+import { NatsPartitionLeases, type PartitionHandOver, type PartitionOwner, type PreviousOwner } from './nats-partition-leases.js';
+
+export interface NatsOrderedConsumerContext extends NatsConsumerContext {
+  /** The leases bucket of the stream's ordered groups. */
+  leases: KV;
+  /** The group's durable consumer on every partition's stream. */
+  durable: string;
+  /** How the consumer's requests wait for its leader (a consumer added again on a cluster elects one). */
+  setupWait: LeaderWait;
+}
+
+/** What the consumer keeps of a partition it owns. */
+interface OwnedPartition {
+  /** The highest sequence received from the partition's consumer, or settled by a previous owner. */
+  received: number;
+  /** The sequences received or carried over and not settled, with the attempts each had before its current delivery. */
+  unsettled: Map<number, number>;
+  /** Attempts previous owners made, by sequence: the recreated consumer counts its deliveries from 1 again. */
+  carried: Map<number, number>;
+  /** From a clean hand-over: the messages up to it not in `carried` were settled by the previous owner. */
+  settledUpTo: number;
+}
+
+/**
+ * A consumer of an ordered group: the group's consumers share the partitions, each owned by one
+ * of them at a time under a lease (`NatsPartitionLeases`); a consumer pulls only from the
+ * partitions it owns and hands out one message per key at a time in stream order
+ * (`PartitionKeyTurns`), parking a key's later ones (delivered, unacked, kept alive with
+ * `working()`) until the one before is acked or dead-lettered. A retry is a delayed nak, as
+ * unordered: its key waits for it.
+ *
+ * Taking a partition over: JetStream cannot hand a consumer's unacked messages to another
+ * subscriber, and the previous owner's would come back only after their ack wait, behind later
+ * messages of their keys. So a new owner recreates the partition's durable consumer from its ack
+ * floor (unless nobody owned it and nothing is out): every message not acked in order comes again,
+ * in stream order, to it alone, and the previous owner's pulls still waiting end with the old
+ * consumer. After a clean hand-over the new owner acks again, without handling, what the previous
+ * owner settled (up to what it received, except what it left unsettled), and counts the attempts
+ * it made; after a lost lease it handles everything above the ack floor again, attempts counted
+ * from 1. Giving a partition back: nothing more is pulled or handed out, the running handlers
+ * finish (their retries become delayed naks of the old consumer, which the next owner replaces),
+ * and what was received and not settled goes in the hand-over.
+ */
+export class NatsOrderedGroupConsumer extends NatsGroupConsumer implements PartitionOwner {
+  private readonly turns = new PartitionKeyTurns<JsMsg>({
+    partition: (message) => this.partitionOf(message),
+    compare: (a, b) => a.seq - b.seq,
+  });
+  private readonly leases: NatsPartitionLeases;
+  private readonly owned = new Map<number, OwnedPartition>();
+  /** Notified when a handler of an owned partition settles: a partition given back waits for its handlers. */
+  private readonly settling = new Signal();
+  private parkedTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly ordered: NatsOrderedConsumerContext,
+    spec: ConsumerSpec,
+    onDelivery: (delivery: Delivery) => void,
+    flow: FlowControl,
+  ) {
+    super(ordered, spec, onDelivery, flow);
+    this.leases = new NatsPartitionLeases({
+      kv: ordered.leases,
+      jsm: ordered.jsm,
+      group: spec.group,
+      partitions: ordered.streams.length,
+      leaseMs: ordered.ackWaitMs,
+      name: spec.consumerName,
+      logger: ordered.logger,
+    });
+  }
+
+  /** Records the consumer among the group's live ones before it starts. */
+  async join(): Promise<void> {
+    await this.leases.join(this);
+  }
+
+  override start(): void {
+    super.start();
+    this.leases.start();
+    // The parked messages are not handed out: the heartbeat of handed-out ones does not keep them.
+    this.parkedTimer = setInterval(
+      () => {
+        for (const message of this.turns.parkedEntries()) message.working();
+      },
+      Math.max(50, this.ordered.ackWaitMs / 3),
+    );
+    this.parkedTimer.unref();
+  }
+
+  /** Gives every partition back once its running handlers finished, and leaves the group. */
+  override async release(): Promise<void> {
+    clearInterval(this.parkedTimer);
+    await super.release();
+    if (!(await withTimeout(this.leases.leave(), this.ordered.ackWaitMs))) {
+      this.leases.stop();
+      this.ordered.logger.warn(
+        `Could not give back the partitions of ordered group ${this.spec.group} in time; they are taken over when their leases end`,
+      );
+    }
+  }
+
+  /** The transport closed without the consumer being released: its leases run out, for the group's other consumers to take. */
+  abandon(): void {
+    clearInterval(this.parkedTimer);
+    this.leases.stop();
+  }
+
+  async takeOver(partition: number, previous: PreviousOwner): Promise<void> {
+    const { jsm, streams, durable, setupWait } = this.ordered;
+    const stream = streams[partition];
+    const info = await waitingForLeader(setupWait, () => jsm.consumers.info(stream, durable));
+    if (previous.left !== 'never' || info.ack_floor.stream_seq < info.delivered.stream_seq) await this.recreate(stream, info);
+    const handOver = previous.left === 'released' ? previous.handOver : undefined;
+    const carried = new Map(Object.entries(handOver?.unsettled ?? {}).map(([seq, attempts]) => [Number(seq), attempts]));
+    const settledUpTo = handOver?.received ?? 0;
+    // Subscribed before it is readable: a pull is asked only once the subscription is there.
+    await waitingForLeader(setupWait, () => this.subscribe(partition, durable, info.config.filter_subject ?? ''));
+    this.owned.set(partition, { received: settledUpTo, unsettled: new Map(carried), carried, settledUpTo });
+    this.wakeUp();
+  }
+
+  fence(partition: number): void {
+    this.owned.delete(partition);
+    this.unsubscribe(partition);
+    this.turns.dropPartition(partition);
+  }
+
+  async handOver(partition: number): Promise<PartitionHandOver> {
+    this.unsubscribe(partition);
+    this.turns.dropPartition(partition);
+    while (this.turns.handledIn(partition).length > 0) await this.settling.wait(undefined, 100);
+    this.turns.dropPartition(partition);
+    const owned = this.owned.get(partition);
+    this.owned.delete(partition);
+    if (!owned) return { received: 0, unsettled: {} };
+    return { received: owned.received, unsettled: Object.fromEntries(owned.unsettled) };
+  }
+
+  protected override readable(partition: number): boolean {
+    return this.owned.has(partition) && this.leases.holds(partition);
+  }
+
+  /** Parked messages were pulled: they count towards what the consumer has room for. */
+  protected override async receive(count: number, signal: AbortSignal): Promise<void> {
+    const room = count - this.turns.parked;
+    if (room > 0) await super.receive(room, signal);
+    else await this.settling.wait(signal, this.ordered.fetchExpiresMs);
+  }
+
+  /** Acks again what the previous owner settled; counts the attempts it made; keeps what is received and not settled. */
+  protected override async dispatch(messages: readonly ReceivedMessage<JsMsg>[]): Promise<void> {
+    const kept: ReceivedMessage<JsMsg>[] = [];
+    for (const received of messages) {
+      const { message } = received;
+      const owned = this.owned.get(this.partitionOf(message));
+      // Not this consumer's any more: the partition's next owner gets it again.
+      if (!owned) continue;
+      const { seq } = message;
+      owned.received = Math.max(owned.received, seq);
+      if (seq <= owned.settledUpTo && !owned.carried.has(seq)) {
+        message.ack();
+        continue;
+      }
+      const attempt = message.info.redeliveryCount + (owned.carried.get(seq) ?? 0);
+      if (!owned.unsettled.has(seq)) owned.unsettled.set(seq, attempt - 1);
+      kept.push(attempt === received.attempt ? received : { ...received, attempt });
+    }
+    if (kept.length > 0) await super.dispatch(kept);
+  }
+
+  /** Hands out the first message of each key; parks the later ones behind it; drops what the consumer may no longer hand out. */
+  protected override async deliver(handedOut: readonly HandedOut<JsMsg>[]): Promise<void> {
+    for (const held of handedOut) {
+      if (!this.readable(this.partitionOf(held.received.message))) continue;
+      const admission = this.turns.admit(held, partitionKeyOf(held.event));
+      if (admission === 'first' || admission === 'retry') this.handOut(held);
+    }
+  }
+
+  protected override async ack(received: ReceivedMessage<JsMsg>): Promise<void> {
+    await this.settled(received, super.ack(received));
+  }
+
+  protected override async deadLetter(
+    received: ReceivedMessage<JsMsg>,
+    error: string,
+    attempts: number,
+    event?: BrokerEvent,
+  ): Promise<void> {
+    await this.settled(received, super.deadLetter(received, error, attempts, event));
+  }
+
+  protected override async pass(messages: readonly JsMsg[]): Promise<void> {
+    for (const message of messages) this.forget(message);
+    await super.pass(messages);
+  }
+
+  /** The key stays the message's until its retry is settled. */
+  protected override async retryLater(received: ReceivedMessage<JsMsg>, event: BrokerEvent, delayMs: number): Promise<void> {
+    const { message } = received;
+    const owned = this.owned.get(this.partitionOf(message));
+    if (owned) {
+      owned.unsettled.set(message.seq, received.attempt);
+      this.turns.retrying(received.key);
+    } else this.turns.settled(received.key);
+    await super.retryLater(received, event, delayMs);
+  }
+
+  protected override async giveBack(): Promise<void> {
+    // The partitions are handed over whole, with what ran counted: `release`.
+  }
+
+  /**
+   * The key goes on once the message's settle is written. A settle that failed leaves the message
+   * unacked: it comes again in its key's turn, as a retry.
+   */
+  private async settled(received: ReceivedMessage<JsMsg>, written: Promise<void>): Promise<void> {
+    try {
+      await written;
+    } catch (error) {
+      this.turns.retrying(received.key);
+      throw error;
+    }
+    this.forget(received.message);
+    const next = this.turns.settled(received.key);
+    if (next && this.readable(this.partitionOf(next.received.message))) {
+      this.handOut(next);
+      this.wakeUp();
+    }
+    this.settling.notify();
+  }
+
+  private forget(message: JsMsg): void {
+    const owned = this.owned.get(this.partitionOf(message));
+    owned?.unsettled.delete(message.seq);
+    owned?.carried.delete(message.seq);
+  }
+
+  /** Deletes the partition's consumer and adds it again from its ack floor: what is not acked in order comes again, in order. */
+  private async recreate(stream: string, info: ConsumerInfo): Promise<void> {
+    const { jsm, durable, setupWait } = this.ordered;
+    const config = { ...info.config, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: info.ack_floor.stream_seq + 1 };
+    // Sent again for want of a leader: a delete that went through before is not found the second time.
+    await waitingForLeader(setupWait, () =>
+      jsm.consumers.delete(stream, durable).catch((error: unknown) => {
+        if (!isNotFound(error)) throw error;
+        return true;
+      }),
+    );
+    await waitingForLeader(setupWait, () => jsm.consumers.add(stream, config));
+  }
+}
