@@ -387,7 +387,7 @@ async function natsRows(): Promise<void> {
 }
 
 async function deleteNatsStreams(jsm: JetStreamManager, stream: string): Promise<void> {
-  for (const name of [stream, `${stream}_DLQ`, `${stream}_PROGRESS`, `KV_${stream}_HISTORY`, `KV_${stream}_GROUPS`])
+  for (const name of [stream, `${stream}_DLQ`, `${stream}_PROGRESS`, `KV_${stream}_HISTORY`, `KV_${stream}_GROUPS`, `KV_${stream}_LEASES`])
     await jsm.streams.delete(name).catch(() => false);
 }
 
@@ -533,10 +533,17 @@ async function orderedRows(): Promise<void> {
     prefixes.push(keyPrefix);
     return new RedisTransport({ url: REDIS_URL, keyPrefix, blockMs: 100 });
   };
+  const streams: string[] = [];
+  const nats = (): EventTransport => {
+    const stream = `BENCH_${randomUUID().slice(0, 8)}`;
+    streams.push(stream);
+    return new NatsTransport({ servers: NATS_URL, stream, subjectPrefix: stream.toLowerCase(), fetchExpiresMs: 1000 });
+  };
   const transports: [string, () => EventTransport][] = [
     ['memory', () => new MemoryTransport({ maxQueued: 10_000 })],
     ['postgres', postgres],
     ['redis', redis],
+    ['nats', nats],
   ];
   // On Redis, each side also counts the server operations per event.
   const counted = (label: string, run: () => Promise<Measurement>): Promise<Measurement> =>
@@ -553,6 +560,10 @@ async function orderedRows(): Promise<void> {
     for (const schema of schemas) await pool.query(`DROP SCHEMA "${schema}" CASCADE`);
     await pool.end();
     for (const keyPrefix of prefixes) await deleteRedisKeys(REDIS_URL, keyPrefix);
+    const connection = await connectNats({ servers: NATS_URL });
+    const jsm = await connection.jetstreamManager();
+    for (const stream of streams) await deleteNatsStreams(jsm, stream);
+    await connection.close();
   }
 }
 
