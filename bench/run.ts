@@ -27,6 +27,7 @@ import {
 import { NatsTransport } from 'nestjs-event-broker/nats';
 import { PostgresTransport } from 'nestjs-event-broker/postgres';
 import { RedisTransport } from 'nestjs-event-broker/redis';
+import { TestNatsCluster } from '../test/support/nats-cluster.js';
 import { TestRedisCluster } from '../test/support/redis-cluster.js';
 import { profiled } from './cpu-profile.js';
 import { latency, payload, throughput, until, type Measurement } from './measure.js';
@@ -481,6 +482,40 @@ async function redisClusterRows(): Promise<void> {
   }
 }
 
+// ---- NATS cluster: partitions, each a stream of three replicas whose leaders the cluster spreads ----
+async function natsClusterRows(): Promise<void> {
+  const names = PARTITION_COUNTS.map(
+    (partitions) => `nats cluster (3 nodes, replicas 3), ${partitions} partition${partitions === 1 ? '' : 's'}`,
+  );
+  if (!names.some((name) => runs(name))) return;
+  const cluster = await TestNatsCluster.start(3);
+  try {
+    let onePartition: Measurement | undefined;
+    for (const [index, partitions] of PARTITION_COUNTS.entries()) {
+      const name = names[index];
+      if (!runs(name)) continue;
+      const stream = `BENCH_${randomUUID().slice(0, 8)}`;
+      const measured = await side(name, 'ours', () =>
+        oursOn(
+          new NatsTransport({
+            servers: cluster.urls,
+            stream,
+            subjectPrefix: stream.toLowerCase(),
+            partitions,
+            replicas: 3,
+            fetchExpiresMs: 1000,
+          }),
+          100,
+        ),
+      );
+      record(name, measured, onePartition, onePartition ? 'none (vs 1 partition)' : 'none (the baseline)');
+      onePartition ??= measured;
+    }
+  } finally {
+    await cluster.stop();
+  }
+}
+
 // ---- ordered vs unordered groups, on the transports that order ----
 const ORDERED_KEYS = 100;
 
@@ -617,6 +652,7 @@ const sections: [string, () => Promise<void>][] = [
   ['nats', natsRows],
   ['postgres', postgresRows],
   ['cluster', redisClusterRows],
+  ['nats-cluster', natsClusterRows],
   ['ordered', orderedRows],
   ['backlog', backlogRss],
   ['bootstrap', bootstrap1000],

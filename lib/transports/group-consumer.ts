@@ -67,6 +67,15 @@ export abstract class GroupConsumer<M> implements Consumer {
     void messages;
   }
 
+  /**
+   * Messages the consumer took from the server and has not handed out yet, waiting for room: their
+   * leases are renewed with those of the unsettled deliveries, or another consumer (or this one)
+   * would claim them while they wait.
+   */
+  protected held(): M[] {
+    return [];
+  }
+
   /** Those of `messages` still handed out and not settled (a renewal racing a settle is not a lost lease). */
   protected stillUnsettled(messages: readonly M[]): M[] {
     const unsettled = new Set(this.unsettled.values());
@@ -189,7 +198,7 @@ export abstract class GroupConsumer<M> implements Consumer {
   }
 
   private async renewUnsettled(): Promise<void> {
-    const messages = this.unsettled.values();
+    const messages = [...this.unsettled.values(), ...this.held()];
     if (messages.length === 0) return;
     try {
       await this.renewLeases(messages);

@@ -211,11 +211,12 @@ export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
     }
     if (signal.aborted) return;
     // Without room, only the blocking reads running: a watch would wake on entries it cannot take.
+    // What the reads took goes with the next receive, within the room there is then: while this one
+    // waited, other subscriptions may have filled the worker pool they share.
     await this.waitFor(
       cursors.flatMap((cursor) => cursor.reading ?? (room > 0 ? cursor.watch.wait() : [])),
       signal,
     );
-    await this.dispatchTaken(room);
   }
 
   /** Reads at most `count` new entries of the partition for this consumer, without blocking. */
@@ -417,16 +418,15 @@ export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
     await this.byPartition(entries, (stream, ids) => this.context.client.xack(stream, this.spec.group, ...ids));
   }
 
-  /**
-   * Resets the idle time of the entries being worked on, and of those blocking reads took that
-   * wait for room, so that no other consumer claims them.
-   */
+  /** The entries blocking reads took that wait for room: renewed with the deliveries, even when there are none. */
+  protected override held(): PartitionEntry[] {
+    return this.cursors.flatMap(({ keys, taken }) => taken.map(([id]) => ({ partition: keys.partition, id })));
+  }
+
+  /** Resets the idle time of the entries being worked on or held, so that no other consumer claims them. */
   protected async renewLeases(entries: readonly PartitionEntry[]): Promise<void> {
     const { group, consumerName } = this.spec;
-    const waiting = this.cursors.flatMap(({ keys, taken }) => taken.map(([id]) => ({ partition: keys.partition, id })));
-    await this.byPartition([...entries, ...waiting], (stream, ids) =>
-      this.context.client.xclaim(stream, group, consumerName, 0, ...ids, 'JUSTID'),
-    );
+    await this.byPartition(entries, (stream, ids) => this.context.client.xclaim(stream, group, consumerName, 0, ...ids, 'JUSTID'));
   }
 
   /** Makes the entries claimable at once, so another instance takes them over. */
