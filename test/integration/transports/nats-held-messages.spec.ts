@@ -13,8 +13,8 @@ afterEach(async () => {
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe('NatsTransport group consumer, known defects of the per-partition pulls', () => {
-  it('KNOWN DEFECT, fails until fixed: messages a pull brings once other subscriptions filled the pool are handled once each, as first attempts, and within bufferSize', async () => {
+describe('NatsTransport group consumer: the per-partition pulls within the room of the worker pool', () => {
+  it('messages a pull brings once other subscriptions filled the pool are handled once each, as first attempts, and within bufferSize', async () => {
     const names = uniqueStream('held');
     cleanups.push(() => deleteStreams(names.stream));
     const broker = new EventBroker({
@@ -75,7 +75,7 @@ describe('NatsTransport group consumer, known defects of the per-partition pulls
     { partitions: 2, concurrency: 2 },
     { partitions: 4, concurrency: 4 },
   ]) {
-    it(`KNOWN DEFECT, fails until fixed: a burst on one partition is not held up by the pulls the idle ones keep waiting (${partitions} partitions, concurrency ${concurrency})`, async () => {
+    it(`a burst on one partition is not held up by the pulls the idle ones keep waiting (${partitions} partitions, concurrency ${concurrency})`, async () => {
       const names = uniqueStream('hot');
       cleanups.push(() => deleteStreams(names.stream));
       const broker = new EventBroker({
