@@ -478,8 +478,8 @@ export class EventBroker {
     const flow: FlowControl = {
       // One read takes at most twice what the workers run: in a burst, the other instances of the group get their share.
       capacity: () => Math.min(this.bufferSize - this.inFlight, subscription.concurrency - subscription.inFlight, 2 * this.workerCount),
-      whenReady: async (signal) => {
-        while (flow.capacity() <= 0 && !signal.aborted) await this.settled.wait(signal);
+      whenReady: async (signal, above = 0) => {
+        while (flow.capacity() <= above && !signal.aborted) await this.settled.wait(signal);
       },
     };
     subscription.consumer = await this.transport.consume(

@@ -28,8 +28,11 @@ export interface Delivery {
 export interface FlowControl {
   /** How many more deliveries the consumer may take now, in one read. */
   capacity(): number;
-  /** Resolves once `capacity()` is above zero, or when `signal` aborts. */
-  whenReady(signal: AbortSignal): Promise<void>;
+  /**
+   * Resolves once `capacity()` is above `above` (zero unless given), or when `signal` aborts. A
+   * consumer whose waiting reads hold part of the room waits for room beyond them.
+   */
+  whenReady(signal: AbortSignal, above?: number): Promise<void>;
 }
 
 export interface ConsumerSpec {

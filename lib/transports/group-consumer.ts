@@ -82,6 +82,11 @@ export abstract class GroupConsumer<M> implements Consumer {
     return messages.filter((message) => unsettled.has(message));
   }
 
+  /** Resolves once the worker pool has room for `more` deliveries beyond what it has now, or when `signal` aborts. */
+  protected whenMoreRoom(more: number, signal: AbortSignal): Promise<void> {
+    return this.flow.whenReady(signal, this.flow.capacity() + more - 1);
+  }
+
   /** Called by `close` after the loop was told to stop: ends a read that blocks. */
   protected interrupt(): void {}
 

@@ -12,8 +12,8 @@ class SettableFlow implements FlowControl {
     return Math.max(0, this.limit - this.outstanding);
   }
 
-  async whenReady(signal: AbortSignal): Promise<void> {
-    while (this.capacity() <= 0 && !signal.aborted) {
+  async whenReady(signal: AbortSignal, above = 0): Promise<void> {
+    while (this.capacity() <= above && !signal.aborted) {
       await new Promise<void>((resolve) => {
         const done = (): void => {
           this.waiters.delete(done);

@@ -38,15 +38,14 @@ const MIN_TURN_PULL_MS = 250;
  * partition left without a pull takes its one from them, so the pulls may ask for up to one
  * message a partition more than the room. When the room is smaller than the partitions waiting
  * for a pull, they take turns: with pulls that take only what is there, until a whole round found
- * nothing, then with waiting pulls, shorter the more partitions wait. It keeps what it works on
- * alive with `working()`.
+ * nothing, then with waiting pulls, shorter the more partitions wait. What came while the
+ * worker pool had no room waits in its pull's queue, kept alive with `working()` as what is
+ * handed out, until a receive has room for it.
  * Settling a delivery is the engine's own: an ack, a delayed nak, a dead letter and a terminate;
  * the progress stream gets one record per batch of hand-outs and of acks.
  */
 export class NatsGroupConsumer extends GroupConsumer<JsMsg> {
   private readonly arrival = new Signal();
-  /** Set by `wakeUp`: the pulls are asked anew. */
-  private woken = false;
   private readonly pulls: readonly NatsPartitionPull[];
   private readonly partitionOfStream: ReadonlyMap<string, number>;
   /** The partition that gets the first pull next time, so that each gets its turn. */
@@ -86,7 +85,6 @@ export class NatsGroupConsumer extends GroupConsumer<JsMsg> {
 
   /** Ends a wait for messages early, for pulls asked anew: a partition became readable, or room came free. */
   protected wakeUp(): void {
-    this.woken = true;
     this.arrival.notify();
   }
 
@@ -102,20 +100,45 @@ export class NatsGroupConsumer extends GroupConsumer<JsMsg> {
   }
 
   protected async receive(count: number, signal: AbortSignal): Promise<void> {
-    this.woken = false;
+    // What came while the worker pool had no room goes first, within the room there is now.
+    const { received, error } = this.takeArrived(count);
+    if (received.length > 0) await this.dispatch(received);
+    if (error) throw error;
+    if (received.length > 0 || signal.aborted) return;
     this.requestPulls(count);
     const waiting = this.pulls.filter((pull) => pull.waiting > 0);
     // Nothing to pull from (an ordered consumer that owns no partition): wait for a change.
-    if (waiting.length === 0) await this.arrival.wait(signal, this.context.fetchExpiresMs);
-    while (!signal.aborted && waiting.length > 0) {
-      const { received, error } = this.takeArrived(count);
-      if (received.length > 0) await this.dispatch(received);
-      if (error) throw error;
-      // Something came, or a pull ended: the next receive asks again with the room it has then.
-      if (received.length > 0 || this.woken || waiting.some((pull) => pull.waiting === 0)) return;
-      const until = Math.min(...waiting.map((pull) => pull.waitsUntil));
-      await this.arrival.wait(signal, Math.max(1, until - Date.now()));
+    if (waiting.length === 0) return this.arrival.wait(signal, this.context.fetchExpiresMs);
+    // One wait: what comes goes with the next receive, within the room there is then (other
+    // subscriptions may fill the worker pool meanwhile).
+    const wait = new AbortController();
+    const ended = (): void => wait.abort();
+    signal.addEventListener('abort', ended, { once: true });
+    const until = Math.min(...waiting.map((pull) => pull.waitsUntil));
+    try {
+      await Promise.race([this.arrival.wait(wait.signal, Math.max(1, until - Date.now())), this.whenRoomForPulls(count, wait.signal)]);
+    } finally {
+      signal.removeEventListener('abort', ended);
+      wait.abort();
     }
+  }
+
+  /**
+   * Resolves once a partition left without a pull for want of room can have one: settling handlers
+   * freed room beyond what the waiting pulls ask for (the receive had `count`). Never while every
+   * readable partition has a pull: more room cannot enlarge a waiting pull.
+   */
+  private async whenRoomForPulls(count: number, signal: AbortSignal): Promise<void> {
+    if (!this.pulls.some((pull) => pull.waiting === 0 && this.readable(pull.partition))) {
+      return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    }
+    const asked = this.pulls.reduce((sum, pull) => sum + pull.waiting, 0);
+    await this.whenMoreRoom(Math.max(1, asked - count + 1), signal);
+  }
+
+  /** The messages that came and wait for room: renewed with the deliveries, or the server would send them again. */
+  protected override held(): JsMsg[] {
+    return this.pulls.flatMap((pull) => pull.queued);
   }
 
   /** Asks the partitions without a waiting pull for messages, within the room the waiting pulls leave or lend. */

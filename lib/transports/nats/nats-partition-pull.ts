@@ -95,6 +95,11 @@ export class NatsPartitionPull {
     return this.arrived.length > 0;
   }
 
+  /** The messages that came and `next` has not returned. */
+  get queued(): JsMsg[] {
+    return [...this.arrived].filter((next): next is JsMsg => !('ended' in next));
+  }
+
   /** Ends the subscription; returns the messages that came and were not taken. */
   close(): JsMsg[] {
     this.subscription?.unsubscribe();
