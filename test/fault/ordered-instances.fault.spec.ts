@@ -9,6 +9,7 @@ import { deleteStreams, NATS_URL, uniqueStream } from '../support/nats.js';
 import { DATABASE_URL, dropSchema, uniqueSchema } from '../support/postgres.js';
 import { deleteKeys, REDIS_URL, uniquePrefix } from '../support/redis.js';
 import { RecordingLogger } from '../support/silent-logger.js';
+import { handlings, keysOverlapped, orderViolations } from '../support/ordered-handlings.js';
 import { startTestProcess, type TestProcess } from '../support/test-process.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -22,76 +23,6 @@ const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).toReversed()) await cleanup();
 });
-
-/** One handling of one event by one instance, as the instance printed it. */
-interface Handling {
-  key: string;
-  n: number;
-  instanceId: string;
-  start: number;
-  /** Absent when the instance was killed while it ran. */
-  end?: number;
-}
-
-/** The handlings the instances printed, matched start to end per instance and event. */
-function handlings(instances: readonly TestProcess[]): Handling[] {
-  const all: Handling[] = [];
-  for (const { lines } of instances) {
-    const running = new Map<number, Handling>();
-    for (const line of lines) {
-      if (!line.startsWith('{')) continue;
-      const record = JSON.parse(line) as { start?: number; end?: number; key: string; n: number; instanceId: string; error?: string };
-      if (record.start !== undefined) {
-        const handling = { key: record.key, n: record.n, instanceId: record.instanceId, start: record.start };
-        running.set(record.n, handling);
-        all.push(handling);
-      } else if (record.end !== undefined) {
-        const handling = running.get(record.n);
-        if (handling) handling.end = record.end;
-        running.delete(record.n);
-      }
-    }
-  }
-  return all.toSorted((left, right) => left.start - right.start);
-}
-
-/**
- * What broke the order of one key: a handling that began before the one before it had ended (two
- * at a time), or an event whose first handling began before an earlier event of the key had
- * first succeeded.
- */
-function orderViolations(handled: readonly Handling[]): string[] {
-  const byKey = new Map<string, Handling[]>();
-  for (const handling of handled) byKey.set(handling.key, [...(byKey.get(handling.key) ?? []), handling]);
-  const violations: string[] = [];
-  for (const [key, ofKey] of byKey) {
-    for (let index = 1; index < ofKey.length; index++) {
-      const before = ofKey[index - 1];
-      const handling = ofKey[index];
-      if (before.end !== undefined && handling.start < before.end) {
-        violations.push(`${key}: event ${handling.n} began while event ${before.n} still ran (on ${before.instanceId})`);
-      }
-    }
-    const firstSuccess = new Map<number, number>();
-    for (const { n, end } of ofKey) if (end !== undefined && !firstSuccess.has(n)) firstSuccess.set(n, end);
-    for (const handling of ofKey) {
-      for (const [earlier, succeededAt] of firstSuccess) {
-        if (earlier < handling.n && handling.start < succeededAt) {
-          violations.push(`${key}: event ${handling.n} began before event ${earlier} first succeeded`);
-        }
-      }
-    }
-  }
-  return violations;
-}
-
-/** Whether two handlings of different keys ran at the same time somewhere: keys run in parallel. */
-function keysOverlapped(handled: readonly Handling[]): boolean {
-  return handled.some((handling, index) => {
-    const next = handled[index + 1];
-    return next !== undefined && handling.end !== undefined && next.key !== handling.key && next.start < handling.end;
-  });
-}
 
 interface OrderedTransport {
   name: 'postgres' | 'redis' | 'nats';

@@ -1,4 +1,4 @@
-import { DeliverPolicy, type ConsumerInfo, type JsMsg, type KV } from 'nats';
+import { DeliverPolicy, type ConsumerConfig, type ConsumerInfo, type JsMsg, type KV } from 'nats';
 import { Signal, withTimeout } from '../../core/async-primitives.js';
 import type { BrokerEvent } from '../../core/broker-event.interface.js';
 import type { ConsumerSpec, Delivery, FlowControl } from '../../core/event-transport.interface.js';
@@ -120,13 +120,25 @@ export class NatsOrderedGroupConsumer extends NatsGroupConsumer implements Parti
   async takeOver(partition: number, previous: PreviousOwner): Promise<void> {
     const { jsm, streams, durable, setupWait } = this.ordered;
     const stream = streams[partition];
-    const info = await waitingForLeader(setupWait, () => jsm.consumers.info(stream, durable));
-    if (previous.left !== 'never' || info.ack_floor.stream_seq < info.delivered.stream_seq) await this.recreate(stream, info);
+    // A previous owner deleted the consumer and stopped before it was added again (or a starting
+    // instance added it anew meanwhile, from the stream's end): added again from where it meant to.
+    const unfinished = await this.leases.unfinishedRecreation(partition);
+    let filter: string;
+    if (unfinished) {
+      await this.recreate(partition, stream, unfinished);
+      filter = unfinished.filter_subject ?? '';
+    } else {
+      const info = await waitingForLeader(setupWait, () => jsm.consumers.info(stream, durable));
+      if (previous.left !== 'never' || info.ack_floor.stream_seq < info.delivered.stream_seq) {
+        await this.recreate(partition, stream, fromAckFloor(info));
+      }
+      filter = info.config.filter_subject ?? '';
+    }
     const handOver = previous.left === 'released' ? previous.handOver : undefined;
     const carried = new Map(Object.entries(handOver?.unsettled ?? {}).map(([seq, attempts]) => [Number(seq), attempts]));
     const settledUpTo = handOver?.received ?? 0;
     // Subscribed before it is readable: a pull is asked only once the subscription is there.
-    await waitingForLeader(setupWait, () => this.subscribe(partition, durable, info.config.filter_subject ?? ''));
+    await waitingForLeader(setupWait, () => this.subscribe(partition, durable, filter));
     this.owned.set(partition, { received: settledUpTo, unsettled: new Map(carried), carried, settledUpTo });
     this.wakeUp();
   }
@@ -248,10 +260,13 @@ export class NatsOrderedGroupConsumer extends NatsGroupConsumer implements Parti
     owned?.carried.delete(message.seq);
   }
 
-  /** Deletes the partition's consumer and adds it again from its ack floor: what is not acked in order comes again, in order. */
-  private async recreate(stream: string, info: ConsumerInfo): Promise<void> {
+  /**
+   * Deletes the partition's consumer and adds it again with `config`, recorded first in the leases
+   * bucket: a next owner finishes the recreation if this one stops halfway.
+   */
+  private async recreate(partition: number, stream: string, config: Partial<ConsumerConfig>): Promise<void> {
     const { jsm, durable, setupWait } = this.ordered;
-    const config = { ...info.config, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: info.ack_floor.stream_seq + 1 };
+    await this.leases.startRecreation(partition, config);
     // Sent again for want of a leader: a delete that went through before is not found the second time.
     await waitingForLeader(setupWait, () =>
       jsm.consumers.delete(stream, durable).catch((error: unknown) => {
@@ -260,5 +275,11 @@ export class NatsOrderedGroupConsumer extends NatsGroupConsumer implements Parti
       }),
     );
     await waitingForLeader(setupWait, () => jsm.consumers.add(stream, config));
+    await this.leases.finishRecreation(partition);
   }
+}
+
+/** The consumer's settings from its ack floor: what is not acked in order comes again, in order. */
+function fromAckFloor(info: ConsumerInfo): Partial<ConsumerConfig> {
+  return { ...info.config, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: info.ack_floor.stream_seq + 1 };
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { JetStreamManager, KV, KvEntry, QueuedIterator } from 'nats';
+import type { ConsumerConfig, JetStreamManager, KV, KvEntry, QueuedIterator } from 'nats';
 import type { BrokerLogger } from '../../core/broker-logger.interface.js';
 import { errorMessage } from '../../core/error-message.js';
 import { encodeName } from './nats-names.js';
@@ -210,6 +210,27 @@ export class NatsPartitionLeases {
         `Could not remove consumer ${this.options.name} from ordered group ${this.options.group}: ${errorMessage(error)}`,
       );
     });
+  }
+
+  /**
+   * Records the settings the partition's consumer is about to be added again with, before the
+   * owner deletes it: an owner that stops between the delete and the add (a crash, a timeout while
+   * the cluster elects) leaves the partition without a consumer, and the settings are known
+   * nowhere else. The next owner finds the record (`unfinishedRecreation`) and adds it from them.
+   */
+  async startRecreation(partition: number, config: Partial<ConsumerConfig>): Promise<void> {
+    await this.options.kv.put(this.recreationKey(partition), JSON.stringify(config));
+  }
+
+  /** The partition's consumer is back: the record of its recreation goes. */
+  async finishRecreation(partition: number): Promise<void> {
+    await this.options.kv.delete(this.recreationKey(partition));
+  }
+
+  /** The settings of a recreation of the partition's consumer that an owner started and did not finish. */
+  async unfinishedRecreation(partition: number): Promise<Partial<ConsumerConfig> | undefined> {
+    const entry = await this.options.kv.get(this.recreationKey(partition));
+    return entry?.operation === 'PUT' ? entry.json<Partial<ConsumerConfig>>() : undefined;
   }
 
   /** Stops the rounds and the watch without giving anything back: the leases run out (a transport closed under its consumers). */
@@ -435,6 +456,10 @@ export class NatsPartitionLeases {
 
   private leaseKey(partition: number): string {
     return `${this.prefix}lease.${partition}`;
+  }
+
+  private recreationKey(partition: number): string {
+    return `${this.prefix}recreation.${partition}`;
   }
 }
 

@@ -1,4 +1,4 @@
-import { connect, type KV, type NatsConnection } from 'nats';
+import { connect, type ConsumerConfig, type KV, type NatsConnection } from 'nats';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventBroker, createEvent, type NatsTransportOptions } from '../../../lib/index.js';
 import { NatsTransport } from '../../../lib/nats.js';
@@ -29,9 +29,9 @@ async function setup(options: NatsTransportOptions) {
     await connection.close();
     await deleteStreams(names.stream);
   });
-  const makeBroker = (instanceId: string, logger = new RecordingLogger()): EventBroker => {
+  const makeBroker = (instanceId: string, logger = new RecordingLogger(), own?: NatsConnection): EventBroker => {
     const broker = new EventBroker({
-      transport: new NatsTransport({ servers: NATS_URL, ...names, fetchExpiresMs: 1000, ...options }),
+      transport: new NatsTransport({ servers: NATS_URL, ...names, fetchExpiresMs: 1000, ...options, connection: own }),
       instanceId,
       logger,
     });
@@ -89,6 +89,53 @@ describe('NatsTransport ordered groups', () => {
     expect(log).toEqual(['a 1#1', 'b 1#1', 'b 2#1', 'b 3#1']);
     // Not before the lease (1 s from its last renewal) ran out.
     expect(Date.now() - closedAt).toBeGreaterThan(500);
+  });
+
+  it('adds the partition’s consumer again when a new owner deleted it and could not add it back: the next takeover finishes the recreation, nothing of the key lost', async () => {
+    const { makeBroker } = await setup({ partitions: 1, ackWaitMs: 1000 });
+    const log: string[] = [];
+    const stuck = deferred();
+    const first = makeBroker('a');
+    await first.subscribe<Step>(
+      'orders.*',
+      async ({ payload: { n } }, { attempt }) => {
+        log.push(`a ${n}#${attempt}`);
+        await stuck.promise;
+      },
+      { group: 'g', ordered: true },
+    );
+    await first.start();
+    for (const n of [1, 2, 3]) await publish(first, 'k', n);
+    await waitFor(() => log.includes('a 1#1'), 'the first instance at work');
+
+    // The second instance's first add of a consumer after it started fails, as when it crashes or
+    // times out (a cluster electing) between the delete and the add of its takeover.
+    const connection = await connect({ servers: NATS_URL });
+    cleanups.push(() => connection.close());
+    const jsm = await connection.jetstreamManager();
+    const add = jsm.consumers.add.bind(jsm.consumers);
+    let failNextAdd = false;
+    let addsFailed = 0;
+    jsm.consumers.add = async (stream: string, config: Partial<ConsumerConfig>) => {
+      if (!failNextAdd) return add(stream, config);
+      failNextAdd = false;
+      addsFailed++;
+      throw new Error('stopped before the consumer was added again');
+    };
+    connection.jetstreamManager = async () => jsm;
+    const second = makeBroker('b', new RecordingLogger(), connection);
+    await second.subscribe<Step>('orders.*', ({ payload: { n } }, { attempt }) => void log.push(`b ${n}#${attempt}`), {
+      group: 'g',
+      ordered: true,
+    });
+    await second.start();
+    failNextAdd = true;
+    cleanups.push(async () => stuck.resolve());
+
+    await first.transport.close();
+    await waitFor(() => log.includes('b 3#1'), 'the key taken over', 5000);
+    expect(addsFailed).toBe(1);
+    expect(log).toEqual(['a 1#1', 'b 1#1', 'b 2#1', 'b 3#1']);
   });
 
   it('shares the partitions between two instances, each key on one of them in publish order, and gives them all to the one left when the other stops', async () => {
