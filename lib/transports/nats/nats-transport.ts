@@ -224,7 +224,7 @@ export class NatsTransport implements EventTransport {
     await this.assertSameOrdering(spec, durable);
     if (spec.ordered) {
       const ordered = new NatsOrderedGroupConsumer(
-        { ...this.consumerContext(), leases, durable, setupWait: this.setupWait },
+        { ...this.consumerContext(), leases, durable, setupWait: this.setupWait, startSeqs: groups.get(spec.group)?.startSeqs ?? [] },
         spec,
         onDelivery,
         flow,
@@ -245,11 +245,19 @@ export class NatsTransport implements EventTransport {
   /**
    * Creates the group's durable consumer on the stream of `partition`, or brings its filter up to
    * date; gives the first sequence routed to the group there when it created it (the one after
-   * the newest message, or 1 with `fromBeginning`), 0 when the consumer was there.
+   * the newest message, or 1 with `fromBeginning`), 0 when the consumer was there. A group already
+   * registered gets its missing consumer from the group's start, never from new events: it is
+   * missing while an ordered group's new owner of the partition recreates it (which deletes this
+   * one and adds its own), or it was deleted and its events since the start come again.
    */
   private async ensureConsumer(spec: ConsumerSpec, durable: string, partition: number): Promise<number> {
-    const { jsm } = this.state.connected();
+    const { jsm, groups } = this.state.connected();
     const stream = this.streams[partition];
+    const registeredStart = groups.get(spec.group)?.startSeqs[partition] ?? 0;
+    const start =
+      registeredStart > 0
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: registeredStart }
+        : { deliver_policy: spec.fromBeginning ? DeliverPolicy.All : DeliverPolicy.New };
     const config = {
       durable_name: durable,
       ack_policy: AckPolicy.Explicit,
@@ -258,7 +266,7 @@ export class NatsTransport implements EventTransport {
       // would leave the message in the stream with only an advisory.
       max_deliver: this.options.maxDeliver ?? -1,
       filter_subject: this.subjects.filter(spec.patterns, partition),
-      deliver_policy: spec.fromBeginning ? DeliverPolicy.All : DeliverPolicy.New,
+      ...start,
     };
     // A consumer of a replicated stream is replicated too: one that lost its leader with a node
     // answers again once it elected another.
