@@ -57,6 +57,37 @@ describe('NatsTransport ordered groups: taking partitions over', () => {
     expect(log).toEqual([4]);
   });
 
+  it('an ordered consumer is refused while an unordered instance of the group is busy with all it may run (it has no pull waiting then)', async () => {
+    const makeBroker = setup({ ackWaitMs: 5000 });
+    const log: string[] = [];
+    const stuck = deferred();
+    const unordered = makeBroker('u');
+    await unordered.subscribe<Step>(
+      'orders.*',
+      async ({ payload: { n } }) => {
+        log.push(`u ${n} start`);
+        await stuck.promise;
+        log.push(`u ${n} end`);
+      },
+      { group: 'g', concurrency: 1 },
+    );
+    await unordered.start();
+    cleanups.push(async () => stuck.resolve());
+    await publish(unordered, 'k', 1);
+    await publish(unordered, 'k', 2);
+    await waitFor(() => log.includes('u 1 start'), 'the unordered instance at work');
+    await pause(300);
+
+    const ordered = makeBroker('o');
+    await ordered.subscribe<Step>('orders.*', ({ payload: { n } }) => void log.push(`o ${n}`), { group: 'g', ordered: true });
+    const started = await ordered.start().then(
+      () => 'started',
+      (error: unknown) => `refused: ${String(error)}`,
+    );
+    await pause(1000);
+    expect({ started, log }).toMatchObject({ started: expect.stringMatching(/^refused: .*consumed unordered/), log: ['u 1 start'] });
+  });
+
   it('a consumer of the group that starts while a takeover deletes and adds again the partition’s consumer does not make the takeover fail', async () => {
     const names = uniqueStream('ordtake');
     const makeBroker = setup({ ackWaitMs: 2000 }, names);
