@@ -27,10 +27,11 @@ function publish(broker: EventBroker, key: string, n: number): Promise<unknown> 
 
 function setup(options: NatsTransportOptions = {}, names = uniqueStream('ordtake')) {
   cleanups.push(() => deleteStreams(names.stream));
-  return (instanceId: string, servers: string = NATS_URL): EventBroker => {
+  return (instanceId: string, servers: string = NATS_URL, shutdownTimeoutMs?: number): EventBroker => {
     const logger = new RecordingLogger();
     loggers.set(instanceId, logger);
     const broker = new EventBroker({
+      shutdownTimeoutMs,
       transport: new NatsTransport({ servers, ...names, fetchExpiresMs: 1000, ...options }),
       instanceId,
       logger,
@@ -86,6 +87,38 @@ describe('NatsTransport ordered groups: taking partitions over', () => {
     );
     await pause(1000);
     expect({ started, log }).toMatchObject({ started: expect.stringMatching(/^refused: .*consumed unordered/), log: ['u 1 start'] });
+  });
+
+  it('an ordered consumer starts once the unordered instance of the group that left a delivery out stopped a while ago', async () => {
+    const makeBroker = setup({ ackWaitMs: 1500 });
+    const log: string[] = [];
+    const stuck = deferred();
+    cleanups.push(async () => stuck.resolve());
+    const unordered = makeBroker('u', NATS_URL, 100);
+    await unordered.subscribe<Step>(
+      'orders.*',
+      async ({ payload: { n } }) => {
+        log.push(`u ${n}`);
+        await stuck.promise;
+      },
+      { group: 'g', concurrency: 1 },
+    );
+    await unordered.start();
+    for (const n of [1, 2, 3]) await publish(unordered, 'k', n);
+    await waitFor(() => log.includes('u 1'), 'the unordered instance at work');
+    // Its handler outlives the shutdown timeout: event 1 stays out on the group's consumer.
+    await unordered.stop();
+    await pause(1700);
+
+    const ordered = makeBroker('o');
+    await ordered.subscribe<Step>('orders.*', ({ payload: { n } }) => void log.push(`o ${n}`), { group: 'g', ordered: true });
+    const started = await ordered.start().then(
+      () => 'started',
+      (error: unknown) => `refused: ${String(error)}`,
+    );
+    expect(started).toBe('started');
+    await waitFor(() => log.includes('o 3'), 'the events handled by the ordered instance', 5000);
+    expect(log).toEqual(['u 1', 'o 1', 'o 2', 'o 3']);
   });
 
   it('a consumer of the group that starts while a takeover deletes and adds again the partition’s consumer does not make the takeover fail', async () => {
