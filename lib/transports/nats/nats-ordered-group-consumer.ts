@@ -11,6 +11,9 @@ import { NatsGroupConsumer, type NatsConsumerContext } from './nats-group-consum
 import { waitingForLeader, type LeaderWait } from './nats-leader-election.js';
 import { NatsPartitionLeases, type PartitionHandOver, type PartitionOwner, type PreviousOwner } from './nats-partition-leases.js';
 
+/** How many times a takeover deletes a consumer another instance added between its delete and its add. */
+const RECREATE_ATTEMPTS = 3;
+
 export interface NatsOrderedConsumerContext extends NatsConsumerContext {
   /** The leases bucket of the stream's ordered groups. */
   leases: KV;
@@ -18,6 +21,8 @@ export interface NatsOrderedConsumerContext extends NatsConsumerContext {
   durable: string;
   /** How the consumer's requests wait for its leader (a consumer added again on a cluster elects one). */
   setupWait: LeaderWait;
+  /** Per partition, the first stream sequence routed to the group (0: not recorded). */
+  startSeqs: readonly number[];
 }
 
 /** What the consumer keeps of a partition it owns. */
@@ -43,9 +48,10 @@ interface OwnedPartition {
  * Taking a partition over: JetStream cannot hand a consumer's unacked messages to another
  * subscriber, and the previous owner's would come back only after their ack wait, behind later
  * messages of their keys. So a new owner recreates the partition's durable consumer from its ack
- * floor (unless nobody owned it and nothing is out): every message not acked in order comes again,
- * in stream order, to it alone, and the previous owner's pulls still waiting end with the old
- * consumer. After a clean hand-over the new owner acks again, without handling, what the previous
+ * floor, or from the consumer's own start while nothing was acked (unless nobody owned it and
+ * nothing is out): every message not acked in order comes again, in stream order, to it alone, and
+ * the previous owner's pulls still waiting end with the old consumer. The owner's lease makes it
+ * the authority on the consumer: one another instance added meanwhile is deleted and added again. After a clean hand-over the new owner acks again, without handling, what the previous
  * owner settled (up to what it received, except what it left unsettled), and counts the attempts
  * it made; after a lost lease it handles everything above the ack floor again, attempts counted
  * from 1. Giving a partition back: nothing more is pulled or handed out, the running handlers
@@ -121,7 +127,7 @@ export class NatsOrderedGroupConsumer extends NatsGroupConsumer implements Parti
     const { jsm, streams, durable, setupWait } = this.ordered;
     const stream = streams[partition];
     // A previous owner deleted the consumer and stopped before it was added again (or a starting
-    // instance added it anew meanwhile, from the stream's end): added again from where it meant to.
+    // instance added it anew meanwhile): added again from where it meant to.
     const unfinished = await this.leases.unfinishedRecreation(partition);
     let filter: string;
     if (unfinished) {
@@ -129,9 +135,9 @@ export class NatsOrderedGroupConsumer extends NatsGroupConsumer implements Parti
       filter = unfinished.filter_subject ?? '';
     } else {
       const info = await waitingForLeader(setupWait, () => jsm.consumers.info(stream, durable));
-      if (previous.left !== 'never' || info.ack_floor.stream_seq < info.delivered.stream_seq) {
-        await this.recreate(partition, stream, fromAckFloor(info));
-      }
+      // A consumer that never acked has its ack floor at 0, whatever it delivered: only what is out tells.
+      const out = info.num_ack_pending > 0 || info.num_redelivered > 0;
+      if (previous.left !== 'never' || out) await this.recreate(partition, stream, this.firstUnacked(partition, info));
       filter = info.config.filter_subject ?? '';
     }
     const handOver = previous.left === 'released' ? previous.handOver : undefined;
@@ -260,26 +266,50 @@ export class NatsOrderedGroupConsumer extends NatsGroupConsumer implements Parti
     owned?.carried.delete(message.seq);
   }
 
+  /** The consumer's settings from the first message of the partition it has not acked in order. */
+  private firstUnacked(partition: number, info: ConsumerInfo): Partial<ConsumerConfig> {
+    const { ack_floor, delivered, config } = info;
+    const from = (start: number): Partial<ConsumerConfig> => ({
+      ...config,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: start,
+    });
+    if (ack_floor.consumer_seq > 0) return from(ack_floor.stream_seq + 1);
+    // Nothing acked: the consumer's own start, which its ack floor does not tell.
+    if (delivered.consumer_seq === 0) return from(delivered.stream_seq + 1);
+    if (config.deliver_policy === DeliverPolicy.StartSequence) return from(config.opt_start_seq ?? 1);
+    if (config.deliver_policy === DeliverPolicy.New) return from(this.ordered.startSeqs[partition] || 1);
+    return from(1);
+  }
+
   /**
    * Deletes the partition's consumer and adds it again with `config`, recorded first in the leases
-   * bucket: a next owner finishes the recreation if this one stops halfway.
+   * bucket: a next owner finishes the recreation if this one stops halfway. Another instance that
+   * found the consumer missing meanwhile may have added it (as it found the group): the lease
+   * holder's is the one that counts, so it deletes that one too.
    */
   private async recreate(partition: number, stream: string, config: Partial<ConsumerConfig>): Promise<void> {
     const { jsm, durable, setupWait } = this.ordered;
     await this.leases.startRecreation(partition, config);
-    // Sent again for want of a leader: a delete that went through before is not found the second time.
-    await waitingForLeader(setupWait, () =>
-      jsm.consumers.delete(stream, durable).catch((error: unknown) => {
-        if (!isNotFound(error)) throw error;
-        return true;
-      }),
-    );
-    await waitingForLeader(setupWait, () => jsm.consumers.add(stream, config));
+    for (let attempt = 1; ; attempt++) {
+      // Sent again for want of a leader: a delete that went through before is not found the second time.
+      await waitingForLeader(setupWait, () =>
+        jsm.consumers.delete(stream, durable).catch((error: unknown) => {
+          if (!isNotFound(error)) throw error;
+          return true;
+        }),
+      );
+      try {
+        await waitingForLeader(setupWait, () => jsm.consumers.add(stream, config));
+        break;
+      } catch (error) {
+        const added = await jsm.consumers.info(stream, durable).then(
+          () => true,
+          () => false,
+        );
+        if (!added || attempt === RECREATE_ATTEMPTS) throw error;
+      }
+    }
     await this.leases.finishRecreation(partition);
   }
-}
-
-/** The consumer's settings from its ack floor: what is not acked in order comes again, in order. */
-function fromAckFloor(info: ConsumerInfo): Partial<ConsumerConfig> {
-  return { ...info.config, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: info.ack_floor.stream_seq + 1 };
 }

@@ -224,7 +224,7 @@ export class NatsTransport implements EventTransport {
     await this.assertSameOrdering(spec, durable);
     if (spec.ordered) {
       const ordered = new NatsOrderedGroupConsumer(
-        { ...this.consumerContext(), leases, durable, setupWait: this.setupWait },
+        { ...this.consumerContext(), leases, durable, setupWait: this.setupWait, startSeqs: groups.get(spec.group)?.startSeqs ?? [] },
         spec,
         onDelivery,
         flow,
@@ -245,11 +245,19 @@ export class NatsTransport implements EventTransport {
   /**
    * Creates the group's durable consumer on the stream of `partition`, or brings its filter up to
    * date; gives the first sequence routed to the group there when it created it (the one after
-   * the newest message, or 1 with `fromBeginning`), 0 when the consumer was there.
+   * the newest message, or 1 with `fromBeginning`), 0 when the consumer was there. A group already
+   * registered gets its missing consumer from the group's start, never from new events: it is
+   * missing while an ordered group's new owner of the partition recreates it (which deletes this
+   * one and adds its own), or it was deleted and its events since the start come again.
    */
   private async ensureConsumer(spec: ConsumerSpec, durable: string, partition: number): Promise<number> {
-    const { jsm } = this.state.connected();
+    const { jsm, groups } = this.state.connected();
     const stream = this.streams[partition];
+    const registeredStart = groups.get(spec.group)?.startSeqs[partition] ?? 0;
+    const start =
+      registeredStart > 0
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: registeredStart }
+        : { deliver_policy: spec.fromBeginning ? DeliverPolicy.All : DeliverPolicy.New };
     const config = {
       durable_name: durable,
       ack_policy: AckPolicy.Explicit,
@@ -258,7 +266,7 @@ export class NatsTransport implements EventTransport {
       // would leave the message in the stream with only an advisory.
       max_deliver: this.options.maxDeliver ?? -1,
       filter_subject: this.subjects.filter(spec.patterns, partition),
-      deliver_policy: spec.fromBeginning ? DeliverPolicy.All : DeliverPolicy.New,
+      ...start,
     };
     // A consumer of a replicated stream is replicated too: one that lost its leader with a node
     // answers again once it elected another.
@@ -291,7 +299,8 @@ export class NatsTransport implements EventTransport {
    * Refuses a consumer that orders the group otherwise than its running consumers: the ordered
    * ones are the live members in the leases bucket (their record written within `ackWaitMs`, by the
    * server's time of the write against this process's clock); without them, the unordered ones
-   * are those with a pull waiting on one of the group's consumers.
+   * are those with a pull waiting on one of the group's consumers, or with deliveries out on one
+   * (`busyUnordered`).
    */
   private async assertSameOrdering(spec: ConsumerSpec, durable: string): Promise<void> {
     const { leases, jsm } = this.state.connected();
@@ -302,19 +311,41 @@ export class NatsTransport implements EventTransport {
       if (entry?.operation === 'PUT' && Date.now() - entry.created.getTime() < this.settings.ackWaitMs) ordered++;
     }
     if (spec.ordered && ordered > 0) return;
-    let live = ordered;
+    let holding: string | undefined;
     if (spec.ordered) {
       const infos = await Promise.all(this.streams.map((stream) => jsm.consumers.info(stream, durable)));
-      live = infos.reduce((sum, info) => sum + info.num_waiting, 0);
-    }
-    if (live === 0) return;
-    const [consumed, asked, holding] = spec.ordered
-      ? ['unordered', 'ordered', `${live} of their pulls are waiting`]
-      : ['ordered', 'unordered', `${live} of them are live`];
+      const waiting = infos.reduce((sum, info) => sum + info.num_waiting, 0);
+      const busy = await Promise.all(infos.map((info, partition) => this.busyUnordered(info, durable, partition)));
+      const busyPartitions = busy.filter(Boolean).length;
+      const reasons = [
+        ...(waiting > 0 ? [`${waiting} of their pulls are waiting`] : []),
+        ...(busyPartitions > 0 ? [`they have deliveries out on ${busyPartitions} of the partitions`] : []),
+      ];
+      if (reasons.length > 0) holding = reasons.join(', ');
+    } else if (ordered > 0) holding = `${ordered} of them are live`;
+    if (holding === undefined) return;
+    const [consumed, asked] = spec.ordered ? ['unordered', 'ordered'] : ['ordered', 'unordered'];
     throw new EventBrokerError(
       `Group ${group} is consumed ${consumed} by other instances (${holding}); ` +
         `a consumer of the same group cannot consume it ${asked} (give every consumer of a group the same ordered option)`,
     );
+  }
+
+  /**
+   * Whether an unordered instance holds deliveries of the partition's consumer: a busy one asks
+   * for no pull. Messages are out, the consumer delivered or acked one within `ackWaitMs`, and no
+   * ordered owner's lease of the partition was written within `ackWaitMs` before that (those of
+   * an ordered instance that stopped or crashed stay out until the partition's next owner
+   * recreates the consumer; those left by unordered instances gone for `ackWaitMs` do not count).
+   */
+  private async busyUnordered(info: ConsumerInfo, durable: string, partition: number): Promise<boolean> {
+    if (info.num_ack_pending === 0) return false;
+    const active = Math.max(...[info.delivered.last_active, info.ack_floor.last_active].map(serverTime).filter((at) => !Number.isNaN(at)));
+    const { ackWaitMs } = this.settings;
+    if (!(Date.now() - active < ackWaitMs)) return false;
+    // The lease's key, as `NatsPartitionLeases` names it.
+    const lease = await this.state.connected().leases.get(`${durable}.lease.${partition}`);
+    return !(lease?.operation === 'PUT' && lease.created.getTime() + ackWaitMs >= active);
   }
 
   async get(id: string): Promise<BrokerEvent | null> {
@@ -541,6 +572,11 @@ export class NatsTransport implements EventTransport {
     const { ackWaitMs, fetchExpiresMs } = this.settings;
     return { js, jsm, streams: this.streams, progress, deadLetters, ackWaitMs, fetchExpiresMs, logger: this.logger, codec: this.codec };
   }
+}
+
+/** A time the server gives in a consumer's info (an RFC 3339 string, though typed as nanos); NaN when absent. */
+function serverTime(value: unknown): number {
+  return typeof value === 'string' ? Date.parse(value) : Number.NaN;
 }
 
 /**
