@@ -62,10 +62,10 @@ interface Seen {
 /** A partition this member holds the lease of. */
 interface Owned {
   revision: number;
-  /** Until when no other member can have taken it: the start of the last renewal that held, plus the lease. */
+  /** Until when (`performance.now()`) no other member can have taken it: the start of the last renewal that held, plus the lease. */
   validUntil: number;
-  /** While the owner takes it over: it is not given back before that ended. */
-  taking: boolean;
+  /** The owner's takeover: the partition is not given back before it ended. */
+  taken: Promise<void>;
   /** Once it is being given back: nothing is handed out; the lease is renewed until the hand-over is written. */
   releasing?: Promise<void>;
 }
@@ -76,7 +76,7 @@ interface Owned {
  *
  * Keys (under `<group>.`, the group's name encoded as one token): `members.<token>`, one per
  * member (a new token at every start; a member that joins purges the delete markers of those gone),
- * written at every round as a heartbeat; `lease.<p>`, the owner's token, or the hand-over
+ * written every third of the lease as a heartbeat; `lease.<p>`, the owner's token, or the hand-over
  * of the owner that gave it back. Every write of a lease names the revision it replaces (`create`,
  * `update`), so two members never both take it.
  *
@@ -90,11 +90,14 @@ interface Owned {
  * anything from an owner that stopped renewing. A member whose watch stalls sees old revisions as
  * expired, and its writes fail on the newer ones.
  *
- * Rounds (every third of the lease, and at once when another member's record or a lease changes):
- * renew the leases held (losing those another member took, and those not renewed in time), beat,
- * drop the records of members not seen beating for a lease, give back the partitions past this
- * member's share (ranked by token among the live members: ⌊P/n⌋, one more for the first P mod n)
- * once their handlers finished, and take free, given back or expired ones up to the share.
+ * Rounds (every third of the lease): renew the leases held (losing those another member took, and
+ * those not renewed in time), beat, drop the records of members not seen beating for a lease, give
+ * back the partitions past this member's share (ranked by token among the live members: ⌊P/n⌋, one
+ * more for the first P mod n) once their handlers finished, and take free, given back or expired
+ * ones up to the share. When the watch shows that the share may have changed (a member appeared or
+ * went, a lease changed owner or was given back), a round runs at once without renewing or
+ * beating: renewals and heartbeats are the other members' usual writes, and answering each with
+ * writes of its own would make the members wake each other without end.
  *
  * What a new owner of a partition must do for order (the owner's part, told by `PreviousOwner`):
  * JetStream has no way to take a consumer's unacked messages over; the previous owner's come back
@@ -120,6 +123,8 @@ export class NatsPartitionLeases {
   private running?: Promise<void>;
   /** Another round is due once the running one ends: something changed after it looked. */
   private again = false;
+  /** The next round renews the leases and beats: the timer's rounds (and those called from outside) do. */
+  private renewDue = false;
   /** Set by `leave`: partitions are only given back from then on. */
   private leaving = false;
   /** While `join` reads the group's keys. */
@@ -149,7 +154,7 @@ export class NatsPartitionLeases {
     await this.beat();
   }
 
-  /** Runs a round now and then every third of the lease, and whenever another member's record or a lease changes. */
+  /** Runs a round now and then every third of the lease, and one without renewals whenever the watch shows the share may have changed. */
   start(): void {
     this.timer = setInterval(() => void this.round(), Math.max(50, this.options.leaseMs / 3));
     this.timer.unref();
@@ -163,7 +168,7 @@ export class NatsPartitionLeases {
   holds(partition: number): boolean {
     const owned = this.owned.get(partition);
     if (!owned || owned.releasing) return false;
-    if (Date.now() < owned.validUntil) return true;
+    if (performance.now() < owned.validUntil) return true;
     this.lose(partition, 'its lease could not be renewed in time');
     return false;
   }
@@ -184,8 +189,14 @@ export class NatsPartitionLeases {
     return [...live].toSorted();
   }
 
-  /** One round of ownership; a call while one runs makes another follow it. */
+  /** One round of ownership, renewing the leases and beating; a call while one runs makes another follow it. */
   round(): Promise<void> {
+    this.renewDue = true;
+    return this.look();
+  }
+
+  /** A round of ownership, renewing only if one is due; a call while one runs makes another follow it. */
+  private look(): Promise<void> {
     if (this.running) {
       this.again = true;
       return this.running;
@@ -251,12 +262,14 @@ export class NatsPartitionLeases {
   }
 
   private async roundOnce(): Promise<void> {
-    await this.renew();
+    const renewing = this.renewDue;
+    this.renewDue = false;
+    if (renewing) await this.renew();
     if (this.leaving) {
       for (const partition of this.owned.keys()) this.release(partition);
       return;
     }
-    await this.beat();
+    if (renewing) await this.beat();
     const members = this.members();
     await this.forgetDead();
     const share = this.share(members);
@@ -276,7 +289,7 @@ export class NatsPartitionLeases {
   private async renew(): Promise<void> {
     await Promise.all(
       [...this.owned].map(async ([partition, owned]) => {
-        const started = Date.now();
+        const started = performance.now();
         try {
           owned.revision = await this.write(this.leaseKey(partition), this.held(), owned.revision);
           owned.validUntil = started + this.options.leaseMs;
@@ -292,7 +305,7 @@ export class NatsPartitionLeases {
           this.options.logger.warn(
             `Could not renew the lease of partition ${partition} of ordered group ${this.options.group}: ${errorMessage(error)}`,
           );
-          if (Date.now() >= owned.validUntil) this.lose(partition, 'its lease could not be renewed in time');
+          if (performance.now() >= owned.validUntil) this.lose(partition, 'its lease could not be renewed in time');
         }
       }),
     );
@@ -342,7 +355,7 @@ export class NatsPartitionLeases {
       const seen = this.seen.get(key);
       const previous = this.takeable(seen);
       if (previous === undefined) continue;
-      const started = Date.now();
+      const started = performance.now();
       let revision: number;
       try {
         revision =
@@ -354,9 +367,9 @@ export class NatsPartitionLeases {
         throw error;
       }
       wanted--;
-      const owned: Owned = { revision, validUntil: started + leaseMs, taking: true };
+      const owned: Owned = { revision, validUntil: started + leaseMs, taken: Promise.resolve() };
       this.owned.set(partition, owned);
-      void this.takeOver(partition, owned, previous);
+      owned.taken = this.takeOver(partition, owned, previous);
     }
   }
 
@@ -364,7 +377,6 @@ export class NatsPartitionLeases {
   private async takeOver(partition: number, owned: Owned, previous: PreviousOwner): Promise<void> {
     try {
       await this.owner?.takeOver(partition, previous);
-      owned.taking = false;
     } catch (error) {
       // Not renewed, the lease runs out; this member or another takes the partition again, as lost.
       if (this.owned.get(partition) === owned) this.owned.delete(partition);
@@ -381,12 +393,14 @@ export class NatsPartitionLeases {
     return undefined;
   }
 
-  /** Starts giving the partition back: once its handlers finished, the hand-over is written in its lease. */
+  /** Starts giving the partition back: once its takeover and its handlers finished, the hand-over is written in its lease. */
   private release(partition: number): void {
     const owned = this.owned.get(partition);
-    if (!owned || owned.releasing || owned.taking) return;
+    if (!owned || owned.releasing) return;
     const owner = this.owner;
     owned.releasing = (async () => {
+      await owned.taken;
+      if (this.owned.get(partition) !== owned) return;
       try {
         const handOver = (await owner?.handOver(partition)) ?? { received: 0, unsettled: {} };
         if (this.owned.get(partition) !== owned) return;
@@ -434,9 +448,21 @@ export class NatsPartitionLeases {
       }
     }
     this.note(entry.key, entry.revision, value);
-    // Another member joined, left, took or gave back a partition: look at the share now.
-    const mine = entry.key === this.memberKey(this.token) || (value as { owner?: string } | undefined)?.owner === this.token;
-    if (!mine && this.timer) void this.round();
+    if (this.timer && this.sharesChanged(entry.key, known, value)) void this.look();
+  }
+
+  /**
+   * Whether a key's new value may change who holds what: another member appeared (or came back
+   * after it was taken for dead) or went, or a lease changed owner or was given back. Not a
+   * member's heartbeat, nor a renewal, nor this member's own writes.
+   */
+  private sharesChanged(key: string, known: Seen | undefined, value: unknown): boolean {
+    if (key === this.memberKey(this.token)) return false;
+    const before = known && performance.now() - known.at < this.options.leaseMs ? known.value : undefined;
+    if (this.memberToken(key) !== undefined) return (before === undefined) !== (value === undefined);
+    const owner = (value as { owner?: string } | undefined)?.owner;
+    if (owner === this.token) return false;
+    return owner === undefined || owner !== (before as { owner?: string } | undefined)?.owner;
   }
 
   private note(key: string, revision: number, value: unknown): void {
