@@ -297,8 +297,10 @@ export class NatsTransport implements EventTransport {
 
   /**
    * Refuses a consumer that orders the group otherwise than its running consumers: the ordered
-   * ones are the live members in the leases bucket (their record written within `ackWaitMs`, by the
-   * server's time of the write against this process's clock); without them, the unordered ones
+   * ones are the live members in the leases bucket (their record written within twice `ackWaitMs`,
+   * by the server's time of the write against this process's clock: a member writes it every third
+   * of `ackWaitMs`, and one on a busy machine may be late by more than a lease without having
+   * stopped); without them, the unordered ones
    * are those with a pull waiting on one of the group's consumers, or with deliveries out on one
    * (`busyUnordered`).
    */
@@ -308,7 +310,7 @@ export class NatsTransport implements EventTransport {
     let ordered = 0;
     for await (const key of await leases.keys(`${durable}.members.*`)) {
       const entry = await leases.get(key);
-      if (entry?.operation === 'PUT' && Date.now() - entry.created.getTime() < this.settings.ackWaitMs) ordered++;
+      if (entry?.operation === 'PUT' && Date.now() - entry.created.getTime() < 2 * this.settings.ackWaitMs) ordered++;
     }
     if (spec.ordered && ordered > 0) return;
     let holding: string | undefined;
