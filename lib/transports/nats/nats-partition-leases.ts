@@ -103,8 +103,9 @@ interface Owned {
  * JetStream has no way to take a consumer's unacked messages over; the previous owner's come back
  * only once their ack wait ran out, possibly after later messages of the same key were handed to
  * the new owner. So a new owner of a partition that was owned before, or whose consumer has
- * messages out (ack floor below the last delivered), recreates the partition's durable consumer
- * from its ack floor (`by_start_sequence`, ack floor + 1): everything not acked in order is
+ * messages out, recreates the partition's durable consumer from its first message not acked in
+ * order (`by_start_sequence`: the ack floor + 1, or the consumer's own start while it acked
+ * nothing): everything not acked in order is
  * delivered again, in stream order, to it alone (the delete also ends the pulls the previous owner
  * left waiting, whose messages would otherwise go nowhere). After a clean hand-over, the messages
  * up to `received` not in `unsettled` were settled by the previous owner: they are acked again
