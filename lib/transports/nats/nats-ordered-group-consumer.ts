@@ -276,14 +276,21 @@ export class NatsOrderedGroupConsumer extends NatsGroupConsumer implements Parti
       if (due.length >= count) break;
       if (wait.timer) continue;
       this.retries.delete(key);
-      // Decoded again: the handler of the failed attempt may have changed the event it was given.
-      const { received } = wait.held;
-      due.push({ received, event: this.ordered.codec.decode(received.body ?? '') });
+      due.push({ received: wait.held.received, event: this.decodedAgain(wait.held) });
     }
     if (due.length === 0) return false;
     this.handingOut(due);
     await this.deliver(due);
     return true;
+  }
+
+  /** The event of a retry as a redelivery would give it: the handler of the failed attempt may have changed the one it was given. */
+  private decodedAgain({ received, event }: HandedOut<JsMsg>): BrokerEvent {
+    try {
+      return this.ordered.codec.decode(received.body ?? '');
+    } catch {
+      return event;
+    }
   }
 
   /** Forgets the partition's retries waiting: they go in its hand-over, or the next owner handles them as lost. */
