@@ -37,13 +37,24 @@ interface OwnedPartition {
   settledUpTo: number;
 }
 
+/** A holder whose handler failed, kept unacked (alive with `working()`) until its retry is due. */
+interface RetryWait {
+  /** The message, for its next attempt. */
+  held: HandedOut<JsMsg>;
+  partition: number;
+  /** Pending until the retry is due; then the next receive hands it out. */
+  timer?: NodeJS.Timeout;
+}
+
 /**
  * A consumer of an ordered group: the group's consumers share the partitions, each owned by one
  * of them at a time under a lease (`NatsPartitionLeases`); a consumer pulls only from the
  * partitions it owns and hands out one message per key at a time in stream order
  * (`PartitionKeyTurns`), parking a key's later ones (delivered, unacked, kept alive with
- * `working()`) until the one before is acked or dead-lettered. A retry is a delayed nak, as
- * unordered: its key waits for it.
+ * `working()`) until the one before is acked or dead-lettered. A retry stays in the consumer:
+ * the message is kept unacked and alive, and handed out again once its delay passed, its attempts
+ * counted here (a delayed nak would come back only with a pull, which the parked messages may
+ * hold back; and a late nak could land on the consumer the partition's next owner recreated).
  *
  * Taking a partition over: JetStream cannot hand a consumer's unacked messages to another
  * subscriber, and the previous owner's would come back only after their ack wait, behind later
@@ -55,8 +66,10 @@ interface OwnedPartition {
  * owner settled (up to what it received, except what it left unsettled), and counts the attempts
  * it made; after a lost lease it handles everything above the ack floor again, attempts counted
  * from 1. Giving a partition back: nothing more is pulled or handed out, the running handlers
- * finish (their retries become delayed naks of the old consumer, which the next owner replaces),
- * and what was received and not settled goes in the hand-over.
+ * finish (a retry they ask for is left to the next owner), and what was received and not settled
+ * goes in the hand-over. Once the consumer is released (at shutdown, after the broker stopped
+ * waiting for its handlers), the partitions are handed over at once, the handlers still running
+ * among what is not settled.
  */
 export class NatsOrderedGroupConsumer extends NatsGroupConsumer implements PartitionOwner {
   private readonly turns = new PartitionKeyTurns<JsMsg>({
@@ -68,6 +81,12 @@ export class NatsOrderedGroupConsumer extends NatsGroupConsumer implements Parti
   /** Notified when a handler of an owned partition settles: a partition given back waits for its handlers. */
   private readonly settling = new Signal();
   private parkedTimer?: NodeJS.Timeout;
+  /** The holders waiting for their retry, by received key. */
+  private readonly retries = new Map<string, RetryWait>();
+  /** The handed-out messages not settled yet, by received key, with their partition: a partition given back waits for them. */
+  private readonly handling = new Map<string, number>();
+  /** Released or abandoned: a partition is handed over without waiting for handlers. */
+  private stopped = false;
 
   constructor(
     private readonly ordered: NatsOrderedConsumerContext,
@@ -95,19 +114,23 @@ export class NatsOrderedGroupConsumer extends NatsGroupConsumer implements Parti
   override start(): void {
     super.start();
     this.leases.start();
-    // The parked messages are not handed out: the heartbeat of handed-out ones does not keep them.
+    // The parked messages and the retries waiting are not handed out: the heartbeat of handed-out ones does not keep them.
     this.parkedTimer = setInterval(
       () => {
         for (const message of this.turns.parkedEntries()) message.working();
+        for (const { held } of this.retries.values()) held.received.message.working();
       },
       Math.max(50, this.ordered.ackWaitMs / 3),
     );
     this.parkedTimer.unref();
   }
 
-  /** Gives every partition back once its running handlers finished, and leaves the group. */
+  /**
+   * Gives every partition back and leaves the group. The handlers still running were abandoned by
+   * the broker: they go in the hand-over as not settled, and settling them later has no effect.
+   */
   override async release(): Promise<void> {
-    clearInterval(this.parkedTimer);
+    this.stopHandingOut();
     await super.release();
     if (!(await withTimeout(this.leases.leave(), this.ordered.ackWaitMs))) {
       this.leases.stop();
@@ -119,7 +142,7 @@ export class NatsOrderedGroupConsumer extends NatsGroupConsumer implements Parti
 
   /** The transport closed without the consumer being released: its leases run out, for the group's other consumers to take. */
   abandon(): void {
-    clearInterval(this.parkedTimer);
+    this.stopHandingOut();
     this.leases.stop();
   }
 
@@ -153,12 +176,17 @@ export class NatsOrderedGroupConsumer extends NatsGroupConsumer implements Parti
     this.owned.delete(partition);
     this.unsubscribe(partition);
     this.turns.dropPartition(partition);
+    this.dropRetries(partition);
   }
 
+  /** Waits for the partition's running handlers, unless the consumer stops or loses the partition meanwhile. */
   async handOver(partition: number): Promise<PartitionHandOver> {
     this.unsubscribe(partition);
     this.turns.dropPartition(partition);
-    while (this.turns.handledIn(partition).length > 0) await this.settling.wait(undefined, 100);
+    this.dropRetries(partition);
+    while (!this.stopped && this.owned.has(partition) && [...this.handling.values()].includes(partition)) {
+      await this.settling.wait(undefined, 100);
+    }
     this.turns.dropPartition(partition);
     const owned = this.owned.get(partition);
     this.owned.delete(partition);
@@ -170,8 +198,9 @@ export class NatsOrderedGroupConsumer extends NatsGroupConsumer implements Parti
     return this.owned.has(partition) && this.leases.holds(partition);
   }
 
-  /** Parked messages were pulled: they count towards what the consumer has room for. */
+  /** Retries that are due go first; parked messages were pulled: they count towards what the consumer has room for. */
   protected override async receive(count: number, signal: AbortSignal): Promise<void> {
+    if (await this.retryDue(count)) return;
     const room = count - this.turns.parked;
     if (room > 0) await super.receive(room, signal);
     else await this.settling.wait(signal, this.ordered.fetchExpiresMs);
@@ -201,7 +230,7 @@ export class NatsOrderedGroupConsumer extends NatsGroupConsumer implements Parti
   /** Hands out the first message of each key; parks the later ones behind it; drops what the consumer may no longer hand out. */
   protected override async deliver(handedOut: readonly HandedOut<JsMsg>[]): Promise<void> {
     for (const held of handedOut) {
-      if (!this.readable(this.partitionOf(held.received.message))) continue;
+      if (this.abort.signal.aborted || !this.readable(this.partitionOf(held.received.message))) continue;
       const admission = this.turns.admit(held, partitionKeyOf(held.event));
       if (admission === 'first' || admission === 'retry') this.handOut(held);
     }
@@ -220,20 +249,84 @@ export class NatsOrderedGroupConsumer extends NatsGroupConsumer implements Parti
     await this.settled(received, super.deadLetter(received, error, attempts, event));
   }
 
+  protected override handOut(held: HandedOut<JsMsg>): void {
+    this.handling.set(held.received.key, this.partitionOf(held.received.message));
+    super.handOut(held);
+  }
+
   protected override async pass(messages: readonly JsMsg[]): Promise<void> {
     for (const message of messages) this.forget(message);
     await super.pass(messages);
   }
 
-  /** The key stays the message's until its retry is settled. */
+  /**
+   * The key stays the message's until its retry is settled: the message waits here, unacked, for
+   * its next attempt. A partition being given back leaves it to the next owner, with the attempt
+   * counted; one no longer owned is the next owner's already.
+   */
   protected override async retryLater(received: ReceivedMessage<JsMsg>, event: BrokerEvent, delayMs: number): Promise<void> {
     const { message } = received;
-    const owned = this.owned.get(this.partitionOf(message));
-    if (owned) {
-      owned.unsettled.set(message.seq, received.attempt);
-      this.turns.retrying(received.key);
-    } else this.turns.settled(received.key);
-    await super.retryLater(received, event, delayMs);
+    const partition = this.partitionOf(message);
+    const owned = this.owned.get(partition);
+    this.handling.delete(received.key);
+    if (!owned) {
+      this.turns.settled(received.key);
+      return;
+    }
+    owned.unsettled.set(message.seq, received.attempt);
+    this.turns.retrying(received.key);
+    if (this.readable(partition)) {
+      const wait: RetryWait = { held: { received: { ...received, attempt: received.attempt + 1 }, event }, partition };
+      wait.timer = setTimeout(() => {
+        wait.timer = undefined;
+        this.wakeUp();
+        this.settling.notify();
+      }, delayMs);
+      this.retries.set(received.key, wait);
+    }
+    this.settling.notify();
+  }
+
+  /** Hands out the retries that are due, at most `count`; says whether there were any. */
+  private async retryDue(count: number): Promise<boolean> {
+    const due: HandedOut<JsMsg>[] = [];
+    for (const [key, wait] of this.retries) {
+      if (due.length >= count) break;
+      if (wait.timer) continue;
+      this.retries.delete(key);
+      due.push({ received: wait.held.received, event: this.decodedAgain(wait.held) });
+    }
+    if (due.length === 0) return false;
+    this.handingOut(due);
+    await this.deliver(due);
+    return true;
+  }
+
+  /** The event of a retry as a redelivery would give it: the handler of the failed attempt may have changed the one it was given. */
+  private decodedAgain({ received, event }: HandedOut<JsMsg>): BrokerEvent {
+    try {
+      return this.ordered.codec.decode(received.body ?? '');
+    } catch {
+      return event;
+    }
+  }
+
+  /** Forgets the partition's retries waiting: they go in its hand-over, or the next owner handles them as lost. */
+  private dropRetries(partition: number): void {
+    for (const [key, wait] of this.retries) {
+      if (wait.partition !== partition) continue;
+      clearTimeout(wait.timer);
+      this.retries.delete(key);
+    }
+  }
+
+  /** Nothing more is handed out, retried or waited for. */
+  private stopHandingOut(): void {
+    this.stopped = true;
+    clearInterval(this.parkedTimer);
+    for (const wait of this.retries.values()) clearTimeout(wait.timer);
+    this.retries.clear();
+    this.settling.notify();
   }
 
   protected override async giveBack(): Promise<void> {
@@ -250,10 +343,13 @@ export class NatsOrderedGroupConsumer extends NatsGroupConsumer implements Parti
     } catch (error) {
       this.turns.retrying(received.key);
       throw error;
+    } finally {
+      this.handling.delete(received.key);
     }
     this.forget(received.message);
     const next = this.turns.settled(received.key);
-    if (next && this.readable(this.partitionOf(next.received.message))) {
+    // Once the consumer is closed, the parked messages wait for the hand-over.
+    if (next && !this.abort.signal.aborted && this.readable(this.partitionOf(next.received.message))) {
       this.handOut(next);
       this.wakeUp();
     }

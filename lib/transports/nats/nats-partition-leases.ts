@@ -49,6 +49,9 @@ export interface NatsPartitionLeasesOptions {
 }
 
 /** A lease's value: its owner's token, or the hand-over of the owner that gave it back. */
+/** How many times a hand-over is written over a renewal racing it before the partition is left to run out. */
+const OWN_WRITE_ATTEMPTS = 3;
+
 type LeaseValue = { owner: string; name: string } | { released: PartitionHandOver; name: string };
 
 /** A key of the group as this member last saw it, and when (its own clock) it first saw that revision. */
@@ -68,6 +71,8 @@ interface Owned {
   taken: Promise<void>;
   /** Once it is being given back: nothing is handed out; the lease is renewed until the hand-over is written. */
   releasing?: Promise<void>;
+  /** While the hand-over is written: a renewal would change the revision it is written over. */
+  handedOver?: boolean;
 }
 
 /**
@@ -290,6 +295,7 @@ export class NatsPartitionLeases {
   private async renew(): Promise<void> {
     await Promise.all(
       [...this.owned].map(async ([partition, owned]) => {
+        if (owned.handedOver) return;
         const started = performance.now();
         try {
           owned.revision = await this.write(this.leaseKey(partition), this.held(), owned.revision);
@@ -405,7 +411,8 @@ export class NatsPartitionLeases {
       try {
         const handOver = (await owner?.handOver(partition)) ?? { received: 0, unsettled: {} };
         if (this.owned.get(partition) !== owned) return;
-        await this.write(this.leaseKey(partition), { released: handOver, name: this.options.name }, owned.revision);
+        owned.handedOver = true;
+        await this.writeOwn(partition, { released: handOver, name: this.options.name }, owned.revision);
         this.owned.delete(partition);
       } catch (error) {
         // Not given back: the lease runs out, and the next owner takes the partition as lost.
@@ -415,6 +422,26 @@ export class NatsPartitionLeases {
         if (this.owned.get(partition) === owned) this.owned.delete(partition);
       }
     })();
+  }
+
+  /**
+   * Writes `value` in the lease of `partition`, held by this member at `revision`: a renewal that
+   * was under way is written over, so long as the lease is still this member's.
+   */
+  private async writeOwn(partition: number, value: LeaseValue, revision: number): Promise<void> {
+    const key = this.leaseKey(partition);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.write(key, value, revision);
+        return;
+      } catch (error) {
+        if (!isWrongRevision(error) || attempt >= OWN_WRITE_ATTEMPTS) throw error;
+        const current = await this.options.kv.get(key);
+        const held = current?.operation === 'PUT' ? current.json<LeaseValue>() : undefined;
+        if (!current || !held || !('owner' in held) || held.owner !== this.token) throw error;
+        revision = current.revision;
+      }
+    }
   }
 
   /** Stops handing out the partition: another member may own it now. */
