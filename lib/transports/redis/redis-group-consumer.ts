@@ -123,6 +123,8 @@ export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
   protected readonly cursors: PartitionCursor[];
   /** The partition the next receive starts with: each gets its turn to be read first. */
   private turn = 0;
+  /** The most room a receive has had: the size of the blocking reads, whatever the room is when one is asked again. */
+  private widestRoom = 0;
   /** Ends the current wait early, when a retry falls due. */
   private wake?: () => void;
   private readonly wakeTimers = new Set<NodeJS.Timeout>();
@@ -188,15 +190,18 @@ export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
   /**
    * Reads new entries of the partitions, or hands out what blocking reads took, at most `count`
    * (see the class). Once blocking reads run, a partition whose read returned gets another one,
-   * for at least one entry, even when the room shrank meanwhile: what the reads take beyond the
-   * room waits, its lease renewed, until there is room. A blocking read still waiting when another
-   * one returned goes on; what it takes goes with a later receive.
+   * for its share of the widest room the consumer has had, even when the room shrank meanwhile
+   * (reads sized by a busy consumer's room of the moment took one entry each, a read and a
+   * progress record per event): what the reads take beyond the room waits, its lease renewed,
+   * until there is room. A blocking read still waiting when another one returned goes on; what it
+   * takes goes with a later receive.
    */
   private async readNew(cursors: readonly PartitionCursor[], count: number, signal: AbortSignal): Promise<void> {
     let room = this.readLimit(count);
+    this.widestRoom = Math.max(this.widestRoom, room);
     if (this.cursors.some(({ taken, failure }) => taken.length > 0 || failure !== undefined)) return this.dispatchTaken(room);
     if (this.blocksOnReads() && (room >= cursors.length || cursors.some((cursor) => cursor.reading))) {
-      const share = Math.max(1, Math.floor(room / cursors.length));
+      const share = Math.max(1, Math.floor(this.widestRoom / cursors.length));
       for (const cursor of cursors) if (!cursor.waiting) this.readBlocking(cursor, share);
     } else if (room > 0) {
       const read: ReceivedMessage<PartitionEntry>[] = [];
