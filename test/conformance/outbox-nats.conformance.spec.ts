@@ -7,4 +7,7 @@ runTransportConformance('outbox over nats', async () => outboxFixture(natsFixtur
   transactional: true,
   foreignProducers: true,
   malformedMessages: true,
+  // The NATS transport's ordered groups, with one partition: one instance at a time handles an ordered group.
+  orderedGroups: true,
+  orderedGroupsSpread: false,
 });
