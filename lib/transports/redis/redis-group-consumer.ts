@@ -82,9 +82,8 @@ export class PartitionCursor {
   nextClaimAt = 0;
   /** The earliest retry this consumer scheduled in the partition and has not claimed yet. */
   nextDueAt = Number.POSITIVE_INFINITY;
-  /** The blocking read of new entries on `reader`, while one runs, and how many entries it may take. */
+  /** The blocking read of new entries on `reader`, while one runs. */
   reading?: Promise<void>;
-  asked = 0;
   /** Entries a blocking read took for the consumer and it has not dispatched yet. */
   taken: StreamEntry[] = [];
   /** Why the last blocking read failed, until a receive reports it. */
@@ -247,7 +246,6 @@ export class RedisGroupConsumer extends GroupConsumer<PartitionEntry> {
     const { client, blockMs } = this.context;
     const { group, consumerName } = this.spec;
     const { keys, reader } = cursor;
-    cursor.asked = count;
     const reading = reader.xreadgroup(
       'GROUP',
       group,
